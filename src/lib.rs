@@ -1,0 +1,42 @@
+//! vchord: vector types and vector search indexes for PostgreSQL, bound through PostgreSQL's C
+//! ABI without pgrx. `pg` is the FFI floor; `types` holds `vector` and `halfvec`.
+pub mod pg;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod types;
+
+use pg::error::{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, Error};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The magic block is built in C by this server's own PG_MODULE_MAGIC_DATA (its layout differs
+/// between versions); a cdylib exports only Rust `no_mangle` items, so Rust forwards it.
+#[unsafe(no_mangle)]
+pub extern "C" fn Pg_magic_func() -> *const pg::sys::Pg_magic_struct {
+    unsafe { pg::sys::vchord_shim_magic() }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn _PG_init() {
+    unsafe { pg::boundary(init) }
+}
+
+fn init() {
+    // dfmgr runs _PG_init before it records the library as loaded, so raising here makes every
+    // later attempt (LOAD, CREATE EXTENSION) fail the same clear way.
+    if !unsafe { pg::sys::process_shared_preload_libraries_in_progress } {
+        Error::new(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "vchord must be loaded via shared_preload_libraries",
+        )
+        .hint("Add vchord to shared_preload_libraries in postgresql.conf and restart the server.")
+        .raise();
+    }
+    pg::guard::install_panic_hook();
+    #[cfg(feature = "testing")]
+    testing::init();
+    for prefix in [c"vchord", c"vchordrq", c"vchordg"] {
+        pg::guc::reserve_prefix(prefix);
+    }
+}

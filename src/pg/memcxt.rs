@@ -1,0 +1,40 @@
+//! Rust values owned by a PostgreSQL memory context: dropped when the context is reset or
+//! deleted, which includes transaction abort, so an ERROR never leaks them.
+use super::guard::pg_try;
+use super::sys;
+use std::ffi::c_void;
+
+unsafe extern "C-unwind" fn drop_boxed<T>(arg: *mut c_void) {
+    // Reset callbacks run during abort processing too: nothing may escape from here.
+    let _ = std::panic::catch_unwind(|| unsafe { drop(Box::from_raw(arg as *mut T)) });
+}
+
+/// Move `value` into Rust's heap and register its drop on `cxt`'s reset. The returned pointer
+/// is valid until that context is reset or deleted, and never after: do not keep it longer.
+///
+/// # Safety
+/// `cxt` must be a live memory context.
+pub unsafe fn own_in<T: 'static>(cxt: sys::MemoryContext, value: T) -> *mut T {
+    let ptr = Box::into_raw(Box::new(value));
+    unsafe {
+        let cb = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pg_try(|| sys::MemoryContextAllocZero(cxt, size_of::<sys::MemoryContextCallback>()))
+        })) {
+            Ok(cb) => cb as *mut sys::MemoryContextCallback,
+            Err(e) => {
+                drop(Box::from_raw(ptr));
+                std::panic::resume_unwind(e);
+            }
+        };
+        (*cb).func = Some(drop_boxed::<T>);
+        (*cb).arg = ptr.cast();
+        // Cannot fail: it only links the callback into the context's list.
+        pg_try(|| sys::MemoryContextRegisterResetCallback(cxt, cb));
+    }
+    ptr
+}
+
+/// `value` owned by the current memory context (see [`own_in`]).
+pub fn own<T: 'static>(value: T) -> *mut T {
+    unsafe { own_in(sys::CurrentMemoryContext, value) }
+}
