@@ -10,7 +10,7 @@
 EXTENSION = vchord
 MODULES   = vchord
 DATA      = $(wildcard sql/vchord--*.sql)
-REGRESS   = $(patsubst regress/sql/%.sql,%,$(sort $(wildcard regress/sql/*.sql)))
+REGRESS   = foundation vector halfvec cast
 
 PG_CONFIG ?= pg_config
 PGXS      := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

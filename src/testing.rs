@@ -32,7 +32,7 @@ impl Drop for DropCounter {
 
 // An ERROR raised inside a PostgreSQL call made from Rust, two frames deep; both counters and
 // the heap allocation must be dropped before the error reaches the client.
-pg_fn!(vchord_test_pg_error, pg_finfo_vchord_test_pg_error, |fc| {
+pg_fn!(vchord_test_pg_error, |fc| {
     let _outer = DropCounter(&DROPS);
     let owned: Vec<String> = vec!["heap data".into()];
     datum_i32(parse_bad_int() + owned.len() as i32)
@@ -44,17 +44,13 @@ fn parse_bad_int() -> i32 {
 }
 
 // The same path without an error.
-pg_fn!(
-    vchord_test_parse_int,
-    pg_finfo_vchord_test_parse_int,
-    |fc| {
-        let t = fc.datum(0);
-        let s = unsafe { pg_try(|| sys::text_to_cstring(t as *const sys::text)) };
-        datum_i32(unsafe { pg_try(|| sys::pg_strtoint32(s)) })
-    }
-);
+pg_fn!(vchord_test_parse_int, |fc| {
+    let t = fc.datum(0);
+    let s = unsafe { pg_try(|| sys::text_to_cstring(t as *const sys::text)) };
+    datum_i32(unsafe { pg_try(|| sys::pg_strtoint32(s)) })
+});
 
-pg_fn!(vchord_test_panic, pg_finfo_vchord_test_panic, |fc| {
+pg_fn!(vchord_test_panic, |fc| {
     let _g = DropCounter(&DROPS);
     let v: Vec<u32> = Vec::new();
     let i = fc.nargs() + 3;
@@ -62,33 +58,23 @@ pg_fn!(vchord_test_panic, pg_finfo_vchord_test_panic, |fc| {
 });
 
 // Rust -> fmgr -> Rust that panics -> ERROR -> caught by the outer pg_try -> unwind -> re-throw.
-pg_fn!(
-    vchord_test_nested_panic,
-    pg_finfo_vchord_test_nested_panic,
-    |fc| {
-        let _g = DropCounter(&DROPS);
-        unsafe {
-            pg_try(|| sys::DirectFunctionCall1Coll(Some(vchord_test_panic), sys::InvalidOid, 0))
-        }
-    }
-);
+pg_fn!(vchord_test_nested_panic, |fc| {
+    let _g = DropCounter(&DROPS);
+    unsafe { pg_try(|| sys::DirectFunctionCall1Coll(Some(vchord_test_panic), sys::InvalidOid, 0)) }
+});
 
-pg_fn!(
-    vchord_test_user_error,
-    pg_finfo_vchord_test_user_error,
-    |fc| {
-        let _g = DropCounter(&DROPS);
-        Error::new(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            "user-facing error from rust",
-        )
-        .detail("a detail")
-        .hint("a hint")
-        .raise()
-    }
-);
+pg_fn!(vchord_test_user_error, |fc| {
+    let _g = DropCounter(&DROPS);
+    Error::new(
+        ERRCODE_INVALID_PARAMETER_VALUE,
+        "user-facing error from rust",
+    )
+    .detail("a detail")
+    .hint("a hint")
+    .raise()
+});
 
-pg_fn!(vchord_test_counters, pg_finfo_vchord_test_counters, |fc| {
+pg_fn!(vchord_test_counters, |fc| {
     text_datum(&format!(
         "drops={} ctx_drops={} catches={} testing_int={}",
         DROPS.load(Relaxed),
@@ -100,15 +86,11 @@ pg_fn!(vchord_test_counters, pg_finfo_vchord_test_counters, |fc| {
 
 // Rust state owned by the per-call memory context; with `fail` an ERROR follows, and the
 // abort's context reset must still drop it.
-pg_fn!(
-    vchord_test_ctx_state,
-    pg_finfo_vchord_test_ctx_state,
-    |fc| {
-        let fail = fc.bool(0);
-        memcxt::own((vec![0u8; 1 << 16], DropCounter(&CTX_DROPS)));
-        if fail {
-            unsafe { pg_try(|| sys::pg_strtoint32(c"boom".as_ptr())) };
-        }
-        CTX_DROPS.load(Relaxed) as sys::Datum
+pg_fn!(vchord_test_ctx_state, |fc| {
+    let fail = fc.bool(0);
+    memcxt::own((vec![0u8; 1 << 16], DropCounter(&CTX_DROPS)));
+    if fail {
+        unsafe { pg_try(|| sys::pg_strtoint32(c"boom".as_ptr())) };
     }
-);
+    CTX_DROPS.load(Relaxed) as sys::Datum
+});

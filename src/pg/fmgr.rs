@@ -6,19 +6,20 @@ use super::sys::{self, Datum, FunctionCallInfo};
 /// point, whose body runs inside the error boundary.
 ///
 /// ```ignore
-/// pg_fn!(vchord_vector_dims, pg_finfo_vchord_vector_dims, |fc| { ... Datum });
+/// pg_fn!(vchord_vector_dims, |fc| { ...; datum });
 /// ```
-/// (macro_rules cannot paste identifiers, so the caller spells the finfo name; a wrong one
-/// fails loudly at CREATE FUNCTION.) Exported names carry the `vchord_` prefix: libraries are
-/// loaded with RTLD_GLOBAL, and another extension's same-named symbol must never interpose.
+/// Exported names carry the `vchord_` prefix: PostgreSQL loads libraries with RTLD_GLOBAL, and
+/// another extension's same-named symbol (pgvector's `vector_in`, say) must never interpose.
 #[macro_export]
 macro_rules! pg_fn {
-    ($name:ident, $finfo:ident, |$fc:ident| $body:expr) => {
-        #[unsafe(no_mangle)]
-        pub extern "C" fn $finfo() -> *const $crate::pg::sys::Pg_finfo_record {
-            static V1: $crate::pg::sys::Pg_finfo_record =
-                $crate::pg::sys::Pg_finfo_record { api_version: 1 };
-            &V1
+    ($name:ident, |$fc:ident| $body:expr) => {
+        ::paste::paste! {
+            #[unsafe(no_mangle)]
+            pub extern "C" fn [<pg_finfo_ $name>]() -> *const $crate::pg::sys::Pg_finfo_record {
+                static V1: $crate::pg::sys::Pg_finfo_record =
+                    $crate::pg::sys::Pg_finfo_record { api_version: 1 };
+                &V1
+            }
         }
 
         #[unsafe(no_mangle)]

@@ -1,1 +1,274 @@
-//! kernels
+//! Distance kernels for `vector` (f32) and `halfvec` (f16) with run-time SIMD dispatch.
+//!
+//! Each kernel is written once, as a loop over chunks with independent accumulators that LLVM
+//! vectorizes, and instantiated three times: under `#[target_feature]` for AVX-512 and for
+//! AVX2 + FMA (x86-64, chosen at run time, once), and for the baseline target. `scalar` holds
+//! plain sequential references that the tests compare against.
+//!
+//! The only `unsafe` here is calling a `#[target_feature]` function, each time right after the
+//! run-time check that the CPU has those features.
+use half::f16;
+
+pub mod scalar;
+
+/// Which instruction set the kernels use on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// x86-64 AVX-512F/VL with FMA and F16C.
+    Avx512,
+    /// x86-64 AVX2 with FMA and F16C.
+    Avx2,
+    /// The compilation target's baseline (SSE2 on x86-64, NEON on aarch64).
+    Baseline,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Avx512 => "avx512",
+            Level::Avx2 => "avx2+fma",
+            Level::Baseline => "baseline",
+        }
+    }
+}
+
+/// The best level this CPU supports (detected once).
+pub fn detected() -> Level {
+    use std::sync::OnceLock;
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c");
+            if avx2
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                return Level::Avx512;
+            }
+            if avx2 {
+                return Level::Avx2;
+            }
+        }
+        Level::Baseline
+    })
+}
+
+/// Widens a finite f16 to f32 exactly (normals and subnormals): shift the exponent and
+/// mantissa into place and rescale by 2^112. halfvec never holds NaN or infinities, so they need
+/// no case of their own, and the branch-free form vectorizes.
+#[inline(always)]
+fn widen(h: f16) -> f32 {
+    let b = h.to_bits() as u32;
+    let magnitude = f32::from_bits((b & 0x7fff) << 13) * f32::from_bits(0x7780_0000); // 2^112
+    f32::from_bits(magnitude.to_bits() | ((b & 0x8000) << 16))
+}
+
+trait Lane: Copy {
+    fn f(self) -> f32;
+}
+impl Lane for f32 {
+    #[inline(always)]
+    fn f(self) -> f32 {
+        self
+    }
+}
+impl Lane for f16 {
+    #[inline(always)]
+    fn f(self) -> f32 {
+        widen(self)
+    }
+}
+
+/// Width of the tail loop, after the main loop's chunks of `W`.
+const T: usize = 16;
+
+#[inline(always)]
+fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
+    if FMA { x.mul_add(y, acc) } else { acc + x * y }
+}
+
+#[inline(always)]
+fn reduce<const N: usize>(acc: [f32; N]) -> f32 {
+    // pairwise, so the order is the same on every level
+    let mut a = acc;
+    let mut n = N;
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            a[i] += a[i + n];
+        }
+    }
+    a[0]
+}
+
+/// One pass of `step(acc, x, y) -> acc` over a and b, keeping `K` sums. The main loop has `W`
+/// independent accumulators per sum (enough chains to hide FMA latency at each level's vector
+/// width), laid out sum by sum so each is one run of vector registers; then chunks of `T`, then
+/// single elements.
+#[inline(always)]
+fn fold<L: Lane, const W: usize, const K: usize>(
+    a: &[L],
+    b: &[L],
+    step: impl Fn([f32; K], f32, f32) -> [f32; K],
+) -> [f32; K] {
+    #[inline(always)]
+    fn run<L: Lane, const N: usize, const K: usize>(
+        acc: &mut [[f32; N]; K],
+        x: &[L],
+        y: &[L],
+        step: &impl Fn([f32; K], f32, f32) -> [f32; K],
+    ) {
+        for i in 0..x.len().min(N) {
+            let next = step(std::array::from_fn(|k| acc[k][i]), x[i].f(), y[i].f());
+            for k in 0..K {
+                acc[k][i] = next[k];
+            }
+        }
+    }
+    assert_eq!(a.len(), b.len());
+    let mut main = [[0f32; W]; K];
+    let ((ac, at), (bc, bt)) = (a.as_chunks::<W>(), b.as_chunks::<W>());
+    for (x, y) in ac.iter().zip(bc) {
+        run(&mut main, x, y, &step);
+    }
+    let mut tail = [[0f32; T]; K];
+    let ((ac, at), (bc, bt)) = (at.as_chunks::<T>(), bt.as_chunks::<T>());
+    for (x, y) in ac.iter().zip(bc) {
+        run(&mut tail, x, y, &step);
+    }
+    run(&mut tail, at, bt, &step);
+    std::array::from_fn(|k| reduce(main[k]) + reduce(tail[k]))
+}
+
+#[inline(always)]
+fn dot_body<L: Lane, const FMA: bool, const W: usize>(a: &[L], b: &[L]) -> f32 {
+    fold::<L, W, 1>(a, b, |[s], x, y| [madd::<FMA>(x, y, s)])[0]
+}
+
+#[inline(always)]
+fn l2sq_body<L: Lane, const FMA: bool, const W: usize>(a: &[L], b: &[L]) -> f32 {
+    fold::<L, W, 1>(a, b, |[s], x, y| [madd::<FMA>(x - y, x - y, s)])[0]
+}
+
+#[inline(always)]
+fn l1_body<L: Lane, const FMA: bool, const W: usize>(a: &[L], b: &[L]) -> f32 {
+    fold::<L, W, 1>(a, b, |[s], x, y| [s + (x - y).abs()])[0]
+}
+
+/// (a·b, a·a, b·b) in one pass, for cosine distance.
+#[inline(always)]
+fn cos_body<L: Lane, const FMA: bool, const W: usize>(a: &[L], b: &[L]) -> (f32, f32, f32) {
+    let [d, na, nb] = fold::<L, W, 3>(a, b, |[d, na, nb], x, y| {
+        [
+            madd::<FMA>(x, y, d),
+            madd::<FMA>(x, x, na),
+            madd::<FMA>(y, y, nb),
+        ]
+    });
+    (d, na, nb)
+}
+
+/// Instantiates a kernel body for each level and a public function that dispatches.
+macro_rules! kernel {
+    ($(#[$doc:meta])* $name:ident, $body:ident, $t:ty, $ret:ty) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(a: &[$t], b: &[$t]) -> $ret {
+            $name::at_level(detected(), a, b)
+        }
+
+        pub mod $name {
+            use super::*;
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+            fn avx512(a: &[$t], b: &[$t]) -> $ret {
+                $body::<$t, true, 128>(a, b)
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            fn avx2(a: &[$t], b: &[$t]) -> $ret {
+                $body::<$t, true, 64>(a, b)
+            }
+
+            fn baseline(a: &[$t], b: &[$t]) -> $ret {
+                $body::<$t, false, 32>(a, b)
+            }
+
+            /// The kernel at a given level. A level above what [`detected`] returns falls back
+            /// to the baseline (so benchmarks and tests can ask for any level).
+            #[inline]
+            pub fn at_level(level: Level, a: &[$t], b: &[$t]) -> $ret {
+                #[cfg(target_arch = "x86_64")]
+                match (level, detected()) {
+                    // SAFETY: detected() found these features on this CPU.
+                    (Level::Avx512, Level::Avx512) => return unsafe { avx512(a, b) },
+                    (Level::Avx2, Level::Avx512 | Level::Avx2) => return unsafe { avx2(a, b) },
+                    _ => {}
+                }
+                let _ = level;
+                baseline(a, b)
+            }
+        }
+    };
+}
+
+/// Kernels over `vector` elements.
+pub mod f32x {
+    use super::*;
+    kernel!(
+        /// Inner product.
+        dot, dot_body, f32, f32
+    );
+    kernel!(
+        /// Squared Euclidean distance.
+        l2sq, l2sq_body, f32, f32
+    );
+    kernel!(
+        /// Manhattan distance.
+        l1, l1_body, f32, f32
+    );
+    kernel!(
+        /// (a·b, |a|², |b|²).
+        cos_parts, cos_body, f32, (f32, f32, f32)
+    );
+}
+
+/// Kernels over `halfvec` elements (accumulated in f32).
+pub mod f16x {
+    use super::*;
+    kernel!(
+        /// Inner product.
+        dot, dot_body, f16, f32
+    );
+    kernel!(
+        /// Squared Euclidean distance.
+        l2sq, l2sq_body, f16, f32
+    );
+    kernel!(
+        /// Manhattan distance.
+        l1, l1_body, f16, f32
+    );
+    kernel!(
+        /// (a·b, |a|², |b|²).
+        cos_parts, cos_body, f16, (f32, f32, f32)
+    );
+}
+
+/// Cosine distance from (a·b, |a|², |b|²), as pgvector defines it: NaN when either vector is
+/// zero, the similarity clamped to [-1, 1].
+pub fn cosine_from_parts((dot, na, nb): (f32, f32, f32)) -> f64 {
+    let sim = dot as f64 / ((na as f64) * (nb as f64)).sqrt();
+    if sim.is_nan() {
+        f64::NAN
+    } else {
+        1.0 - sim.clamp(-1.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

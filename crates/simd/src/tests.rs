@@ -1,0 +1,144 @@
+use super::*;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+}
+
+const LEVELS: [Level; 3] = [Level::Avx512, Level::Avx2, Level::Baseline];
+
+fn close(got: f32, want: f64, scale: f64) -> bool {
+    (got as f64 - want).abs() <= 1e-5 * scale.max(1.0)
+}
+
+#[test]
+fn f32_kernels_match_reference() {
+    let mut rng = Rng(0x9E3779B97F4A7C15);
+    let dims: Vec<usize> = (1..=70)
+        .chain([127, 128, 129, 255, 384, 768, 1000, 1536, 2000])
+        .collect();
+    for &n in &dims {
+        for _ in 0..5 {
+            let (a, b) = (rng.vec(n), rng.vec(n));
+            let scale = n as f64;
+            for level in LEVELS {
+                assert!(
+                    close(
+                        f32x::dot::at_level(level, &a, &b),
+                        scalar::dot(&a, &b),
+                        scale
+                    ),
+                    "dot {n} {level:?}"
+                );
+                assert!(
+                    close(
+                        f32x::l2sq::at_level(level, &a, &b),
+                        scalar::l2sq(&a, &b),
+                        scale
+                    ),
+                    "l2 {n} {level:?}"
+                );
+                assert!(
+                    close(f32x::l1::at_level(level, &a, &b), scalar::l1(&a, &b), scale),
+                    "l1 {n} {level:?}"
+                );
+                let (d, na, nb) = f32x::cos_parts::at_level(level, &a, &b);
+                assert!(close(d, scalar::dot(&a, &b), scale));
+                assert!(close(na, scalar::dot(&a, &a), scale));
+                assert!(close(nb, scalar::dot(&b, &b), scale));
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_kernels_match_reference() {
+    let mut rng = Rng(42);
+    for n in (1..=70).chain([128, 129, 768, 1536, 2000]) {
+        let a: Vec<f16> = rng
+            .vec(n)
+            .iter()
+            .map(|x| f16::from_f32(x * 100.0))
+            .collect();
+        let b: Vec<f16> = rng
+            .vec(n)
+            .iter()
+            .map(|x| f16::from_f32(x * 100.0))
+            .collect();
+        let (wa, wb) = (scalar::widen(&a), scalar::widen(&b));
+        let scale = n as f64 * 1e4;
+        for level in LEVELS {
+            assert!(
+                close(
+                    f16x::dot::at_level(level, &a, &b),
+                    scalar::dot(&wa, &wb),
+                    scale
+                ),
+                "dot {n} {level:?}"
+            );
+            assert!(close(
+                f16x::l2sq::at_level(level, &a, &b),
+                scalar::l2sq(&wa, &wb),
+                scale
+            ));
+            assert!(close(
+                f16x::l1::at_level(level, &a, &b),
+                scalar::l1(&wa, &wb),
+                scale
+            ));
+            let (d, _, _) = f16x::cos_parts::at_level(level, &a, &b);
+            assert!(close(d, scalar::dot(&wa, &wb), scale));
+        }
+    }
+}
+
+#[test]
+fn widen_is_exact_for_every_finite_half() {
+    for bits in 0..=u16::MAX {
+        let h = f16::from_bits(bits);
+        if h.is_finite() {
+            assert_eq!(widen(h).to_bits(), h.to_f32().to_bits(), "{bits:#06x}");
+        }
+    }
+}
+
+#[test]
+fn edge_cases() {
+    for level in LEVELS {
+        assert_eq!(f32x::dot::at_level(level, &[], &[]), 0.0);
+        assert_eq!(f32x::l2sq::at_level(level, &[3.0], &[0.0]), 9.0);
+        assert_eq!(f32x::l1::at_level(level, &[-1.0, 1.0], &[1.0, -1.0]), 4.0);
+        let big = vec![1e19f32; 64];
+        assert!(f32x::dot::at_level(level, &big, &big).is_infinite());
+    }
+    assert!(cosine_from_parts(f32x::cos_parts(&[0.0, 0.0], &[1.0, 2.0])).is_nan());
+    assert_eq!(
+        cosine_from_parts(f32x::cos_parts(&[1.0, 0.0], &[2.0, 0.0])),
+        0.0
+    );
+    assert_eq!(
+        cosine_from_parts(f32x::cos_parts(&[1.0, 0.0], &[-2.0, 0.0])),
+        2.0
+    );
+    assert_eq!(
+        cosine_from_parts(f32x::cos_parts(&[1.0, 0.0], &[0.0, 5.0])),
+        1.0
+    );
+}
+
+#[test]
+#[should_panic]
+fn length_mismatch_panics() {
+    f32x::dot(&[1.0], &[1.0, 2.0]);
+}
