@@ -37,10 +37,12 @@ def free_port() -> int:
 
 
 class Cluster:
-    def __init__(self, pg_config_path: str, name: str = "test", preload: bool = True, conf: dict | None = None):
+    def __init__(self, pg_config_path: str, name: str = "test", preload: bool = True, conf: dict | None = None,
+                 base: str = "/tmp"):
         self.bindir = pg_config(pg_config_path, "--bindir")
         self.major = major_of(pg_config_path)
-        self.dir = tempfile.mkdtemp(prefix=f"vchord-{name}-pg{self.major}-", dir="/tmp")
+        os.makedirs(base, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix=f"vchord-{name}-pg{self.major}-", dir=base)
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "server.log")
         self.port = free_port()
