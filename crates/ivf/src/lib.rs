@@ -1,0 +1,1082 @@
+//! vchordrq's index logic over a [`Store`] of pages: the on-disk layout, build, insert, the
+//! streaming search, vacuum and verification. No PostgreSQL symbols: the server implements
+//! [`Store`] with shared buffers and GenericXLog, the tests with [`MemStore`].
+//!
+//! Layout (every tuple little-endian, on PostgreSQL-standard pages, see [`page`]):
+//! * block 0, the meta page: one [`Meta`] tuple.
+//! * centroid chains: the root chain holds the top level's centroids; an internal centroid
+//!   names the chain of its children; a leaf centroid names its list's two chains.
+//! * a list's code chain: one entry per row (heap TID, address of its vector, RaBitQ factors
+//!   and sign bits), scanned for estimates.
+//! * a list's vector chain: the full vectors, in the column's own element type, read only to
+//!   rerank. Vectors (and centroids) larger than a page continue in segments.
+//!
+//! Chains only grow at their tail and pages are never unlinked, so a reader following `next`
+//! pointers never lands on a recycled page; a leaf's tail pointer is only a hint (writers walk
+//! `next` from it). Line pointers are never reused (see [`page`]).
+pub mod options;
+pub mod page;
+pub mod store;
+
+use half::f16;
+use page::{Addr, INVALID_BLOCK};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+pub use store::{MemStore, Store};
+use vchord_rabitq::{Factors, Kind, ListQuery, QueryLut, Rotation};
+use vchord_simd::{f16x, f32x};
+
+pub const MAGIC: u32 = 0x5152_4356; // "VCRQ" little-endian
+pub const FORMAT_VERSION: u32 = 1;
+pub const ROTATION_SEED: u64 = 0x7663_686F_7264_7271; // "vchordrq"
+
+/// Page kinds, kept in each page's special space.
+pub const KIND_META: u32 = 1;
+pub const KIND_CENTROID: u32 = 2;
+pub const KIND_CODES: u32 = 3;
+pub const KIND_VECTORS: u32 = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    L2,
+    Ip,
+    Cos,
+}
+
+impl Metric {
+    fn code(self) -> u8 {
+        self as u8
+    }
+    fn from_code(c: u8) -> Option<Metric> {
+        [Metric::L2, Metric::Ip, Metric::Cos].get(c as usize).copied()
+    }
+    pub fn kind(self) -> Kind {
+        match self {
+            Metric::L2 => Kind::L2,
+            Metric::Ip | Metric::Cos => Kind::Dot,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::L2 => "l2",
+            Metric::Ip => "ip",
+            Metric::Cos => "cosine",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    F32,
+    F16,
+}
+
+impl Elem {
+    pub fn size(self) -> usize {
+        match self {
+            Elem::F32 => 4,
+            Elem::F16 => 2,
+        }
+    }
+}
+
+/// A problem with an index's content: a corrupt or foreign page, or a format this version
+/// cannot read. The server reports it as index corruption.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Corrupt(pub String);
+
+pub type Result<T> = std::result::Result<T, Corrupt>;
+
+fn corrupt<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Corrupt(msg.into()))
+}
+
+/// What the meta page records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meta {
+    pub dims: u32,
+    pub metric: Metric,
+    pub elem: Elem,
+    pub residual: bool,
+    /// Lists per level, top first.
+    pub lists: Vec<u32>,
+    /// Head block of the root centroid chain.
+    pub root: u32,
+    /// Search defaults stored with the index.
+    pub probes: Vec<u32>,
+    pub epsilon: Option<f32>,
+    pub max_scan_tuples: Option<i32>,
+}
+
+const META_BYTES: usize = 96;
+
+impl Meta {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; META_BYTES];
+        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        b[4..8].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.dims.to_le_bytes());
+        b[12] = self.metric.code();
+        b[13] = self.elem as u8;
+        b[14] = self.residual as u8;
+        b[15] = self.lists.len() as u8;
+        b[16..20].copy_from_slice(&self.root.to_le_bytes());
+        for (i, l) in self.lists.iter().enumerate() {
+            b[20 + 4 * i..24 + 4 * i].copy_from_slice(&l.to_le_bytes());
+        }
+        b[36] = self.probes.len() as u8;
+        for (i, p) in self.probes.iter().enumerate() {
+            b[40 + 4 * i..44 + 4 * i].copy_from_slice(&p.to_le_bytes());
+        }
+        b[56..60].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
+        b[60..64].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Result<Meta> {
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        if b.len() < META_BYTES || u32_at(0) != MAGIC {
+            return corrupt("the meta page is not a vchordrq meta page");
+        }
+        let version = u32_at(4);
+        if version != FORMAT_VERSION {
+            return corrupt(format!(
+                "on-disk format version {version} is not supported by this vchord (it reads version {FORMAT_VERSION}); REINDEX the index"
+            ));
+        }
+        let levels = b[15] as usize;
+        let nprobes = b[36] as usize;
+        if !(1..=options::MAX_LEVELS).contains(&levels) || nprobes > options::MAX_LEVELS {
+            return corrupt("the meta page has an impossible level count");
+        }
+        let eps = f32::from_le_bytes(b[56..60].try_into().unwrap());
+        let mst = i32::from_le_bytes(b[60..64].try_into().unwrap());
+        Ok(Meta {
+            dims: u32_at(8),
+            metric: Metric::from_code(b[12]).ok_or(Corrupt("unknown metric".into()))?,
+            elem: if b[13] == 0 { Elem::F32 } else { Elem::F16 },
+            residual: b[14] != 0,
+            lists: (0..levels).map(|i| u32_at(20 + 4 * i)).collect(),
+            root: u32_at(16),
+            probes: (0..nprobes).map(|i| u32_at(40 + 4 * i)).collect(),
+            epsilon: (!eps.is_nan()).then_some(eps),
+            max_scan_tuples: (mst != i32::MIN).then_some(mst),
+        })
+    }
+
+    pub fn rotation(&self) -> Rotation {
+        Rotation::new(self.dims as usize, ROTATION_SEED)
+    }
+
+    fn code_len(&self) -> usize {
+        ENTRY_HEADER + vchord_rabitq::code_bytes(self.dims as usize)
+    }
+}
+
+pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {
+    if s.nblocks() == 0 {
+        return corrupt("the index has no meta page");
+    }
+    let p = s.read(0);
+    if !page::is_valid(&p) || page::kind(&p) != KIND_META {
+        return corrupt("block 0 is not a vchordrq meta page");
+    }
+    match page::get(&p, 1) {
+        Some(t) => Meta::decode(t),
+        None => corrupt("the meta page is empty"),
+    }
+}
+
+// ---- tuples ----------------------------------------------------------------------------
+
+/// A centroid tuple: kind, four block numbers, then a blob of the rotated centroid (f32).
+const CENTROID_HEADER: usize = 20;
+const C_INTERNAL: u8 = 1;
+const C_LEAF: u8 = 2;
+
+/// A blob segment or vector tuple starts with the owner (heap TID, or none) and the address
+/// of the next segment.
+const BLOB_HEADER: usize = 12;
+
+/// A code entry: heap TID, address of the vector, factors, bits.
+const ENTRY_HEADER: usize = 12 + Factors::BYTES;
+
+#[derive(Clone, Debug)]
+pub struct Centroid {
+    pub addr: Addr,
+    pub leaf: bool,
+    /// Internal: children chain head. Leaf: code chain head (or none yet).
+    pub head: u32,
+    /// Leaf: code chain tail hint.
+    pub tail: u32,
+    /// Leaf: vector chain head and tail hint.
+    pub vhead: u32,
+    pub vtail: u32,
+    /// Rotated (and, for spherical centroids, unit) centroid.
+    pub vector: Vec<f32>,
+}
+
+fn blk_at(t: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(t[i..i + 4].try_into().unwrap())
+}
+
+fn put_blk(t: &mut [u8], i: usize, v: u32) {
+    t[i..i + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Appends `data` to the chain whose last page is at or after `tail`; returns the address and
+/// the chain's last block.
+fn append<S: Store>(s: &S, tail: u32, kind: u32, data: &[u8]) -> (Addr, u32) {
+    let mut blk = tail;
+    loop {
+        let mut g = s.write(blk);
+        let next = page::next(&g);
+        if next != INVALID_BLOCK {
+            drop(g);
+            blk = next;
+            continue;
+        }
+        if page::cost(data.len()) <= page::free_space(&g) {
+            let off = page::add(&mut g, data).expect("checked free space");
+            return (Addr { blk, off }, blk);
+        }
+        // Full: the new page (with the tuple) is made durable first, then linked, all while
+        // the old tail stays locked, so other writers wait and then follow the link.
+        let (nb, mut ng) = s.extend();
+        page::init(&mut ng, kind);
+        let off = page::add(&mut ng, data).expect("a tuple fits an empty page");
+        drop(ng);
+        page::set_next(&mut g, nb);
+        drop(g);
+        return (Addr { blk: nb, off }, nb);
+    }
+}
+
+/// Writes `payload` after `header` as a blob: one tuple when it fits, else a chain of
+/// segments written last-first so each can point at the next. Returns the first tuple's
+/// address and the chain's tail.
+fn write_blob<S: Store>(
+    s: &S,
+    tail: u32,
+    kind: u32,
+    header: &[u8],
+    owner: Addr,
+    payload: &[u8],
+) -> (Addr, u32) {
+    let first_cap = page::MAX_ITEM - header.len() - BLOB_HEADER;
+    let seg_cap = page::MAX_ITEM - BLOB_HEADER;
+    let (first, rest) = payload.split_at(payload.len().min(first_cap));
+    let mut next = Addr::NONE;
+    let mut tail = tail;
+    let segs: Vec<&[u8]> = rest.chunks(seg_cap).collect();
+    for seg in segs.iter().rev() {
+        let mut t = Vec::with_capacity(BLOB_HEADER + seg.len());
+        t.extend_from_slice(&owner.to_bytes());
+        t.extend_from_slice(&next.to_bytes());
+        t.extend_from_slice(seg);
+        let (a, nt) = append(s, tail, kind, &t);
+        next = a;
+        tail = nt;
+    }
+    let mut t = Vec::with_capacity(header.len() + BLOB_HEADER + first.len());
+    t.extend_from_slice(header);
+    t.extend_from_slice(&owner.to_bytes());
+    t.extend_from_slice(&next.to_bytes());
+    t.extend_from_slice(first);
+    append(s, tail, kind, &t)
+}
+
+/// Reads the blob at `addr` whose tuple starts with `header_len` bytes of header. Returns the
+/// header, the owner and the payload; `None` when the tuple (or a segment) is gone or does
+/// not belong to `expect_owner` (when given).
+fn read_blob<S: Store>(
+    s: &S,
+    addr: Addr,
+    header_len: usize,
+    expect_owner: Option<Addr>,
+    len: usize,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut payload = Vec::with_capacity(len);
+    let mut header = vec![];
+    let mut at = addr;
+    let mut first = true;
+    while !at.is_none() {
+        if at.blk >= s.nblocks() {
+            return None;
+        }
+        let p = s.read(at.blk);
+        let t = page::get(&p, at.off)?;
+        let h = if first { header_len } else { 0 };
+        if t.len() < h + BLOB_HEADER {
+            return None;
+        }
+        if first {
+            header = t[..h].to_vec();
+        }
+        let owner = Addr::from_bytes(&t[h..h + 6]);
+        if expect_owner.is_some_and(|o| o != owner) {
+            return None;
+        }
+        at = Addr::from_bytes(&t[h + 6..h + 12]);
+        payload.extend_from_slice(&t[h + BLOB_HEADER..]);
+        first = false;
+        if payload.len() > len {
+            return None;
+        }
+    }
+    (payload.len() == len).then_some((header, payload))
+}
+
+/// Addresses of every tuple of the blob at `addr` (for removal).
+fn blob_addrs<S: Store>(s: &S, addr: Addr, header_len: usize) -> Vec<Addr> {
+    let mut out = vec![];
+    let mut at = addr;
+    let mut first = true;
+    while !at.is_none() && at.blk < s.nblocks() && out.len() < 64 {
+        out.push(at);
+        let p = s.read(at.blk);
+        let Some(t) = page::get(&p, at.off) else {
+            break;
+        };
+        let h = if first { header_len } else { 0 };
+        if t.len() < h + BLOB_HEADER {
+            break;
+        }
+        at = Addr::from_bytes(&t[h + 6..h + 12]);
+        first = false;
+    }
+    out
+}
+
+fn centroid_header(c: &Centroid) -> Vec<u8> {
+    let mut h = vec![0u8; CENTROID_HEADER];
+    h[0] = if c.leaf { C_LEAF } else { C_INTERNAL };
+    put_blk(&mut h, 4, c.head);
+    put_blk(&mut h, 8, c.tail);
+    put_blk(&mut h, 12, c.vhead);
+    put_blk(&mut h, 16, c.vtail);
+    h
+}
+
+/// Every centroid of the chain starting at `head`.
+pub fn read_centroids<S: Store>(s: &S, meta: &Meta, head: u32) -> Result<Vec<Centroid>> {
+    let mut out = vec![];
+    let mut blk = head;
+    let mut seen = 0u32;
+    let bytes = meta.dims as usize * 4;
+    while blk != INVALID_BLOCK {
+        seen += 1;
+        if blk >= s.nblocks() || seen > s.nblocks() {
+            return corrupt(format!("centroid chain at block {head} is broken"));
+        }
+        let (next, offs) = {
+            let p = s.read(blk);
+            if !page::is_valid(&p) || page::kind(&p) != KIND_CENTROID {
+                return corrupt(format!("block {blk} is not a centroid page"));
+            }
+            // Segments of large centroids share the chain; they start with their owner, which
+            // for centroids is `Addr::NONE` (first byte 0xFF), never a centroid kind.
+            let offs = page::items(&p)
+                .filter(|(_, t)| matches!(t.first(), Some(&C_INTERNAL | &C_LEAF)))
+                .map(|(o, _)| o)
+                .collect::<Vec<_>>();
+            (page::next(&p), offs)
+        };
+        for off in offs {
+            let addr = Addr { blk, off };
+            let (h, payload) = read_blob(s, addr, CENTROID_HEADER, None, bytes)
+                .ok_or_else(|| Corrupt(format!("centroid at {addr:?} is unreadable")))?;
+            out.push(Centroid {
+                addr,
+                leaf: h[0] == C_LEAF,
+                head: blk_at(&h, 4),
+                tail: blk_at(&h, 8),
+                vhead: blk_at(&h, 12),
+                vtail: blk_at(&h, 16),
+                vector: f32s(&payload),
+            });
+        }
+        blk = next;
+    }
+    Ok(out)
+}
+
+/// Advances the tail hints of the leaf centroid at `addr` (never backwards: blocks are
+/// allocated in increasing order, so a later tail has a larger number).
+fn advance_tails<S: Store>(s: &S, addr: Addr, tail: u32, vtail: u32) {
+    let mut g = s.write(addr.blk);
+    let Some(t) = page::get(&g, addr.off) else {
+        return;
+    };
+    let (old, vold) = (blk_at(t, 8), blk_at(t, 16));
+    if tail > old || vtail > vold {
+        let t = page::get_mut(&mut g, addr.off).unwrap();
+        put_blk(t, 8, tail.max(old));
+        put_blk(t, 16, vtail.max(vold));
+    }
+}
+
+/// Reads the current fields of the leaf centroid at `addr` (the tuple's block numbers change
+/// when its chains are created or grow).
+fn reload_leaf<S: Store>(s: &S, c: &mut Centroid) {
+    let p = s.read(c.addr.blk);
+    if let Some(t) = page::get(&p, c.addr.off) {
+        c.head = blk_at(t, 4);
+        c.tail = blk_at(t, 8);
+        c.vhead = blk_at(t, 12);
+        c.vtail = blk_at(t, 16);
+    }
+}
+
+// ---- distances -------------------------------------------------------------------------
+
+/// Distance in the index's internal scale between `a` and `b` in rotated space: squared L2,
+/// or negative inner product (cosine's data is unit length).
+fn route_dist(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    match metric {
+        Metric::L2 => f32x::l2sq(a, b),
+        Metric::Ip | Metric::Cos => -f32x::dot(a, b),
+    }
+}
+
+/// A query: the original (for exact distances) and the rotated, prepared form.
+pub struct Query {
+    pub metric: Metric,
+    f32s: Vec<f32>,
+    f16s: Vec<f16>,
+    /// Rotated (cosine: of the unit query).
+    pub rotated: Vec<f32>,
+    norm: f32,
+}
+
+impl Query {
+    /// `q` holds the query's elements as f32 (exact for halfvec's f16).
+    pub fn new(meta: &Meta, q: &[f32]) -> Query {
+        let mut unit = q.to_vec();
+        if meta.metric == Metric::Cos {
+            vchord_kmeans::normalize(&mut unit);
+        }
+        let rotated = meta.rotation().rotated(&unit);
+        let norm = f32x::dot(&rotated, &rotated).sqrt();
+        Query {
+            metric: meta.metric,
+            f32s: q.to_vec(),
+            f16s: q.iter().map(|&x| f16::from_f32(x)).collect(),
+            rotated,
+            norm,
+        }
+    }
+
+    /// The exact distance to a stored vector, as the SQL operator computes it (except L2,
+    /// which stays squared).
+    pub fn exact(&self, elem: Elem, stored: &[u8]) -> f32 {
+        match elem {
+            Elem::F32 => {
+                let v = f32s(stored);
+                match self.metric {
+                    Metric::L2 => f32x::l2sq(&v, &self.f32s),
+                    Metric::Ip => -f32x::dot(&v, &self.f32s),
+                    Metric::Cos => cos_dist(f32x::cos_parts(&v, &self.f32s)),
+                }
+            }
+            Elem::F16 => {
+                let v: Vec<f16> = stored
+                    .chunks_exact(2)
+                    .map(|c| f16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                match self.metric {
+                    Metric::L2 => f16x::l2sq(&v, &self.f16s),
+                    Metric::Ip => -f16x::dot(&v, &self.f16s),
+                    Metric::Cos => cos_dist(f16x::cos_parts(&v, &self.f16s)),
+                }
+            }
+        }
+    }
+}
+
+fn cos_dist(parts: (f32, f32, f32)) -> f32 {
+    let d = vchord_simd::cosine_from_parts(parts);
+    // A zero vector has no direction: it sorts last.
+    if d.is_nan() { f32::INFINITY } else { d as f32 }
+}
+
+/// The SQL operator's value for an internal distance.
+pub fn sql_distance(metric: Metric, d: f32) -> f64 {
+    match metric {
+        Metric::L2 => (d.max(0.0) as f64).sqrt(),
+        Metric::Ip | Metric::Cos => d as f64,
+    }
+}
+
+// ---- build -----------------------------------------------------------------------------
+
+/// Writes an empty index's skeleton: the meta page and the centroid chains for `tree`
+/// (centroids in the original space; they are rotated here). Lists get their pages on first
+/// insert. Returns the leaves in order.
+pub fn create<S: Store>(s: &S, mut meta: Meta, tree: &vchord_kmeans::Tree) -> (Meta, Router) {
+    assert_eq!(s.nblocks(), 0, "create needs an empty relation");
+    let rot = meta.rotation();
+    meta.lists = tree.levels.iter().map(|l| l.len() as u32).collect();
+    let (mblk, g) = s.extend();
+    assert_eq!(mblk, 0);
+    drop(g); // written last, once everything it points to exists
+    let new_chain = |s: &S| -> u32 {
+        let (b, mut g) = s.extend();
+        page::init(&mut g, KIND_CENTROID);
+        b
+    };
+    meta.root = new_chain(s);
+    let levels = tree.levels.len();
+    let mut router = Router {
+        levels: vec![],
+        children: vec![],
+    };
+    // The chain (and its tail) each node's children are written to: level 0 all goes to the
+    // root chain; below, each parent has a chain of its own.
+    let mut chains: Vec<u32> = vec![meta.root];
+    for l in 0..levels {
+        let nodes = &tree.levels[l];
+        let leaf = l + 1 == levels;
+        let mut tails = chains.clone();
+        let mut next_chains = vec![];
+        let mut written = vec![];
+        let mut children = vec![vec![]; chains.len()];
+        for i in 0..nodes.len() {
+            let p = if l == 0 {
+                0
+            } else {
+                tree.parents[l - 1][i] as usize
+            };
+            children[p].push(i);
+            let mut c = Centroid {
+                addr: Addr::NONE,
+                leaf,
+                head: INVALID_BLOCK,
+                tail: INVALID_BLOCK,
+                vhead: INVALID_BLOCK,
+                vtail: INVALID_BLOCK,
+                vector: rot.rotated(nodes.row(i)),
+            };
+            if !leaf {
+                c.head = new_chain(s);
+                next_chains.push(c.head);
+            }
+            let (addr, t) = write_blob(
+                s,
+                tails[p],
+                KIND_CENTROID,
+                &centroid_header(&c),
+                Addr::NONE,
+                &f32_bytes(&c.vector),
+            );
+            tails[p] = t;
+            c.addr = addr;
+            written.push(c);
+        }
+        router.levels.push(written);
+        router.children.push(children);
+        chains = next_chains;
+    }
+    let mut g = s.write_full(0);
+    page::init(&mut g, KIND_META);
+    page::add(&mut g, &meta.encode()).unwrap();
+    drop(g);
+    (meta, router)
+}
+
+/// The centroid tree in memory, for routing the rows of a build without reading pages.
+pub struct Router {
+    /// Centroids per level, top first.
+    pub levels: Vec<Vec<Centroid>>,
+    /// `children[l][p]`: the indices in level `l` of the children of node `p` of level
+    /// `l - 1` (level 0 has one parent, the root).
+    pub children: Vec<Vec<Vec<usize>>>,
+}
+
+impl Router {
+    /// Greedy descent: the index of the leaf for `rotated`.
+    pub fn route(&self, metric: Metric, rotated: &[f32]) -> usize {
+        let mut parent = 0;
+        let mut best = 0;
+        for (l, nodes) in self.levels.iter().enumerate() {
+            best = *self.children[l][parent]
+                .iter()
+                .min_by(|&&a, &&b| {
+                    route_dist(metric, &nodes[a].vector, rotated)
+                        .total_cmp(&route_dist(metric, &nodes[b].vector, rotated))
+                })
+                .expect("every parent has a child");
+            parent = best;
+        }
+        best
+    }
+
+    pub fn leaves(&mut self) -> &mut [Centroid] {
+        self.levels.last_mut().unwrap()
+    }
+}
+
+/// The leaf a new vector (rotated, prepared as for search) belongs to: greedy descent.
+pub fn route<S: Store>(s: &S, meta: &Meta, rotated: &[f32]) -> Result<Centroid> {
+    let mut head = meta.root;
+    loop {
+        let cs = read_centroids(s, meta, head)?;
+        let best = cs
+            .into_iter()
+            .map(|c| (route_dist(meta.metric, &c.vector, rotated), c))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .ok_or_else(|| Corrupt(format!("centroid chain at block {head} is empty")))?
+            .1;
+        if best.leaf {
+            return Ok(best);
+        }
+        head = best.head;
+    }
+}
+
+/// Prepares a vector for the index: unit length for cosine, then rotated.
+pub fn prepare(meta: &Meta, rot: &Rotation, v: &[f32]) -> Vec<f32> {
+    let mut x = v.to_vec();
+    if meta.metric == Metric::Cos {
+        vchord_kmeans::normalize(&mut x);
+    }
+    rot.apply(&mut x);
+    x
+}
+
+/// Adds one row to the list of `leaf`: the vector (`stored`: its elements' bytes) to the
+/// vector chain, then its code to the code chain. `rotated` comes from [`prepare`].
+pub fn insert<S: Store>(
+    s: &S,
+    meta: &Meta,
+    leaf: &mut Centroid,
+    rotated: &[f32],
+    stored: &[u8],
+    tid: Addr,
+) {
+    reload_leaf(s, leaf);
+    if leaf.head == INVALID_BLOCK {
+        // First row of this list: create both chains under the centroid page's lock, after
+        // checking that nobody else did meanwhile.
+        let mut g = s.write(leaf.addr.blk);
+        let t = page::get(&g, leaf.addr.off).expect("leaf centroid tuple");
+        if blk_at(t, 4) == INVALID_BLOCK {
+            let (cb, mut cg) = s.extend();
+            page::init(&mut cg, KIND_CODES);
+            drop(cg);
+            let (vb, mut vg) = s.extend();
+            page::init(&mut vg, KIND_VECTORS);
+            drop(vg);
+            let t = page::get_mut(&mut g, leaf.addr.off).unwrap();
+            put_blk(t, 4, cb);
+            put_blk(t, 8, cb);
+            put_blk(t, 12, vb);
+            put_blk(t, 16, vb);
+        }
+        drop(g);
+        reload_leaf(s, leaf);
+    }
+    let dims = meta.dims as usize;
+    let zero;
+    let centroid: &[f32] = if meta.residual {
+        &leaf.vector
+    } else {
+        zero = vec![0f32; dims];
+        &zero
+    };
+    let r: Vec<f32> = rotated.iter().zip(centroid).map(|(x, c)| x - c).collect();
+    let mut entry = vec![0u8; meta.code_len()];
+    let f = vchord_rabitq::encode(&r, centroid, &mut entry[ENTRY_HEADER..]);
+    let (vaddr, vtail) = write_blob(s, leaf.vtail, KIND_VECTORS, &[], tid, stored);
+    entry[0..6].copy_from_slice(&tid.to_bytes());
+    entry[6..12].copy_from_slice(&vaddr.to_bytes());
+    entry[12..ENTRY_HEADER].copy_from_slice(&f.to_bytes());
+    let (_, tail) = append(s, leaf.tail, KIND_CODES, &entry);
+    if tail != leaf.tail || vtail != leaf.vtail {
+        // Tail hints only: a stale one costs a walk along `next`, never correctness.
+        advance_tails(s, leaf.addr, tail, vtail);
+        leaf.tail = leaf.tail.max(tail);
+        leaf.vtail = leaf.vtail.max(vtail);
+    }
+}
+
+// ---- search ----------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+struct Cand {
+    key: f32,
+    tid: Addr,
+    vec: Addr,
+}
+impl PartialEq for Cand {
+    fn eq(&self, o: &Self) -> bool {
+        self.key.total_cmp(&o.key) == Ordering::Equal
+    }
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    /// Reversed: `BinaryHeap` is a max-heap and we want the smallest key on top.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.key.total_cmp(&self.key).then_with(|| o.tid.cmp(&self.tid))
+    }
+}
+
+/// Search settings.
+#[derive(Clone, Debug)]
+pub struct SearchParams {
+    pub probes: Vec<u32>,
+    pub epsilon: f32,
+}
+
+/// Counters a scan reports (EXPLAIN-style observability and tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub lists: u64,
+    pub codes: u64,
+    pub reranked: u64,
+    pub pages: u64,
+}
+
+/// A streaming search: candidates come out in exact-distance order, each emitted once no
+/// remaining candidate's lower bound can beat it.
+pub struct Search {
+    query: Query,
+    elem: Elem,
+    dims: usize,
+    candidates: BinaryHeap<Cand>,
+    results: BinaryHeap<Cand>,
+    pub stats: Stats,
+}
+
+impl Search {
+    /// Chooses the lists and computes every estimate (the work a scan does on its first
+    /// tuple).
+    pub fn start<S: Store>(s: &S, meta: &Meta, query: Query, p: &SearchParams) -> Result<Search> {
+        let mut stats = Stats::default();
+        let metric = meta.metric;
+        let q = &query.rotated;
+        let mut frontier: Vec<Centroid> = read_centroids(s, meta, meta.root)?;
+        for level in 0..meta.lists.len() {
+            let probes = p.probes.get(level).copied().unwrap_or(1);
+            let mut scored: Vec<(f32, Centroid)> = frontier
+                .into_iter()
+                .map(|c| (route_dist(metric, &c.vector, q), c))
+                .collect();
+            let keep = (probes as usize).max(1).min(scored.len());
+            if keep < scored.len() {
+                scored.select_nth_unstable_by(keep - 1, |a, b| a.0.total_cmp(&b.0));
+                scored.truncate(keep);
+            }
+            if level + 1 == meta.lists.len() {
+                frontier = scored.into_iter().map(|x| x.1).collect();
+                break;
+            }
+            frontier = vec![];
+            for (_, c) in scored {
+                if c.leaf {
+                    frontier.push(c);
+                } else {
+                    frontier.extend(read_centroids(s, meta, c.head)?);
+                }
+            }
+        }
+        let lut = QueryLut::new(q);
+        let kind = metric.kind();
+        let offset = if metric == Metric::Cos { 1.0 } else { 0.0 };
+        let mut candidates = Vec::new();
+        let code_len = meta.code_len();
+        for leaf in frontier.iter().filter(|c| c.leaf) {
+            stats.lists += 1;
+            let lq = match kind {
+                Kind::L2 if meta.residual => {
+                    let d = f32x::l2sq(q, &leaf.vector);
+                    ListQuery {
+                        base: d,
+                        norm: d.sqrt(),
+                    }
+                }
+                Kind::L2 => ListQuery {
+                    base: query.norm * query.norm,
+                    norm: query.norm,
+                },
+                Kind::Dot => ListQuery {
+                    base: if meta.residual {
+                        -f32x::dot(q, &leaf.vector)
+                    } else {
+                        0.0
+                    },
+                    norm: query.norm,
+                },
+            };
+            let mut blk = leaf.head;
+            let mut hops = 0;
+            while blk != INVALID_BLOCK && hops <= s.nblocks() {
+                hops += 1;
+                stats.pages += 1;
+                let pg = s.read(blk);
+                if !page::is_valid(&pg) || page::kind(&pg) != KIND_CODES {
+                    return corrupt(format!("block {blk} is not a code page"));
+                }
+                for (_, t) in page::items(&pg) {
+                    if t.len() != code_len {
+                        return corrupt(format!("a code in block {blk} has a bad length"));
+                    }
+                    let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
+                    let (est, err) = vchord_rabitq::estimate(
+                        kind,
+                        &f,
+                        lut.sign_dot(&t[ENTRY_HEADER..]),
+                        lq,
+                    );
+                    candidates.push(Cand {
+                        key: est + offset - p.epsilon * err,
+                        tid: Addr::from_bytes(&t[0..6]),
+                        vec: Addr::from_bytes(&t[6..12]),
+                    });
+                }
+                blk = page::next(&pg);
+            }
+        }
+        stats.codes = candidates.len() as u64;
+        Ok(Search {
+            query,
+            elem: meta.elem,
+            dims: meta.dims as usize,
+            candidates: BinaryHeap::from(candidates),
+            results: BinaryHeap::new(),
+            stats,
+        })
+    }
+
+    /// The next row (heap TID and internal distance), or `None` when the probed lists are
+    /// exhausted.
+    pub fn next<S: Store>(&mut self, s: &S) -> Option<(Addr, f32)> {
+        loop {
+            if let Some(best) = self.results.peek() {
+                let bound = self.candidates.peek().map_or(f32::INFINITY, |c| c.key);
+                if best.key <= bound {
+                    let r = self.results.pop().unwrap();
+                    return Some((r.tid, r.key));
+                }
+            }
+            let c = self.candidates.pop()?;
+            self.stats.reranked += 1;
+            // Gone (vacuumed) or reused: skip it.
+            let Some((_, v)) = read_blob(
+                s,
+                c.vec,
+                0,
+                Some(c.tid),
+                self.dims * self.elem.size(),
+            ) else {
+                continue;
+            };
+            let d = self.query.exact(self.elem, &v);
+            self.results.push(Cand {
+                key: d,
+                tid: c.tid,
+                vec: c.vec,
+            });
+        }
+    }
+}
+
+// ---- vacuum and verification -----------------------------------------------------------
+
+/// Every leaf centroid, walking the tree.
+pub fn leaves<S: Store>(s: &S, meta: &Meta) -> Result<Vec<Centroid>> {
+    let mut out = vec![];
+    let mut stack = vec![meta.root];
+    while let Some(head) = stack.pop() {
+        for c in read_centroids(s, meta, head)? {
+            if c.leaf {
+                out.push(c);
+            } else {
+                stack.push(c.head);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the entries whose heap TID `dead` says is gone, with their vectors. Returns
+/// (removed, kept).
+pub fn bulk_delete<S: Store>(
+    s: &S,
+    meta: &Meta,
+    dead: &mut dyn FnMut(Addr) -> bool,
+) -> Result<(u64, u64)> {
+    let (mut removed, mut kept) = (0u64, 0u64);
+    for leaf in leaves(s, meta)? {
+        let mut blk = leaf.head;
+        while blk != INVALID_BLOCK {
+            s.yield_point();
+            let mut vecs = vec![];
+            let next = {
+                let mut g = s.write(blk);
+                let mut offs = vec![];
+                for (off, t) in page::items(&g) {
+                    if t.len() < ENTRY_HEADER {
+                        continue;
+                    }
+                    if dead(Addr::from_bytes(&t[0..6])) {
+                        offs.push(off);
+                        vecs.push(Addr::from_bytes(&t[6..12]));
+                    } else {
+                        kept += 1;
+                    }
+                }
+                if !offs.is_empty() {
+                    removed += offs.len() as u64;
+                    page::remove(&mut g, &offs);
+                }
+                page::next(&g)
+            };
+            // The vectors go after their codes: a scan that already holds a code finds the
+            // vector gone and skips it.
+            let mut by_blk: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
+            for v in vecs {
+                for a in blob_addrs(s, v, 0) {
+                    by_blk.entry(a.blk).or_default().push(a.off);
+                }
+            }
+            for (b, offs) in by_blk {
+                let mut g = s.write(b);
+                page::remove(&mut g, &offs);
+            }
+            blk = next;
+        }
+    }
+    Ok((removed, kept))
+}
+
+/// Walks the whole index and reports every structural problem found (empty when sound).
+/// Also returns the number of entries.
+pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
+    let mut problems = vec![];
+    let meta = match read_meta(s) {
+        Ok(m) => m,
+        Err(Corrupt(e)) => return (vec![e], 0),
+    };
+    let n = s.nblocks();
+    let mut owner: Vec<u8> = vec![0; n as usize]; // which chain kind claimed each block
+    owner[0] = KIND_META as u8;
+    let mut claim = |blk: u32, kind: u32, problems: &mut Vec<String>| -> bool {
+        if blk >= n {
+            problems.push(format!("block {blk} is past the end ({n} blocks)"));
+            return false;
+        }
+        if owner[blk as usize] != 0 {
+            problems.push(format!("block {blk} is reached twice"));
+            return false;
+        }
+        owner[blk as usize] = kind as u8;
+        true
+    };
+    let code_len = meta.code_len();
+    let vbytes = meta.dims as usize * meta.elem.size();
+    let mut entries = 0u64;
+    let mut stack = vec![(meta.root, 0usize)];
+    let mut leaves_seen = 0u64;
+    while let Some((head, level)) = stack.pop() {
+        let mut blk = head;
+        while blk != INVALID_BLOCK {
+            if !claim(blk, KIND_CENTROID, &mut problems) {
+                break;
+            }
+            let p = s.read(blk);
+            if !page::is_valid(&p) || page::kind(&p) != KIND_CENTROID {
+                problems.push(format!("block {blk}: expected a centroid page"));
+                break;
+            }
+            blk = page::next(&p);
+        }
+        let cs = match read_centroids(s, &meta, head) {
+            Ok(c) => c,
+            Err(Corrupt(e)) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        for c in cs {
+            let want_leaf = level + 1 == meta.lists.len();
+            if c.leaf != want_leaf {
+                problems.push(format!("centroid {:?} is at the wrong level", c.addr));
+                continue;
+            }
+            if !c.leaf {
+                stack.push((c.head, level + 1));
+                continue;
+            }
+            leaves_seen += 1;
+            let mut vblk = c.vhead;
+            while vblk != INVALID_BLOCK {
+                if !claim(vblk, KIND_VECTORS, &mut problems) {
+                    break;
+                }
+                let p = s.read(vblk);
+                if !page::is_valid(&p) || page::kind(&p) != KIND_VECTORS {
+                    problems.push(format!("block {vblk}: expected a vector page"));
+                    break;
+                }
+                vblk = page::next(&p);
+            }
+            let mut blk = c.head;
+            while blk != INVALID_BLOCK {
+                if !claim(blk, KIND_CODES, &mut problems) {
+                    break;
+                }
+                let p = s.read(blk);
+                if !page::is_valid(&p) || page::kind(&p) != KIND_CODES {
+                    problems.push(format!("block {blk}: expected a code page"));
+                    break;
+                }
+                for (off, t) in page::items(&p) {
+                    entries += 1;
+                    if t.len() != code_len {
+                        problems.push(format!("code ({blk},{off}) has length {}", t.len()));
+                        continue;
+                    }
+                    let tid = Addr::from_bytes(&t[0..6]);
+                    let va = Addr::from_bytes(&t[6..12]);
+                    let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
+                    if ![f.norm_sq, f.sum_abs, f.sign_dot_c, f.err]
+                        .iter()
+                        .all(|x| x.is_finite())
+                    {
+                        problems.push(format!("code ({blk},{off}) has non-finite factors"));
+                    }
+                    if read_blob(s, va, 0, Some(tid), vbytes).is_none() {
+                        problems.push(format!(
+                            "code ({blk},{off}) for row {tid:?}: its vector at {va:?} is missing"
+                        ));
+                    }
+                }
+                blk = page::next(&p);
+            }
+        }
+    }
+    let want: u64 = *meta.lists.last().unwrap() as u64;
+    if leaves_seen > want {
+        problems.push(format!("{leaves_seen} lists, the meta page says {want}"));
+    }
+    (problems, entries)
+}
+
+#[cfg(test)]
+mod tests;

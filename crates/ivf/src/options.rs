@@ -1,0 +1,215 @@
+//! Index options: typed TOML given as `WITH (options = $$ ... $$)`. Unknown keys and bad
+//! values are rejected with the key named; everything has a sane default.
+use serde::Deserialize;
+
+/// The most lists one level may have, and the most levels.
+pub const MAX_LISTS: u32 = 1 << 18;
+pub const MAX_LEVELS: usize = 4;
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Quantize each vector's residual to its list's centroid (more accurate estimates) rather
+    /// than the vector itself.
+    #[serde(default = "yes")]
+    pub residual_quantization: bool,
+    /// Rerank with vectors read from the table instead of copies kept in the index.
+    #[serde(default)]
+    pub rerank_in_table: bool,
+    #[serde(default)]
+    pub build: Build,
+    /// Per-index search defaults; a GUC that is set wins over them.
+    #[serde(default)]
+    pub search: Search,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    #[serde(default)]
+    pub internal: Internal,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Internal {
+    /// Lists per level, top level first, e.g. `[64, 4096]`; empty: one level, sized by the
+    /// row count.
+    #[serde(default)]
+    pub lists: Vec<u32>,
+    /// Unit-length centroids (spherical k-means); default: on for ip and cosine.
+    #[serde(default)]
+    pub spherical_centroids: Option<bool>,
+    /// Sample `sampling_factor` rows per leaf list for k-means.
+    #[serde(default = "default_sampling_factor")]
+    pub sampling_factor: u32,
+    #[serde(default = "default_iterations")]
+    pub kmeans_iterations: u32,
+    /// Threads for k-means; 0: as many as the machine has, at most 8.
+    #[serde(default)]
+    pub build_threads: u32,
+}
+
+fn default_sampling_factor() -> u32 {
+    256
+}
+fn default_iterations() -> u32 {
+    10
+}
+
+impl Default for Internal {
+    fn default() -> Self {
+        Internal {
+            lists: vec![],
+            spherical_centroids: None,
+            sampling_factor: default_sampling_factor(),
+            kmeans_iterations: default_iterations(),
+            build_threads: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    #[serde(default)]
+    pub probes: Vec<u32>,
+    #[serde(default)]
+    pub epsilon: Option<f64>,
+    #[serde(default)]
+    pub max_scan_tuples: Option<i64>,
+}
+
+impl Options {
+    /// Parses and validates; the error names the offending key.
+    pub fn parse(text: &str) -> Result<Options, String> {
+        let o: Options = toml::from_str(text).map_err(|e| {
+            // toml's messages carry a source excerpt over several lines; keep the gist.
+            let m = e.message().trim().to_owned();
+            match e.span() {
+                Some(s) if !text.is_empty() => {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!("{m} (line {line})")
+                }
+                _ => m,
+            }
+        })?;
+        o.validate()?;
+        Ok(o)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let i = &self.build.internal;
+        if i.lists.len() > MAX_LEVELS {
+            return Err(format!(
+                "build.internal.lists: at most {MAX_LEVELS} levels, not {}",
+                i.lists.len()
+            ));
+        }
+        for &l in &i.lists {
+            if !(1..=MAX_LISTS).contains(&l) {
+                return Err(format!(
+                    "build.internal.lists: {l} is out of range (1 to {MAX_LISTS})"
+                ));
+            }
+        }
+        if i.lists.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("build.internal.lists: each level must have more lists than the one above it"
+                .into());
+        }
+        if !(1..=4096).contains(&i.sampling_factor) {
+            return Err(format!(
+                "build.internal.sampling_factor: {} is out of range (1 to 4096)",
+                i.sampling_factor
+            ));
+        }
+        if !(1..=1000).contains(&i.kmeans_iterations) {
+            return Err(format!(
+                "build.internal.kmeans_iterations: {} is out of range (1 to 1000)",
+                i.kmeans_iterations
+            ));
+        }
+        if i.build_threads > 255 {
+            return Err(format!(
+                "build.internal.build_threads: {} is out of range (0 to 255)",
+                i.build_threads
+            ));
+        }
+        let s = &self.search;
+        if s.probes.contains(&0) {
+            return Err("search.probes: every value must be at least 1".into());
+        }
+        if s.probes.len() > MAX_LEVELS {
+            return Err(format!("search.probes: at most {MAX_LEVELS} values"));
+        }
+        if let Some(e) = s.epsilon
+            && !(0.0..=4.0).contains(&e)
+        {
+            return Err(format!("search.epsilon: {e} is out of range (0 to 4)"));
+        }
+        if let Some(m) = s.max_scan_tuples
+            && !(-1..=i32::MAX as i64).contains(&m)
+        {
+            return Err(format!(
+                "search.max_scan_tuples: {m} is out of range (-1 to {})",
+                i32::MAX
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Lists for an index over `rows` rows when none are given: about the square root, so a list
+/// holds about as many rows as there are lists.
+pub fn auto_lists(rows: u64) -> u32 {
+    ((rows as f64).sqrt().round() as u32).clamp(1, MAX_LISTS)
+}
+
+/// Probes per level when none are set: the square root of the level's lists, which reaches
+/// recall@10 around 0.95 on the real data sets tested with the default list count.
+pub fn auto_probes(lists: &[u32]) -> Vec<u32> {
+    lists
+        .iter()
+        .map(|&l| ((l as f64).sqrt().ceil() as u32).clamp(1, l.max(1)))
+        .collect()
+}
+
+/// Probes to use: the set GUC list, else the index's default, else automatic; a missing level
+/// falls back to the automatic value, an extra value is ignored.
+pub fn resolve_probes(guc: &[u32], index_default: &[u32], lists: &[u32]) -> Vec<u32> {
+    let auto = auto_probes(lists);
+    let chosen = if !guc.is_empty() { guc } else { index_default };
+    auto.iter()
+        .enumerate()
+        .map(|(i, &a)| chosen.get(i).copied().unwrap_or(a).clamp(1, lists[i]))
+        .collect()
+}
+
+/// Parses a probes setting: comma-separated positive integers, e.g. `10` or `8,64`; empty
+/// means unset.
+pub fn parse_probes(s: &str) -> Result<Vec<u32>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(vec![]);
+    }
+    let v = s
+        .split(',')
+        .map(|p| {
+            let p = p.trim();
+            match p.parse::<u32>() {
+                Ok(n) if (1..=MAX_LISTS).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "\"{p}\" is not a valid probe count (an integer from 1 to {MAX_LISTS})"
+                )),
+            }
+        })
+        .collect::<Result<Vec<u32>, String>>()?;
+    if v.len() > MAX_LEVELS {
+        return Err(format!("at most {MAX_LEVELS} values, one per level"));
+    }
+    Ok(v)
+}

@@ -1,0 +1,123 @@
+//! The seam between the index logic and storage. PostgreSQL implements it with shared buffers
+//! and GenericXLog (`src/index/store.rs`); tests use [`MemStore`].
+//!
+//! A [`Store::write`] guard holds the page's exclusive lock and a private copy; dropping it
+//! normally makes a change durable (one WAL record) and visible, dropping it untouched (never
+//! dereferenced mutably) logs nothing, and dropping it during an unwind discards the change. A read guard holds a share lock.
+use crate::page::{PAGE_SIZE, Page};
+use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
+
+pub trait Store {
+    type Read<'a>: Deref<Target = Page>
+    where
+        Self: 'a;
+    type Write<'a>: DerefMut<Target = Page>
+    where
+        Self: 'a;
+
+    fn read(&self, blk: u32) -> Self::Read<'_>;
+    fn write(&self, blk: u32) -> Self::Write<'_>;
+    /// Appends a block (zeroed, to be initialised by the caller) and returns it locked; its
+    /// WAL record is a full image.
+    fn extend(&self) -> (u32, Self::Write<'_>);
+    /// Like [`Store::write`], for a page whose whole content is replaced: its WAL record is a
+    /// full image, not a delta.
+    fn write_full(&self, blk: u32) -> Self::Write<'_> {
+        self.write(blk)
+    }
+    fn nblocks(&self) -> u32;
+    /// Called between units of long work (pages of a vacuum, rows of a build): query cancel,
+    /// vacuum cost delay.
+    fn yield_point(&self) {}
+}
+
+/// An in-memory store for tests: the "relation" is a vector of pages.
+#[derive(Default)]
+pub struct MemStore {
+    pages: RefCell<Vec<Box<Page>>>,
+    /// Count of write guards committed (WAL records, as it were).
+    pub writes: std::cell::Cell<u64>,
+}
+
+pub struct MemRead(Box<Page>);
+impl Deref for MemRead {
+    type Target = Page;
+    fn deref(&self) -> &Page {
+        &self.0
+    }
+}
+
+pub struct MemWrite<'a> {
+    store: &'a MemStore,
+    blk: u32,
+    page: Box<Page>,
+    dirty: bool,
+}
+impl Deref for MemWrite<'_> {
+    type Target = Page;
+    fn deref(&self) -> &Page {
+        &self.page
+    }
+}
+impl DerefMut for MemWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Page {
+        self.dirty = true;
+        &mut self.page
+    }
+}
+impl Drop for MemWrite<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() || !self.dirty {
+            return;
+        }
+        self.store.pages.borrow_mut()[self.blk as usize].copy_from_slice(&self.page[..]);
+        self.store.writes.set(self.store.writes.get() + 1);
+    }
+}
+
+impl MemStore {
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+    /// A copy of every page, as a crash would leave them (all committed writes).
+    pub fn snapshot(&self) -> Vec<Box<Page>> {
+        self.pages.borrow().clone()
+    }
+}
+
+impl Store for MemStore {
+    type Read<'a> = MemRead;
+    type Write<'a> = MemWrite<'a>;
+
+    fn read(&self, blk: u32) -> MemRead {
+        MemRead(self.pages.borrow()[blk as usize].clone())
+    }
+    fn write(&self, blk: u32) -> MemWrite<'_> {
+        let page = self.pages.borrow()[blk as usize].clone();
+        MemWrite {
+            store: self,
+            blk,
+            page,
+            dirty: false,
+        }
+    }
+    fn extend(&self) -> (u32, MemWrite<'_>) {
+        let mut pages = self.pages.borrow_mut();
+        pages.push(Box::new([0u8; PAGE_SIZE]));
+        let blk = (pages.len() - 1) as u32;
+        drop(pages);
+        (
+            blk,
+            MemWrite {
+                store: self,
+                blk,
+                page: Box::new([0u8; PAGE_SIZE]),
+                dirty: false,
+            },
+        )
+    }
+    fn nblocks(&self) -> u32 {
+        self.pages.borrow().len() as u32
+    }
+}

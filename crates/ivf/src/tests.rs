@@ -1,0 +1,347 @@
+use super::*;
+use options::Options;
+use vchord_kmeans::{Matrix, Params, hierarchy};
+use vchord_rabitq::Rng;
+
+fn clustered(n: usize, dims: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    let centers: Vec<Vec<f32>> = (0..16)
+        .map(|_| (0..dims).map(|_| rng.normal() as f32 * 4.0).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            centers[(i * 7) % 16]
+                .iter()
+                .map(|c| c + rng.normal() as f32)
+                .collect()
+        })
+        .collect()
+}
+
+fn tid(i: usize) -> Addr {
+    Addr {
+        blk: (i / 100) as u32,
+        off: (i % 100 + 1) as u16,
+    }
+}
+
+fn untid(a: Addr) -> usize {
+    a.blk as usize * 100 + a.off as usize - 1
+}
+
+fn stored(elem: Elem, v: &[f32]) -> Vec<u8> {
+    match elem {
+        Elem::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Elem::F16 => v
+            .iter()
+            .flat_map(|x| f16::from_f32(*x).to_le_bytes())
+            .collect(),
+    }
+}
+
+fn as_elem(elem: Elem, v: &[f32]) -> Vec<f32> {
+    match elem {
+        Elem::F32 => v.to_vec(),
+        Elem::F16 => v.iter().map(|x| f16::from_f32(*x).to_f32()).collect(),
+    }
+}
+
+/// Builds an index over `data` in memory the way the server does.
+fn build(data: &[Vec<f32>], metric: Metric, elem: Elem, lists: &[u32]) -> (MemStore, Meta) {
+    let dims = data[0].len();
+    let s = MemStore::new();
+    let meta = Meta {
+        dims: dims as u32,
+        metric,
+        elem,
+        residual: true,
+        lists: lists.to_vec(),
+        root: 0,
+        probes: vec![],
+        epsilon: None,
+        max_scan_tuples: None,
+    };
+    let mut sample = Matrix::new(dims);
+    for v in data {
+        let mut x = as_elem(elem, v);
+        if metric == Metric::Cos {
+            vchord_kmeans::normalize(&mut x);
+        }
+        sample.push(&x);
+    }
+    let ls: Vec<usize> = lists.iter().map(|&l| l as usize).collect();
+    let p = Params {
+        iterations: 8,
+        spherical: metric != Metric::L2,
+        threads: 2,
+        seed: 1,
+    };
+    let tree = hierarchy(&sample, &ls, p, &mut |_, _| true);
+    let (meta, mut router) = create(&s, meta, &tree);
+    let rot = meta.rotation();
+    for (i, v) in data.iter().enumerate() {
+        let x = prepare(&meta, &rot, &as_elem(elem, v));
+        let leaf = router.route(metric, &x);
+        insert(
+            &s,
+            &meta,
+            &mut router.leaves()[leaf],
+            &x,
+            &stored(elem, v),
+            tid(i),
+        );
+    }
+    (s, meta)
+}
+
+fn exact(metric: Metric, elem: Elem, data: &[Vec<f32>], q: &[f32], k: usize) -> Vec<usize> {
+    let query = Query::new(
+        &Meta {
+            dims: q.len() as u32,
+            metric,
+            elem,
+            residual: true,
+            lists: vec![1],
+            root: 0,
+            probes: vec![],
+            epsilon: None,
+            max_scan_tuples: None,
+        },
+        q,
+    );
+    let mut d: Vec<(f32, usize)> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (query.exact(elem, &stored(elem, v)), i))
+        .collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    d.into_iter().take(k).map(|x| x.1).collect()
+}
+
+fn search(s: &MemStore, meta: &Meta, q: &[f32], probes: Vec<u32>, eps: f32, k: usize) -> Vec<(usize, f32)> {
+    let query = Query::new(meta, q);
+    let mut it = Search::start(s, meta, query, &SearchParams { probes, epsilon: eps }).unwrap();
+    let mut out = vec![];
+    while out.len() < k {
+        match it.next(s) {
+            Some((t, d)) => out.push((untid(t), d)),
+            None => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn page_layout() {
+    let mut p = [0u8; page::PAGE_SIZE];
+    assert!(page::is_new(&p));
+    page::init(&mut p, KIND_CODES);
+    assert!(page::is_valid(&p));
+    assert_eq!(page::kind(&p), KIND_CODES);
+    assert_eq!(page::next(&p), INVALID_BLOCK);
+    let a = page::add(&mut p, b"hello").unwrap();
+    let b = page::add(&mut p, &[7u8; 100]).unwrap();
+    let c = page::add(&mut p, b"x").unwrap();
+    assert_eq!((a, b, c), (1, 2, 3));
+    let before = page::free_space(&p);
+    page::remove(&mut p, &[b]);
+    assert!(page::free_space(&p) > before + 90);
+    assert_eq!(page::get(&p, a).unwrap(), b"hello");
+    assert_eq!(page::get(&p, b), None);
+    assert_eq!(page::get(&p, c).unwrap(), b"x");
+    // Offsets are never reused.
+    assert_eq!(page::add(&mut p, b"y").unwrap(), 4);
+    assert!(page::is_valid(&p));
+    // Fill up.
+    let mut n = 0;
+    while page::add(&mut p, &[1u8; 500]).is_some() {
+        n += 1;
+    }
+    assert!(n >= 14);
+    assert!(page::get(&p, 0).is_none() && page::get(&p, 999).is_none());
+}
+
+#[test]
+fn options() {
+    let o = Options::parse("").unwrap();
+    assert!(o.residual_quantization && o.build.internal.lists.is_empty());
+    let o = Options::parse(
+        "residual_quantization = false\n[build.internal]\nlists = [8, 64]\nspherical_centroids = true\n[search]\nprobes = [2, 5]\nepsilon = 1.0",
+    )
+    .unwrap();
+    assert_eq!(o.build.internal.lists, vec![8, 64]);
+    assert_eq!(o.search.probes, vec![2, 5]);
+    let e = Options::parse("lists = 3").unwrap_err();
+    assert!(e.contains("unknown field `lists`"), "{e}");
+    let e = Options::parse("[build.internal]\nlistz = [3]").unwrap_err();
+    assert!(e.contains("listz"), "{e}");
+    let e = Options::parse("[build.internal]\nlists = [0]").unwrap_err();
+    assert!(e.contains("build.internal.lists"), "{e}");
+    let e = Options::parse("[build.internal]\nlists = [64, 8]").unwrap_err();
+    assert!(e.contains("more lists"), "{e}");
+    let e = Options::parse("[build.internal]\nlists = \"x\"").unwrap_err();
+    assert!(e.contains("invalid type"), "{e}");
+    assert!(Options::parse("[search]\nepsilon = 9").is_err());
+    assert!(Options::parse("this is not toml").is_err());
+    assert_eq!(options::parse_probes(" 3, 40 ").unwrap(), vec![3, 40]);
+    assert_eq!(options::parse_probes("").unwrap(), Vec::<u32>::new());
+    assert!(options::parse_probes("3,x").is_err());
+    assert!(options::parse_probes("0").is_err());
+    assert_eq!(options::resolve_probes(&[], &[], &[100]), vec![10]);
+    assert_eq!(options::resolve_probes(&[7], &[3], &[100]), vec![7]);
+    assert_eq!(options::resolve_probes(&[], &[3], &[100]), vec![3]);
+    assert_eq!(options::resolve_probes(&[500], &[], &[100]), vec![100]);
+    assert_eq!(options::resolve_probes(&[2], &[], &[10, 100]), vec![2, 10]);
+}
+
+#[test]
+fn full_probes_equal_exact_search_for_every_metric_and_type() {
+    let data = clustered(600, 24, 1);
+    let queries = clustered(10, 24, 2);
+    for metric in [Metric::L2, Metric::Ip, Metric::Cos] {
+        for elem in [Elem::F32, Elem::F16] {
+            let (s, meta) = build(&data, metric, elem, &[8]);
+            assert_eq!(verify(&s), (vec![], 600));
+            for q in &queries {
+                let q = as_elem(elem, q);
+                // Epsilon large enough that no lower bound is wrong: the stream is exact.
+                let got = search(&s, &meta, &q, vec![8], 100.0, 600);
+                assert_eq!(got.len(), 600);
+                let want = exact(metric, elem, &data, &q, 600);
+                let got_ids: Vec<usize> = got.iter().map(|x| x.0).collect();
+                // Ties may come in either order: compare distances.
+                let query = Query::new(&meta, &q);
+                for (g, w) in got_ids.iter().zip(&want) {
+                    let dg = query.exact(elem, &stored(elem, &data[*g]));
+                    let dw = query.exact(elem, &stored(elem, &data[*w]));
+                    assert_eq!(dg, dw, "{metric:?} {elem:?}");
+                }
+                assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "stream out of order");
+            }
+        }
+    }
+}
+
+#[test]
+fn recall_with_default_epsilon_and_probes() {
+    let data = clustered(3000, 64, 3);
+    let queries = clustered(30, 64, 4);
+    for metric in [Metric::L2, Metric::Cos] {
+        let (s, meta) = build(&data, metric, Elem::F32, &[40]);
+        let probes = options::resolve_probes(&[], &[], &meta.lists);
+        let mut hit = 0;
+        for q in &queries {
+            let got: Vec<usize> = search(&s, &meta, q, probes.clone(), 1.9, 10)
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
+            let want = exact(metric, Elem::F32, &data, q, 10);
+            hit += got.iter().filter(|g| want.contains(g)).count();
+        }
+        let recall = hit as f64 / (10 * queries.len()) as f64;
+        assert!(recall >= 0.9, "{metric:?} recall {recall}");
+    }
+}
+
+#[test]
+fn two_levels_and_big_vectors() {
+    let data = clustered(400, 2500, 5); // 10 KB per f32 vector: blobs in segments
+    let (s, meta) = build(&data, Metric::L2, Elem::F32, &[3, 12]);
+    assert_eq!(meta.lists, vec![3, 12]);
+    let (problems, n) = verify(&s);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(n, 400);
+    let got = search(&s, &meta, &data[17], vec![3, 12], 100.0, 1);
+    assert_eq!(got[0].0, 17);
+    assert_eq!(got[0].1, 0.0);
+    let got = search(&s, &meta, &data[17], vec![1, 1], 1.9, 5);
+    assert!(!got.is_empty());
+}
+
+#[test]
+fn delete_then_vacuum() {
+    let data = clustered(800, 16, 6);
+    let (s, meta) = build(&data, Metric::L2, Elem::F32, &[6]);
+    let (removed, kept) = bulk_delete(&s, &meta, &mut |t| untid(t) % 3 == 0).unwrap();
+    assert_eq!((removed, kept), (267, 533));
+    assert_eq!(verify(&s), (vec![], 533));
+    let got = search(&s, &meta, &data[3], vec![6], 100.0, 800);
+    assert_eq!(got.len(), 533);
+    assert!(got.iter().all(|x| x.0 % 3 != 0));
+    // Nothing left to delete: no page is written.
+    let before = s.writes.get();
+    assert_eq!(bulk_delete(&s, &meta, &mut |t| untid(t) % 3 == 0).unwrap(), (0, 533));
+    assert_eq!(s.writes.get(), before);
+    // Inserts after vacuum still work and are found.
+    let rot = meta.rotation();
+    let x = prepare(&meta, &rot, &data[3]);
+    let mut leaf = route(&s, &meta, &x).unwrap();
+    insert(&s, &meta, &mut leaf, &x, &stored(Elem::F32, &data[3]), tid(3));
+    let got = search(&s, &meta, &data[3], vec![6], 100.0, 1);
+    assert_eq!(got[0].0, 3);
+    assert_eq!(verify(&s).1, 534);
+}
+
+#[test]
+fn insert_into_an_index_built_without_rows() {
+    // An empty table: one list whose centroid is the zero vector.
+    let s = MemStore::new();
+    let meta = Meta {
+        dims: 3,
+        metric: Metric::L2,
+        elem: Elem::F32,
+        residual: true,
+        lists: vec![1],
+        root: 0,
+        probes: vec![],
+        epsilon: None,
+        max_scan_tuples: None,
+    };
+    let mut m = Matrix::new(3);
+    m.push(&[0.0, 0.0, 0.0]);
+    let tree = vchord_kmeans::Tree {
+        levels: vec![m],
+        parents: vec![],
+    };
+    let (meta, _) = create(&s, meta, &tree);
+    assert_eq!(read_meta(&s).unwrap(), meta);
+    let rot = meta.rotation();
+    for i in 0..2000 {
+        let v = [i as f32, 1.0, -(i as f32)];
+        let x = prepare(&meta, &rot, &v);
+        let mut leaf = route(&s, &meta, &x).unwrap();
+        insert(&s, &meta, &mut leaf, &x, &stored(Elem::F32, &v), tid(i));
+    }
+    assert_eq!(verify(&s), (vec![], 2000));
+    let got = search(&s, &meta, &[10.2, 1.0, -10.2], vec![1], 1.9, 3);
+    let ids: Vec<usize> = got.iter().map(|x| x.0).collect();
+    assert_eq!(ids, vec![10, 11, 9]);
+}
+
+#[test]
+fn verify_finds_damage() {
+    let data = clustered(200, 8, 7);
+    let (s, meta) = build(&data, Metric::L2, Elem::F32, &[2]);
+    let leaf = &leaves(&s, &meta).unwrap()[0];
+    // Remove a vector behind the code's back.
+    let va = {
+        let p = s.read(leaf.head);
+        let (_, t) = page::items(&p).next().unwrap();
+        Addr::from_bytes(&t[6..12])
+    };
+    let mut g = s.write(va.blk);
+    page::remove(&mut g, &[va.off]);
+    drop(g);
+    let (problems, _) = verify(&s);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("is missing"));
+    // A scan skips the entry without a vector.
+    let got = search(&s, &meta, &data[0], vec![2], 100.0, 1000);
+    assert_eq!(got.len(), 199);
+    // Foreign meta page.
+    let mut g = s.write(0);
+    g[100] ^= 0xFF;
+    g[page::PAGE_SIZE - 4] = 9;
+    drop(g);
+    assert!(read_meta(&s).is_err());
+}

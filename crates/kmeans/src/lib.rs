@@ -1,0 +1,375 @@
+//! k-means for vchordrq's lists: Lloyd's algorithm over a sample, seeded with distinct random
+//! samples, on several threads of pure Rust; a spherical variant (centroids renormalised each
+//! round) for inner product and cosine; and a hierarchy of levels built bottom-up by clustering
+//! the centroids of the level below.
+use vchord_rabitq::Rng;
+use vchord_simd::f32x;
+
+/// Vectors stored row-major in one buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    pub dims: usize,
+    pub data: Vec<f32>,
+}
+
+impl Matrix {
+    pub fn new(dims: usize) -> Matrix {
+        Matrix {
+            dims,
+            data: Vec::new(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dims
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dims..(i + 1) * self.dims]
+    }
+    pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
+        &mut self.data[i * self.dims..(i + 1) * self.dims]
+    }
+    pub fn push(&mut self, v: &[f32]) {
+        assert_eq!(v.len(), self.dims);
+        self.data.extend_from_slice(v);
+    }
+    pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
+        self.data.chunks_exact(self.dims)
+    }
+}
+
+/// The index of the centroid nearest to `v` (squared L2), and that distance.
+pub fn nearest(centroids: &Matrix, v: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::INFINITY);
+    for (i, c) in centroids.rows().enumerate() {
+        let d = f32x::l2sq(c, v);
+        if d < best.1 {
+            best = (i, d);
+        }
+    }
+    best
+}
+
+/// Scales `v` to unit length (a zero vector stays zero).
+pub fn normalize(v: &mut [f32]) {
+    let n = f32x::dot(v, v).sqrt();
+    if n > 0.0 {
+        for x in v {
+            *x /= n;
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    pub iterations: usize,
+    pub spherical: bool,
+    pub threads: usize,
+    pub seed: u64,
+}
+
+/// Lloyd's k-means of `samples` into `k` centroids (`1 <= k`; when there are fewer distinct
+/// samples than `k`, some centroids are duplicates, which is harmless for an index).
+/// `progress` is called after each round with (round, rounds) and may stop the work by
+/// returning false (a query cancel).
+pub fn kmeans(
+    samples: &Matrix,
+    k: usize,
+    p: Params,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Matrix {
+    let n = samples.len();
+    let dims = samples.dims;
+    assert!(k >= 1 && n >= 1, "k-means needs k >= 1 and a sample");
+    let mut rng = Rng::new(p.seed);
+    let centroids = seeds(samples, k, &mut rng);
+    let mut centroids = centroids;
+    if p.spherical {
+        for i in 0..k {
+            normalize(centroids.row_mut(i));
+        }
+    }
+    if k == 1 || n <= k {
+        if k == 1 {
+            centroids = mean(samples, p.spherical);
+        }
+        return centroids;
+    }
+    let threads = p.threads.clamp(1, 64);
+    let mut assign = vec![0u32; n];
+    for round in 0..p.iterations {
+        assign_all(samples, &centroids, &mut assign, threads);
+        // Update: means of the members.
+        let mut sums = vec![0f64; k * dims];
+        let mut counts = vec![0usize; k];
+        for (i, &a) in assign.iter().enumerate() {
+            let a = a as usize;
+            counts[a] += 1;
+            for (s, x) in sums[a * dims..(a + 1) * dims].iter_mut().zip(samples.row(i)) {
+                *s += *x as f64;
+            }
+        }
+        for c in 0..k {
+            if counts[c] == 0 {
+                continue;
+            }
+            let row = centroids.row_mut(c);
+            for (x, s) in row.iter_mut().zip(&sums[c * dims..(c + 1) * dims]) {
+                *x = (*s / counts[c] as f64) as f32;
+            }
+            if p.spherical {
+                normalize(row);
+            }
+        }
+        // An empty cluster takes half of the largest one: a copy of its centroid, nudged.
+        for c in 0..k {
+            if counts[c] > 0 {
+                continue;
+            }
+            let big = (0..k).max_by_key(|&i| counts[i]).unwrap();
+            let src = centroids.row(big).to_vec();
+            let row = centroids.row_mut(c);
+            for (i, (x, s)) in row.iter_mut().zip(&src).enumerate() {
+                let nudge = if i % 2 == 0 { 1.0 + 1e-4 } else { 1.0 - 1e-4 };
+                *x = s * nudge + (rng.unit() as f32 - 0.5) * 1e-6;
+            }
+            if p.spherical {
+                normalize(row);
+            }
+            counts[big] /= 2;
+            counts[c] = counts[big];
+        }
+        if !progress(round + 1, p.iterations) {
+            break;
+        }
+    }
+    centroids
+}
+
+/// Work budget (multiply-adds) for k-means++ seeding; above it the seeds are distinct random
+/// samples, which Lloyd's rounds and the empty-cluster split then improve.
+const PLUSPLUS_BUDGET: usize = 1 << 30;
+
+/// k-means++ seeds (D² sampling) when affordable, else `k` distinct random samples; when there
+/// are fewer samples than `k`, samples repeat.
+fn seeds(samples: &Matrix, k: usize, rng: &mut Rng) -> Matrix {
+    let n = samples.len();
+    let dims = samples.dims;
+    let mut centroids = Matrix::new(dims);
+    if n > k && n.saturating_mul(k).saturating_mul(dims) <= PLUSPLUS_BUDGET {
+        let first = rng.below(n as u64) as usize;
+        centroids.push(samples.row(first));
+        let mut dist: Vec<f64> = samples
+            .rows()
+            .map(|r| f32x::l2sq(r, samples.row(first)) as f64)
+            .collect();
+        while centroids.len() < k {
+            let total: f64 = dist.iter().sum();
+            let pick = if total > 0.0 {
+                let mut t = rng.unit() * total;
+                let mut pick = n - 1;
+                for (i, d) in dist.iter().enumerate() {
+                    if t < *d {
+                        pick = i;
+                        break;
+                    }
+                    t -= d;
+                }
+                pick
+            } else {
+                rng.below(n as u64) as usize
+            };
+            centroids.push(samples.row(pick));
+            let c = centroids.row(centroids.len() - 1).to_vec();
+            for (d, r) in dist.iter_mut().zip(samples.rows()) {
+                *d = d.min(f32x::l2sq(r, &c) as f64);
+            }
+        }
+        return centroids;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in 0..k {
+        let j = if i < n {
+            let j = i + rng.below((n - i) as u64) as usize;
+            order.swap(i, j);
+            order[i]
+        } else {
+            order[i % n]
+        };
+        centroids.push(samples.row(j));
+    }
+    centroids
+}
+
+fn mean(samples: &Matrix, spherical: bool) -> Matrix {
+    let dims = samples.dims;
+    let mut sum = vec![0f64; dims];
+    for r in samples.rows() {
+        for (s, x) in sum.iter_mut().zip(r) {
+            *s += *x as f64;
+        }
+    }
+    let mut m = Matrix::new(dims);
+    let row: Vec<f32> = sum
+        .iter()
+        .map(|s| (s / samples.len() as f64) as f32)
+        .collect();
+    m.push(&row);
+    if spherical {
+        normalize(m.row_mut(0));
+    }
+    m
+}
+
+/// Nearest centroid of every sample, the samples split among `threads` scoped threads.
+pub fn assign_all(samples: &Matrix, centroids: &Matrix, out: &mut [u32], threads: usize) {
+    let n = samples.len();
+    let chunk = n.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (t, part) in out.chunks_mut(chunk).enumerate() {
+            s.spawn(move || {
+                for (j, slot) in part.iter_mut().enumerate() {
+                    *slot = nearest(centroids, samples.row(t * chunk + j)).0 as u32;
+                }
+            });
+        }
+    });
+}
+
+/// Centroids for every level, top level first: `lists = [64, 4096]` clusters the sample into
+/// 4096 leaves, then those leaves into 64 parents. `parents[l][i]` is the index in level `l`
+/// of the parent of centroid `i` of level `l + 1`.
+pub struct Tree {
+    pub levels: Vec<Matrix>,
+    pub parents: Vec<Vec<u32>>,
+}
+
+pub fn hierarchy(
+    samples: &Matrix,
+    lists: &[usize],
+    p: Params,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Tree {
+    assert!(!lists.is_empty());
+    let mut levels = vec![];
+    let mut below = samples.clone();
+    let total = lists.len() * p.iterations;
+    let mut done = 0;
+    for &k in lists.iter().rev() {
+        let c = kmeans(&below, k.min(below.len()).max(1), p, &mut |r, _| {
+            progress(done + r, total)
+        });
+        done += p.iterations;
+        below = c.clone();
+        levels.push(c);
+    }
+    levels.reverse();
+    let parents = levels
+        .windows(2)
+        .map(|w| w[1].rows().map(|v| nearest(&w[0], v).0 as u32).collect())
+        .collect();
+    Tree { levels, parents }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blobs(n: usize, dims: usize, k: usize, seed: u64) -> (Matrix, Matrix) {
+        let mut rng = Rng::new(seed);
+        let mut centers = Matrix::new(dims);
+        for _ in 0..k {
+            let c: Vec<f32> = (0..dims).map(|_| rng.normal() as f32 * 10.0).collect();
+            centers.push(&c);
+        }
+        let mut m = Matrix::new(dims);
+        for i in 0..n {
+            let c = centers.row(i % k).to_vec();
+            let v: Vec<f32> = c.iter().map(|x| x + rng.normal() as f32 * 0.5).collect();
+            m.push(&v);
+        }
+        (m, centers)
+    }
+
+    fn params(threads: usize) -> Params {
+        Params {
+            iterations: 10,
+            spherical: false,
+            threads,
+            seed: 9,
+        }
+    }
+
+    #[test]
+    fn finds_well_separated_blobs() {
+        let (m, centers) = blobs(2000, 16, 8, 1);
+        let c = kmeans(&m, 8, params(2), &mut |_, _| true);
+        assert_eq!(c.len(), 8);
+        // Every true center has a centroid close to it.
+        for t in centers.rows() {
+            let (_, d) = nearest(&c, t);
+            assert!(d < 1.0, "centroid off by {d}");
+        }
+    }
+
+    #[test]
+    fn deterministic_and_thread_count_independent() {
+        let (m, _) = blobs(500, 5, 4, 2);
+        let a = kmeans(&m, 6, params(1), &mut |_, _| true);
+        let b = kmeans(&m, 6, params(3), &mut |_, _| true);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn tiny_inputs() {
+        let (m, _) = blobs(3, 2, 1, 3);
+        assert_eq!(kmeans(&m, 5, params(1), &mut |_, _| true).len(), 5);
+        let one = kmeans(&m, 1, params(1), &mut |_, _| true);
+        let want: Vec<f32> = (0..2)
+            .map(|j| m.rows().map(|r| r[j]).sum::<f32>() / 3.0)
+            .collect();
+        assert!(one.row(0).iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5));
+    }
+
+    #[test]
+    fn spherical_centroids_are_unit() {
+        let (mut m, _) = blobs(400, 8, 4, 4);
+        for i in 0..m.len() {
+            normalize(m.row_mut(i));
+        }
+        let mut p = params(2);
+        p.spherical = true;
+        let c = kmeans(&m, 4, p, &mut |_, _| true);
+        for r in c.rows() {
+            assert!((f32x::dot(r, r) - 1.0).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn no_empty_clusters_and_cancel_stops() {
+        let (m, _) = blobs(1000, 4, 2, 5);
+        let c = kmeans(&m, 20, params(2), &mut |_, _| true);
+        let mut assign = vec![0u32; m.len()];
+        assign_all(&m, &c, &mut assign, 2);
+        let used: std::collections::HashSet<u32> = assign.iter().copied().collect();
+        assert!(used.len() >= 15, "only {} of 20 lists used", used.len());
+        let mut rounds = 0;
+        kmeans(&m, 4, params(1), &mut |r, _| {
+            rounds = r;
+            r < 2
+        });
+        assert_eq!(rounds, 2);
+    }
+
+    #[test]
+    fn two_levels() {
+        let (m, _) = blobs(3000, 8, 16, 6);
+        let t = hierarchy(&m, &[4, 32], params(2), &mut |_, _| true);
+        assert_eq!(t.levels[0].len(), 4);
+        assert_eq!(t.levels[1].len(), 32);
+        assert_eq!(t.parents.len(), 1);
+        assert!(t.parents[0].iter().all(|&p| p < 4));
+    }
+}

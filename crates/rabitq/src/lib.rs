@@ -1,0 +1,263 @@
+//! RaBitQ (Gao & Long, SIGMOD 2024) as vchord uses it.
+//!
+//! * [`Rotation`]: one fixed-seed random orthogonal transform for any dimension: rounds of
+//!   random sign flips and a normalised fast Walsh-Hadamard transform over the largest
+//!   power-of-two window, the window alternating between the front and the back.
+//! * [`encode`]: the 1-bit code of a (rotated) residual `r = x - c`, its sign bits plus four
+//!   scalars ([`Factors`]).
+//! * [`QueryLut`]: the rotated query as nibble lookup tables, so that `sum_i s_i q_i`
+//!   (`s_i = +-1` from the code's bits) costs one table lookup per four dimensions, exactly.
+//! * [`estimate`]: the distance estimate and the error bound that makes lower bounds
+//!   (`estimate - epsilon * error`) sound with high probability.
+//!
+//! With `o = r/|r|` and `x̄ = s/sqrt(D)`, RaBitQ estimates `<o, u>` for a unit `u` by
+//! `<x̄, u> / <x̄, o>`, with `|error| <= sqrt(1 - <x̄,o>²) / <x̄,o> * eps0 / sqrt(D - 1)`.
+//! Scaled back: `<r, q> ~ |r|² * (sum_i s_i q_i) / (sum_i |r_i|)`.
+pub mod rng;
+
+pub use rng::Rng;
+
+/// Rounds of sign flip + Walsh-Hadamard: four make the rotated coordinates close enough to
+/// independent for the bound to hold at its nominal rate (tested on real data).
+const ROUNDS: usize = 4;
+
+/// A fixed random orthogonal transform of `dims`-dimensional vectors.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    dims: usize,
+    window: usize,
+    signs: Vec<Vec<f32>>,
+}
+
+impl Rotation {
+    pub fn new(dims: usize, seed: u64) -> Rotation {
+        assert!(dims > 0, "a rotation needs at least one dimension");
+        let window = 1usize << (usize::BITS - 1 - dims.leading_zeros());
+        let mut rng = Rng::new(seed ^ (dims as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let signs = (0..ROUNDS)
+            .map(|_| {
+                (0..dims)
+                    .map(|_| if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 })
+                    .collect()
+            })
+            .collect();
+        Rotation {
+            dims,
+            window,
+            signs,
+        }
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Rotates `v` in place. Norms and inner products are preserved (up to rounding).
+    pub fn apply(&self, v: &mut [f32]) {
+        assert_eq!(v.len(), self.dims, "rotation of a vector of another dimension");
+        let scale = 1.0 / (self.window as f32).sqrt();
+        for (round, signs) in self.signs.iter().enumerate() {
+            for (x, s) in v.iter_mut().zip(signs) {
+                *x *= s;
+            }
+            let w = if round % 2 == 0 {
+                &mut v[..self.window]
+            } else {
+                let start = self.dims - self.window;
+                &mut v[start..]
+            };
+            fwht(w);
+            for x in w.iter_mut() {
+                *x *= scale;
+            }
+        }
+    }
+
+    /// A rotated copy of `v`.
+    pub fn rotated(&self, v: &[f32]) -> Vec<f32> {
+        let mut out = v.to_vec();
+        self.apply(&mut out);
+        out
+    }
+}
+
+/// In-place unnormalised fast Walsh-Hadamard transform; `v.len()` is a power of two.
+fn fwht(v: &mut [f32]) {
+    let n = v.len();
+    let mut h = 1;
+    while h < n {
+        for chunk in v.chunks_exact_mut(2 * h) {
+            let (a, b) = chunk.split_at_mut(h);
+            for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+                let (s, d) = (*x + *y, *x - *y);
+                *x = s;
+                *y = d;
+            }
+        }
+        h *= 2;
+    }
+}
+
+/// Bytes of a code's sign bits for `dims` dimensions.
+pub fn code_bytes(dims: usize) -> usize {
+    dims.div_ceil(8)
+}
+
+/// The scalars stored next to a code's bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Factors {
+    /// `|r|²`.
+    pub norm_sq: f32,
+    /// `sum_i |r_i|` (zero for a zero residual, whose estimate is exact).
+    pub sum_abs: f32,
+    /// `sum_i s_i c_i` with `c` the rotated centroid: turns the query's sign sum into the
+    /// residual query's.
+    pub sign_dot_c: f32,
+    /// `|r| * sqrt(1 - a²) / a / sqrt(D - 1)`, `a = <x̄, o>`: times `|q|` and epsilon it
+    /// bounds the error of the `<r, q>` estimate.
+    pub err: f32,
+}
+
+impl Factors {
+    pub const BYTES: usize = 16;
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        for (i, f) in [self.norm_sq, self.sum_abs, self.sign_dot_c, self.err]
+            .into_iter()
+            .enumerate()
+        {
+            out[4 * i..4 * i + 4].copy_from_slice(&f.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Factors {
+        let f = |i: usize| f32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap());
+        Factors {
+            norm_sq: f(0),
+            sum_abs: f(1),
+            sign_dot_c: f(2),
+            err: f(3),
+        }
+    }
+}
+
+/// Encodes the rotated residual `r` of a vector against the rotated centroid `c`. Writes the
+/// sign bits (bit `j` of byte `i` is dimension `8i + j`, set when `r >= 0`) into `bits`.
+pub fn encode(r: &[f32], c: &[f32], bits: &mut [u8]) -> Factors {
+    let dims = r.len();
+    assert_eq!(c.len(), dims);
+    assert_eq!(bits.len(), code_bytes(dims));
+    bits.fill(0);
+    let (mut norm_sq, mut sum_abs, mut sign_dot_c) = (0f64, 0f64, 0f64);
+    for (i, (&x, &ci)) in r.iter().zip(c).enumerate() {
+        norm_sq += (x as f64) * (x as f64);
+        sum_abs += (x as f64).abs();
+        if x >= 0.0 {
+            bits[i / 8] |= 1 << (i % 8);
+            sign_dot_c += ci as f64;
+        } else {
+            sign_dot_c -= ci as f64;
+        }
+    }
+    let err = if sum_abs > 0.0 && dims > 1 {
+        let norm = norm_sq.sqrt();
+        let a = (sum_abs / ((dims as f64).sqrt() * norm)).min(1.0);
+        norm * (1.0 - a * a).max(0.0).sqrt() / a / ((dims - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Factors {
+        norm_sq: norm_sq as f32,
+        sum_abs: sum_abs as f32,
+        sign_dot_c: sign_dot_c as f32,
+        err: err as f32,
+    }
+}
+
+/// The rotated query as one 16-entry table per four dimensions: entry `v` of table `k` is
+/// `sum_{j<4} (bit j of v ? q : -q)[4k + j]`, so `sum_i s_i q_i` is one lookup per nibble.
+#[derive(Clone, Debug)]
+pub struct QueryLut {
+    table: Vec<f32>,
+}
+
+impl QueryLut {
+    pub fn new(q: &[f32]) -> QueryLut {
+        let nibbles = code_bytes(q.len()) * 2;
+        let mut table = vec![0f32; nibbles * 16];
+        for k in 0..nibbles {
+            let qs: [f32; 4] = std::array::from_fn(|j| q.get(4 * k + j).copied().unwrap_or(0.0));
+            let t = &mut table[16 * k..16 * k + 16];
+            t[0] = -(qs[0] + qs[1] + qs[2] + qs[3]);
+            for v in 1..16usize {
+                let low = v.trailing_zeros() as usize;
+                t[v] = t[v & (v - 1)] + 2.0 * qs[low];
+            }
+        }
+        QueryLut { table }
+    }
+
+    /// `sum_i s_i q_i` for the code `bits`.
+    #[inline]
+    pub fn sign_dot(&self, bits: &[u8]) -> f32 {
+        // Four independent sums keep the adds from serialising.
+        let mut acc = [0f32; 4];
+        let mut chunks = bits.chunks_exact(2);
+        let mut t = self.table.chunks_exact(64);
+        for (pair, tab) in (&mut chunks).zip(&mut t) {
+            acc[0] += tab[(pair[0] & 15) as usize];
+            acc[1] += tab[16 + (pair[0] >> 4) as usize];
+            acc[2] += tab[32 + (pair[1] & 15) as usize];
+            acc[3] += tab[48 + (pair[1] >> 4) as usize];
+        }
+        if let [b] = chunks.remainder() {
+            let base = (bits.len() - 1) * 32;
+            acc[0] += self.table[base + (b & 15) as usize];
+            acc[1] += self.table[base + 16 + (b >> 4) as usize];
+        }
+        (acc[0] + acc[1]) + (acc[2] + acc[3])
+    }
+}
+
+/// How distances are measured in the rotated space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Squared Euclidean distance.
+    L2,
+    /// Negative inner product (cosine uses it over normalised vectors).
+    Dot,
+}
+
+/// What the query contributes to the estimates of one list, computed once per list.
+#[derive(Clone, Copy, Debug)]
+pub struct ListQuery {
+    /// L2: `|q - c|²`; Dot: `-<q, c>`.
+    pub base: f32,
+    /// L2: `|q - c|`; Dot: `|q|`.
+    pub norm: f32,
+}
+
+/// Estimated distance of the coded vector to the query and the estimate's error scale
+/// (multiply by epsilon for a bound). `s_q` is [`QueryLut::sign_dot`] of the code.
+#[inline]
+pub fn estimate(kind: Kind, f: &Factors, s_q: f32, lq: ListQuery) -> (f32, f32) {
+    if f.sum_abs <= 0.0 {
+        // A zero residual: the vector is the centroid, the estimate is exact.
+        return (lq.base, 0.0);
+    }
+    match kind {
+        Kind::L2 => {
+            let rq = f.norm_sq * (s_q - f.sign_dot_c) / f.sum_abs;
+            (f.norm_sq + lq.base - 2.0 * rq, 2.0 * f.err * lq.norm)
+        }
+        Kind::Dot => {
+            let rq = f.norm_sq * s_q / f.sum_abs;
+            (lq.base - rq, f.err * lq.norm)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+use super::*;
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+fn gaussian(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.normal() as f32).collect()
+}
+
+#[test]
+fn rotation_is_orthogonal_for_any_dimension() {
+    let mut rng = Rng::new(1);
+    for dims in [1, 2, 3, 5, 7, 8, 9, 50, 64, 100, 384, 784, 1000, 1536] {
+        let rot = Rotation::new(dims, 42);
+        let a = gaussian(&mut rng, dims);
+        let b = gaussian(&mut rng, dims);
+        let (ra, rb) = (rot.rotated(&a), rot.rotated(&b));
+        let tol = 1e-4 * (dims as f64);
+        assert!((dot(&a, &a) - dot(&ra, &ra)).abs() < tol, "norm at {dims}");
+        assert!((dot(&a, &b) - dot(&ra, &rb)).abs() < tol, "dot at {dims}");
+        // Deterministic from the seed, different across seeds.
+        assert_eq!(Rotation::new(dims, 42).rotated(&a), ra);
+        if dims > 4 {
+            assert_ne!(Rotation::new(dims, 43).rotated(&a), ra);
+        }
+    }
+}
+
+#[test]
+fn rotation_spreads_a_spike() {
+    // A one-hot vector must come out dense: that is what makes 1-bit codes informative.
+    let dims = 784;
+    let rot = Rotation::new(dims, 7);
+    let mut e = vec![0f32; dims];
+    e[3] = 1.0;
+    let r = rot.rotated(&e);
+    let max = r.iter().fold(0f32, |m, x| m.max(x.abs()));
+    assert!(max < 0.2, "largest coordinate {max}");
+}
+
+#[test]
+fn lookup_table_is_exact() {
+    let mut rng = Rng::new(2);
+    for dims in [1, 3, 4, 8, 9, 15, 16, 17, 63, 100, 785] {
+        let q = gaussian(&mut rng, dims);
+        let lut = QueryLut::new(&q);
+        for _ in 0..20 {
+            let r = gaussian(&mut rng, dims);
+            let c = vec![0f32; dims];
+            let mut bits = vec![0u8; code_bytes(dims)];
+            encode(&r, &c, &mut bits);
+            let want: f64 = r
+                .iter()
+                .zip(&q)
+                .map(|(x, y)| if *x >= 0.0 { *y as f64 } else { -*y as f64 })
+                .sum();
+            let got = lut.sign_dot(&bits) as f64;
+            assert!((want - got).abs() < 1e-3 * (dims as f64).sqrt(), "{dims}: {want} {got}");
+        }
+    }
+}
+
+#[test]
+fn factors_round_trip() {
+    let f = Factors {
+        norm_sq: 1.5,
+        sum_abs: -2.25,
+        sign_dot_c: 3.0e-7,
+        err: 1e9,
+    };
+    assert_eq!(Factors::from_bytes(&f.to_bytes()), f);
+}
+
+/// Share of (vector, query) pairs whose true distance lies within `eps * error` of the estimate.
+fn coverage(kind: Kind, data: &[Vec<f32>], queries: &[Vec<f32>], eps: f32) -> f64 {
+    let dims = data[0].len();
+    let rot = Rotation::new(dims, 0xC0FFEE);
+    // One centroid: the mean, as a one-list index would have.
+    let mut c = vec![0f32; dims];
+    for v in data {
+        for (ci, x) in c.iter_mut().zip(v) {
+            *ci += x / data.len() as f32;
+        }
+    }
+    let rc = rot.rotated(&c);
+    let codes: Vec<(Vec<u8>, Factors)> = data
+        .iter()
+        .map(|v| {
+            let r: Vec<f32> = rot.rotated(v).iter().zip(&rc).map(|(x, c)| x - c).collect();
+            let mut bits = vec![0u8; code_bytes(dims)];
+            let f = encode(&r, &rc, &mut bits);
+            (bits, f)
+        })
+        .collect();
+    let (mut ok, mut all) = (0usize, 0usize);
+    for q in queries {
+        let rq = rot.rotated(q);
+        let lut = QueryLut::new(&rq);
+        let lq = match kind {
+            Kind::L2 => {
+                let d: f64 = rq.iter().zip(&rc).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+                ListQuery {
+                    base: d as f32,
+                    norm: d.sqrt() as f32,
+                }
+            }
+            Kind::Dot => ListQuery {
+                base: -dot(&rq, &rc) as f32,
+                norm: dot(&rq, &rq).sqrt() as f32,
+            },
+        };
+        for (v, (bits, f)) in data.iter().zip(&codes) {
+            let truth = match kind {
+                Kind::L2 => v.iter().zip(q).map(|(a, b)| ((a - b) as f64).powi(2)).sum(),
+                Kind::Dot => -dot(v, q),
+            };
+            let (est, err) = estimate(kind, f, lut.sign_dot(bits), lq);
+            all += 1;
+            // A little slack for f32 rounding of the sums.
+            if (truth - est as f64).abs() <= (eps * err) as f64 + 1e-3 * truth.abs().max(1.0) {
+                ok += 1;
+            }
+        }
+    }
+    ok as f64 / all as f64
+}
+
+/// Anisotropic, clustered synthetic data: the rotation has work to do.
+fn synthetic(rng: &mut Rng, n: usize, dims: usize) -> Vec<Vec<f32>> {
+    let centers: Vec<Vec<f32>> = (0..8).map(|_| gaussian(rng, dims)).collect();
+    (0..n)
+        .map(|i| {
+            let c = &centers[i % centers.len()];
+            (0..dims)
+                .map(|j| c[j] * 3.0 + rng.normal() as f32 * (1.0 + (j % 7) as f32))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn error_bound_holds_at_the_expected_rate_on_synthetic_data() {
+    let mut rng = Rng::new(3);
+    for dims in [50, 128, 300] {
+        let data = synthetic(&mut rng, 600, dims);
+        let queries = synthetic(&mut rng, 20, dims);
+        for kind in [Kind::L2, Kind::Dot] {
+            // The normalised estimator error is close to a standard normal: 1.9 covers about
+            // 94 % of pairs, 3.0 about 99.7 %.
+            let c19 = coverage(kind, &data, &queries, 1.9);
+            let c30 = coverage(kind, &data, &queries, 3.0);
+            assert!(c19 >= 0.92, "{kind:?} {dims}: {c19}");
+            assert!(c30 >= 0.99, "{kind:?} {dims}: {c30}");
+        }
+    }
+}
+
+/// Fashion-MNIST from Debian's `dataset-fashion-mnist` (scripts/setup.sh installs it).
+fn fashion_mnist(n: usize, offset: usize) -> Vec<Vec<f32>> {
+    let path = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+    let out = std::process::Command::new("gzip")
+        .args(["-dc", path])
+        .output()
+        .expect("gzip");
+    assert!(
+        out.status.success(),
+        "cannot read {path}: install dataset-fashion-mnist (scripts/setup.sh does)"
+    );
+    let body = &out.stdout[16..];
+    body.chunks_exact(784)
+        .skip(offset)
+        .take(n)
+        .map(|img| img.iter().map(|&p| p as f32).collect())
+        .collect()
+}
+
+#[test]
+fn error_bound_holds_at_the_expected_rate_on_real_data() {
+    let data = fashion_mnist(2000, 0);
+    let queries = fashion_mnist(30, 5000);
+    let c19 = coverage(Kind::L2, &data, &queries, 1.9);
+    let c30 = coverage(Kind::L2, &data, &queries, 3.0);
+    eprintln!("fashion-mnist L2 coverage: eps 1.9 {c19:.4}, eps 3.0 {c30:.4}");
+    assert!(c19 >= 0.92, "{c19}");
+    assert!(c30 >= 0.99, "{c30}");
+    let c19 = coverage(Kind::Dot, &data, &queries, 1.9);
+    assert!(c19 >= 0.92, "dot {c19}");
+}
