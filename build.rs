@@ -182,8 +182,27 @@ fn bindings(root: &Path, include: &Path, wrappers: &Path) -> bindgen::Builder {
         "DefineCustomBoolVariable",
         "DefineCustomIntVariable",
         "DefineCustomRealVariable",
+        "DefineCustomStringVariable",
         "MarkGUCPrefixReserved",
         "EmitWarningsOnPlaceholders",
+        // index access methods: buffers, WAL, scans, options
+        "GenericXLogStart",
+        "GenericXLogRegisterBuffer",
+        "GenericXLogFinish",
+        "GenericXLogAbort",
+        "ReadBufferExtended",
+        "BufferGetBlockNumber",
+        "LockBuffer",
+        "UnlockReleaseBuffer",
+        "MarkBufferDirty",
+        "log_newpage_buffer",
+        "RelationGetIndexScan",
+        "index_open",
+        "index_close",
+        "get_index_am_oid",
+        "add_reloption_kind",
+        "add_string_reloption",
+        "build_reloptions",
     ] {
         b = b.allowlist_function(f);
     }
@@ -197,6 +216,19 @@ fn bindings(root: &Path, include: &Path, wrappers: &Path) -> bindgen::Builder {
         "StringInfoData",
         "GucContext",
         "GucSource",
+        "IndexAmRoutine",
+        "IndexBuildResult",
+        "IndexScanDescData",
+        "IndexVacuumInfo",
+        "IndexBulkDeleteResult",
+        "relopt_parse_elt",
+        "relopt_kind",
+        "relopt_type",
+        "NodeTag",
+        "VchordPathInfo",
+        "GucStringCheckHook",
+        "ScanDirection",
+        "IndexUniqueCheck",
     ] {
         b = b.allowlist_type(t);
     }
@@ -218,6 +250,16 @@ fn bindings(root: &Path, include: &Path, wrappers: &Path) -> bindgen::Builder {
         "NUMERICOID",
         "TYPALIGN_INT",
         "TYPALIGN_DOUBLE",
+        "TEXTOID",
+        "BLCKSZ",
+        "GENERIC_XLOG_FULL_IMAGE",
+        "BUFFER_LOCK_.*",
+        "PROGRESS_CREATEIDX_.*",
+        "VACUUM_OPTION_.*",
+        "SK_ISNULL",
+        "AccessShareLock",
+        "AccessExclusiveLock",
+        "NoLock",
     ] {
         b = b.allowlist_var(v);
     }

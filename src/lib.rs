@@ -1,5 +1,7 @@
 //! vchord: vector types and vector search indexes for PostgreSQL, bound through PostgreSQL's C
-//! ABI without pgrx. `pg` is the FFI floor; `types` holds `vector` and `halfvec`.
+//! ABI without pgrx. `pg` is the FFI floor; `types` holds `vector` and `halfvec`; `index` the
+//! access methods.
+pub mod index;
 pub mod pg;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -36,6 +38,7 @@ fn init() {
     pg::guard::install_panic_hook();
     #[cfg(feature = "testing")]
     testing::init();
+    index::rq::init();
     for prefix in [c"vchord", c"vchordrq", c"vchordg"] {
         pg::guc::reserve_prefix(prefix);
     }

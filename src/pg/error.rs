@@ -30,6 +30,9 @@ pub const ERRCODE_PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState::new(b"54000");
 pub const ERRCODE_FEATURE_NOT_SUPPORTED: SqlState = SqlState::new(b"0A000");
 pub const ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState::new(b"55000");
 pub const ERRCODE_INTERNAL_ERROR: SqlState = SqlState::new(b"XX000");
+pub const ERRCODE_INDEX_CORRUPTED: SqlState = SqlState::new(b"XX002");
+pub const ERRCODE_WRONG_OBJECT_TYPE: SqlState = SqlState::new(b"42809");
+pub const ERRCODE_INSUFFICIENT_RESOURCES: SqlState = SqlState::new(b"53000");
 
 /// An ERROR raised from Rust code. Build it, add detail or hint, then [`Error::raise`] it.
 #[derive(Debug)]

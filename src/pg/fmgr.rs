@@ -146,3 +146,22 @@ pub fn bytea_datum(bytes: &[u8]) -> Datum {
     data.copy_from_slice(bytes);
     p as Datum
 }
+
+/// A `text[]` Datum holding `items`.
+pub fn text_array(items: &[String]) -> Datum {
+    let datums: Vec<Datum> = items.iter().map(|s| text_datum(s)).collect();
+    let p = datums.as_ptr();
+    let n = datums.len() as i32;
+    unsafe {
+        pg_try(|| {
+            sys::construct_array(
+                p as *mut Datum,
+                n,
+                sys::TEXTOID,
+                -1,
+                false,
+                sys::TYPALIGN_INT as _,
+            )
+        }) as Datum
+    }
+}

@@ -116,3 +116,55 @@ pub fn reserve_prefix(prefix: &'static CStr) {
         pg_try(|| sys::EmitWarningsOnPlaceholders(prefix.as_ptr()));
     }
 }
+
+/// A user-settable string setting; `check` validates a new value (an `Err` rejects it with
+/// that detail).
+pub fn define_string(
+    name: &'static CStr,
+    short: &'static CStr,
+    var: &'static Guc<*mut std::ffi::c_char>,
+    boot: &'static CStr,
+    check: sys::GucStringCheckHook,
+) {
+    let p = var.ptr();
+    unsafe {
+        pg_try(|| {
+            sys::DefineCustomStringVariable(
+                name.as_ptr(),
+                short.as_ptr(),
+                std::ptr::null(),
+                p,
+                boot.as_ptr(),
+                sys::GucContext::PGC_USERSET,
+                0,
+                check,
+                None,
+                None,
+            )
+        })
+    }
+}
+
+impl Guc<*mut std::ffi::c_char> {
+    /// The current value of a string setting ("" when unset).
+    pub fn string(&self) -> String {
+        let p = self.get();
+        if p.is_null() {
+            return String::new();
+        }
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+/// True when the setting has been set (by SET, a configuration file, ...), not at its
+/// built-in default.
+pub fn is_set(name: &'static CStr) -> bool {
+    unsafe { pg_try(|| sys::vchord_shim_guc_is_set(name.as_ptr())) }
+}
+
+/// Reports why a check hook rejected a value (GUC_check_errdetail).
+pub fn check_detail(msg: &str) {
+    let c = std::ffi::CString::new(msg.replace('\0', "?")).unwrap();
+    let p = c.as_ptr();
+    unsafe { pg_try(|| sys::vchord_shim_guc_check_detail(p)) };
+}

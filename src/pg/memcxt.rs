@@ -38,3 +38,57 @@ pub unsafe fn own_in<T: 'static>(cxt: sys::MemoryContext, value: T) -> *mut T {
 pub fn own<T: 'static>(value: T) -> *mut T {
     unsafe { own_in(sys::CurrentMemoryContext, value) }
 }
+
+/// A private memory context for per-row work (detoasted values in a build or an insert):
+/// [`TempContext::run`] switches to it and resets it afterwards, so nothing accumulates.
+pub struct TempContext(sys::MemoryContext);
+
+impl TempContext {
+    pub fn new(name: &'static std::ffi::CStr) -> TempContext {
+        let cxt = unsafe {
+            let parent = sys::CurrentMemoryContext;
+            pg_try(|| {
+                sys::AllocSetContextCreateInternal(
+                    parent,
+                    name.as_ptr(),
+                    sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+                    sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+                    sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+                )
+            })
+        };
+        TempContext(cxt)
+    }
+
+    /// Runs `f` with the context current; restores the previous one (also on unwind) and
+    /// resets this one after.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(sys::MemoryContext);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                unsafe { sys::CurrentMemoryContext = self.0 };
+            }
+        }
+        let _restore = unsafe {
+            let old = sys::CurrentMemoryContext;
+            sys::CurrentMemoryContext = self.0;
+            Restore(old)
+        };
+        let r = f();
+        let cxt = self.0;
+        if !std::thread::panicking() {
+            unsafe { pg_try(|| sys::MemoryContextReset(cxt)) };
+        }
+        r
+    }
+}
+
+impl Drop for TempContext {
+    fn drop(&mut self) {
+        // On an error path the parent's reset frees it.
+        if !std::thread::panicking() {
+            let cxt = self.0;
+            unsafe { pg_try(|| sys::MemoryContextDelete(cxt)) };
+        }
+    }
+}

@@ -1,4 +1,5 @@
 //! The FFI floor: the only home of unsafe calls into PostgreSQL.
+pub mod buffer;
 pub mod error;
 pub mod fmgr;
 pub mod guard;

@@ -111,3 +111,165 @@ vchord_shim_catch_count(void)
 {
 	return catch_count;
 }
+
+/* ---- index access methods ------------------------------------------------------------ */
+#include "access/tableam.h"
+#include "commands/progress.h"
+#include "commands/vacuum.h"
+#include "nodes/pathnodes.h"
+#include "storage/lmgr.h"
+#include "utils/backend_progress.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/selfuncs.h"
+#include "utils/snapmgr.h"
+
+char *
+vchord_shim_buffer_page(Buffer buf)
+{
+	return (char *) BufferGetPage(buf);
+}
+
+Buffer
+vchord_shim_extend(Relation rel, ForkNumber fork)
+{
+#if PG_VERSION_NUM >= 160000
+	return ExtendBufferedRel(BMR_REL(rel), fork, NULL, EB_LOCK_FIRST);
+#else
+	Buffer		buf;
+	bool		main = fork == MAIN_FORKNUM && !RELATION_IS_LOCAL(rel);
+
+	if (main)
+		LockRelationForExtension(rel, ExclusiveLock);
+	buf = ReadBufferExtended(rel, fork, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (main)
+		UnlockRelationForExtension(rel, ExclusiveLock);
+	return buf;
+#endif
+}
+
+BlockNumber
+vchord_shim_nblocks(Relation rel, ForkNumber fork)
+{
+	return RelationGetNumberOfBlocksInFork(rel, fork);
+}
+
+double
+vchord_shim_build_scan(Relation heap, Relation index, struct IndexInfo *info,
+					   IndexBuildCallback cb, void *state)
+{
+	return table_index_build_scan(heap, index, info, true, true, cb, state, NULL);
+}
+
+int32
+vchord_shim_index_typmod(Relation index)
+{
+	return TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+}
+
+int32
+vchord_shim_index_support(Relation index)
+{
+	Oid			proc = index_getprocid(index, 1, 1);
+
+	if (!OidIsValid(proc))
+		elog(ERROR, "vchord: operator class of index \"%s\" has no support function 1",
+			 RelationGetRelationName(index));
+	return DatumGetInt32(OidFunctionCall0Coll(proc, InvalidOid));
+}
+
+bool
+vchord_shim_is_mvcc(Snapshot snapshot)
+{
+	return snapshot != NULL && IsMVCCSnapshot(snapshot);
+}
+
+void
+vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *path, double loop_count,
+					  VchordPathInfo *out)
+{
+	GenericCosts costs;
+
+	memset(&costs, 0, sizeof(costs));
+	out->indexoid = path->indexinfo->indexoid;
+	out->has_orderbys = path->indexorderbys != NIL;
+	out->index_pages = path->indexinfo->pages;
+	out->index_tuples = path->indexinfo->tuples;
+	genericcostestimate(root, path, loop_count, &costs);
+	out->startup = costs.indexStartupCost;
+	out->total = costs.indexTotalCost;
+	out->selectivity = costs.indexSelectivity;
+	out->correlation = costs.indexCorrelation;
+	out->pages = costs.numIndexPages;
+}
+
+void
+vchord_shim_vacuum_delay(void)
+{
+#if PG_VERSION_NUM >= 180000
+	vacuum_delay_point(false);
+#else
+	vacuum_delay_point();
+#endif
+}
+
+void
+vchord_shim_progress(int param, int64 value)
+{
+	pgstat_progress_update_param(param, value);
+}
+
+int
+vchord_shim_maintenance_work_mem(void)
+{
+	return maintenance_work_mem;
+}
+
+double
+vchord_shim_reltuples(Relation rel)
+{
+	return rel->rd_rel->reltuples;
+}
+
+void
+vchord_shim_crit_enter(void)
+{
+	START_CRIT_SECTION();
+}
+
+void
+vchord_shim_crit_exit(void)
+{
+	END_CRIT_SECTION();
+}
+
+bool
+vchord_shim_guc_is_set(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	struct config_generic *gen = find_option(name, false, true, ERROR);
+
+	return gen != NULL && gen->source != PGC_S_DEFAULT;
+#else
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+
+	for (int i = 0; i < n; i++)
+		if (pg_strcasecmp(vars[i]->name, name) == 0)
+			return vars[i]->source != PGC_S_DEFAULT;
+	return false;
+#endif
+}
+
+const char *
+vchord_shim_relname(Relation rel)
+{
+	return RelationGetRelationName(rel);
+}
+
+void
+vchord_shim_guc_check_detail(const char *msg)
+{
+	GUC_check_errdetail("%s", msg);
+}

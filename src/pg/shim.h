@@ -46,3 +46,67 @@ extern void vchord_shim_set_varsize(struct varlena *v, size_t len);
 extern long vchord_shim_catch_count(void);
 
 #endif
+
+/* ---- index access methods ------------------------------------------------------------ */
+#include "access/amapi.h"
+#include "access/genam.h"
+#include "access/generic_xlog.h"
+#include "access/relscan.h"
+#include "access/reloptions.h"
+#include "access/tableam.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+/* BufferGetPage (a macro in 15). */
+extern char *vchord_shim_buffer_page(Buffer buf);
+
+/* A new block at the end of the fork, returned pinned and exclusively locked. */
+extern Buffer vchord_shim_extend(Relation rel, ForkNumber fork);
+
+extern BlockNumber vchord_shim_nblocks(Relation rel, ForkNumber fork);
+
+/* table_index_build_scan(heap, index, info, true, true, cb, state, NULL). */
+extern double vchord_shim_build_scan(Relation heap, Relation index, struct IndexInfo *info,
+									 IndexBuildCallback cb, void *state);
+
+/* The typmod of the index's first key column (-1 if none). */
+extern int32 vchord_shim_index_typmod(Relation index);
+
+/* Calls the opclass's support function 1 of the first column; returns its int4 result. */
+extern int32 vchord_shim_index_support(Relation index);
+
+extern bool vchord_shim_is_mvcc(Snapshot snapshot);
+
+/* The planner's view of an index path, and genericcostestimate's figures. */
+typedef struct VchordPathInfo
+{
+	Oid			indexoid;
+	bool		has_orderbys;
+	double		index_pages;
+	double		index_tuples;
+	double		startup;
+	double		total;
+	double		selectivity;
+	double		correlation;
+	double		pages;
+} VchordPathInfo;
+extern void vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *path,
+								  double loop_count, VchordPathInfo *out);
+
+extern void vchord_shim_vacuum_delay(void);
+extern void vchord_shim_progress(int param, int64 value);
+extern int	vchord_shim_maintenance_work_mem(void);
+extern double vchord_shim_reltuples(Relation rel);
+
+/* START_CRIT_SECTION / END_CRIT_SECTION */
+extern void vchord_shim_crit_enter(void);
+extern void vchord_shim_crit_exit(void);
+
+/* The source of a GUC's current value: true when it was set (not its built-in default). */
+extern bool vchord_shim_guc_is_set(const char *name);
+
+/* The relation's name, for messages. */
+extern const char *vchord_shim_relname(Relation rel);
+
+/* GUC_check_errdetail("%s", msg) */
+extern void vchord_shim_guc_check_detail(const char *msg);

@@ -48,7 +48,9 @@ impl Metric {
         self as u8
     }
     fn from_code(c: u8) -> Option<Metric> {
-        [Metric::L2, Metric::Ip, Metric::Cos].get(c as usize).copied()
+        [Metric::L2, Metric::Ip, Metric::Cos]
+            .get(c as usize)
+            .copied()
     }
     pub fn kind(self) -> Kind {
         match self {
@@ -523,7 +525,15 @@ pub fn sql_distance(metric: Metric, d: f32) -> f64 {
 /// Writes an empty index's skeleton: the meta page and the centroid chains for `tree`
 /// (centroids in the original space; they are rotated here). Lists get their pages on first
 /// insert. Returns the leaves in order.
-pub fn create<S: Store>(s: &S, mut meta: Meta, tree: &vchord_kmeans::Tree) -> (Meta, Router) {
+///
+/// `rotated`: the centroids are already in the rotated space (a copy of another index's
+/// skeleton, see [`skeleton`]).
+pub fn create<S: Store>(
+    s: &S,
+    mut meta: Meta,
+    tree: &vchord_kmeans::Tree,
+    rotated: bool,
+) -> (Meta, Router) {
     assert_eq!(s.nblocks(), 0, "create needs an empty relation");
     let rot = meta.rotation();
     meta.lists = tree.levels.iter().map(|l| l.len() as u32).collect();
@@ -565,7 +575,11 @@ pub fn create<S: Store>(s: &S, mut meta: Meta, tree: &vchord_kmeans::Tree) -> (M
                 tail: INVALID_BLOCK,
                 vhead: INVALID_BLOCK,
                 vtail: INVALID_BLOCK,
-                vector: rot.rotated(nodes.row(i)),
+                vector: if rotated {
+                    nodes.row(i).to_vec()
+                } else {
+                    rot.rotated(nodes.row(i))
+                },
             };
             if !leaf {
                 c.head = new_chain(s);
@@ -594,6 +608,35 @@ pub fn create<S: Store>(s: &S, mut meta: Meta, tree: &vchord_kmeans::Tree) -> (M
     (meta, router)
 }
 
+/// The meta page and the centroid tree (rotated) of an index, to create an empty copy.
+pub fn skeleton<S: Store>(s: &S) -> Result<(Meta, vchord_kmeans::Tree)> {
+    let meta = read_meta(s)?;
+    let dims = meta.dims as usize;
+    let mut levels = vec![];
+    let mut parents = vec![];
+    let mut heads = vec![meta.root];
+    for l in 0..meta.lists.len() {
+        let mut m = vchord_kmeans::Matrix::new(dims);
+        let mut ps = vec![];
+        let mut next = vec![];
+        for (p, &h) in heads.iter().enumerate() {
+            for c in read_centroids(s, &meta, h)? {
+                m.push(&c.vector);
+                ps.push(p as u32);
+                if !c.leaf {
+                    next.push(c.head);
+                }
+            }
+        }
+        if l > 0 {
+            parents.push(ps);
+        }
+        levels.push(m);
+        heads = next;
+    }
+    Ok((meta, vchord_kmeans::Tree { levels, parents }))
+}
+
 /// The centroid tree in memory, for routing the rows of a build without reading pages.
 pub struct Router {
     /// Centroids per level, top first.
@@ -612,8 +655,11 @@ impl Router {
             best = *self.children[l][parent]
                 .iter()
                 .min_by(|&&a, &&b| {
-                    route_dist(metric, &nodes[a].vector, rotated)
-                        .total_cmp(&route_dist(metric, &nodes[b].vector, rotated))
+                    route_dist(metric, &nodes[a].vector, rotated).total_cmp(&route_dist(
+                        metric,
+                        &nodes[b].vector,
+                        rotated,
+                    ))
                 })
                 .expect("every parent has a child");
             parent = best;
@@ -732,7 +778,9 @@ impl PartialOrd for Cand {
 impl Ord for Cand {
     /// Reversed: `BinaryHeap` is a max-heap and we want the smallest key on top.
     fn cmp(&self, o: &Self) -> Ordering {
-        o.key.total_cmp(&self.key).then_with(|| o.tid.cmp(&self.tid))
+        o.key
+            .total_cmp(&self.key)
+            .then_with(|| o.tid.cmp(&self.tid))
     }
 }
 
@@ -837,12 +885,8 @@ impl Search {
                         return corrupt(format!("a code in block {blk} has a bad length"));
                     }
                     let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
-                    let (est, err) = vchord_rabitq::estimate(
-                        kind,
-                        &f,
-                        lut.sign_dot(&t[ENTRY_HEADER..]),
-                        lq,
-                    );
+                    let (est, err) =
+                        vchord_rabitq::estimate(kind, &f, lut.sign_dot(&t[ENTRY_HEADER..]), lq);
                     candidates.push(Cand {
                         key: est + offset - p.epsilon * err,
                         tid: Addr::from_bytes(&t[0..6]),
@@ -877,13 +921,8 @@ impl Search {
             let c = self.candidates.pop()?;
             self.stats.reranked += 1;
             // Gone (vacuumed) or reused: skip it.
-            let Some((_, v)) = read_blob(
-                s,
-                c.vec,
-                0,
-                Some(c.tid),
-                self.dims * self.elem.size(),
-            ) else {
+            let Some((_, v)) = read_blob(s, c.vec, 0, Some(c.tid), self.dims * self.elem.size())
+            else {
                 continue;
             };
             let d = self.query.exact(self.elem, &v);
@@ -963,6 +1002,28 @@ pub fn bulk_delete<S: Store>(
         }
     }
     Ok((removed, kept))
+}
+
+/// The number of entries, walking every list's code chain (vacuum's statistics).
+pub fn verify_counts<S: Store>(s: &S) -> Result<(u64, u64)> {
+    let meta = read_meta(s)?;
+    let leaves = leaves(s, &meta)?;
+    let mut n = 0u64;
+    for leaf in &leaves {
+        let mut blk = leaf.head;
+        let mut hops = 0;
+        while blk != INVALID_BLOCK {
+            hops += 1;
+            if blk >= s.nblocks() || hops > s.nblocks() {
+                return corrupt(format!("code chain at block {} is broken", leaf.head));
+            }
+            s.yield_point();
+            let p = s.read(blk);
+            n += page::items(&p).count() as u64;
+            blk = page::next(&p);
+        }
+    }
+    Ok((leaves.len() as u64, n))
 }
 
 /// Walks the whole index and reports every structural problem found (empty when sound).

@@ -118,8 +118,10 @@ impl Options {
             }
         }
         if i.lists.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("build.internal.lists: each level must have more lists than the one above it"
-                .into());
+            return Err(
+                "build.internal.lists: each level must have more lists than the one above it"
+                    .into(),
+            );
         }
         if !(1..=4096).contains(&i.sampling_factor) {
             return Err(format!(

@@ -75,9 +75,10 @@ fn build(data: &[Vec<f32>], metric: Metric, elem: Elem, lists: &[u32]) -> (MemSt
         spherical: metric != Metric::L2,
         threads: 2,
         seed: 1,
+        on_thread: None,
     };
     let tree = hierarchy(&sample, &ls, p, &mut |_, _| true);
-    let (meta, mut router) = create(&s, meta, &tree);
+    let (meta, mut router) = create(&s, meta, &tree, false);
     let rot = meta.rotation();
     for (i, v) in data.iter().enumerate() {
         let x = prepare(&meta, &rot, &as_elem(elem, v));
@@ -118,9 +119,25 @@ fn exact(metric: Metric, elem: Elem, data: &[Vec<f32>], q: &[f32], k: usize) -> 
     d.into_iter().take(k).map(|x| x.1).collect()
 }
 
-fn search(s: &MemStore, meta: &Meta, q: &[f32], probes: Vec<u32>, eps: f32, k: usize) -> Vec<(usize, f32)> {
+fn search(
+    s: &MemStore,
+    meta: &Meta,
+    q: &[f32],
+    probes: Vec<u32>,
+    eps: f32,
+    k: usize,
+) -> Vec<(usize, f32)> {
     let query = Query::new(meta, q);
-    let mut it = Search::start(s, meta, query, &SearchParams { probes, epsilon: eps }).unwrap();
+    let mut it = Search::start(
+        s,
+        meta,
+        query,
+        &SearchParams {
+            probes,
+            epsilon: eps,
+        },
+    )
+    .unwrap();
     let mut out = vec![];
     while out.len() < k {
         match it.next(s) {
@@ -216,7 +233,10 @@ fn full_probes_equal_exact_search_for_every_metric_and_type() {
                     let dw = query.exact(elem, &stored(elem, &data[*w]));
                     assert_eq!(dg, dw, "{metric:?} {elem:?}");
                 }
-                assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "stream out of order");
+                assert!(
+                    got.windows(2).all(|w| w[0].1 <= w[1].1),
+                    "stream out of order"
+                );
             }
         }
     }
@@ -256,6 +276,23 @@ fn two_levels_and_big_vectors() {
     assert_eq!(got[0].1, 0.0);
     let got = search(&s, &meta, &data[17], vec![1, 1], 1.9, 5);
     assert!(!got.is_empty());
+    // An empty copy (an unlogged index's init fork) has the same centroids and no rows.
+    let (m2, tree) = skeleton(&s).unwrap();
+    let copy = MemStore::new();
+    let (m3, _) = create(&copy, m2.clone(), &tree, true);
+    assert_eq!(m3, meta);
+    assert_eq!(verify(&copy), (vec![], 0));
+    let a: Vec<Vec<f32>> = leaves(&s, &meta)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.vector)
+        .collect();
+    let b: Vec<Vec<f32>> = leaves(&copy, &m3)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.vector)
+        .collect();
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -270,13 +307,23 @@ fn delete_then_vacuum() {
     assert!(got.iter().all(|x| x.0 % 3 != 0));
     // Nothing left to delete: no page is written.
     let before = s.writes.get();
-    assert_eq!(bulk_delete(&s, &meta, &mut |t| untid(t) % 3 == 0).unwrap(), (0, 533));
+    assert_eq!(
+        bulk_delete(&s, &meta, &mut |t| untid(t) % 3 == 0).unwrap(),
+        (0, 533)
+    );
     assert_eq!(s.writes.get(), before);
     // Inserts after vacuum still work and are found.
     let rot = meta.rotation();
     let x = prepare(&meta, &rot, &data[3]);
     let mut leaf = route(&s, &meta, &x).unwrap();
-    insert(&s, &meta, &mut leaf, &x, &stored(Elem::F32, &data[3]), tid(3));
+    insert(
+        &s,
+        &meta,
+        &mut leaf,
+        &x,
+        &stored(Elem::F32, &data[3]),
+        tid(3),
+    );
     let got = search(&s, &meta, &data[3], vec![6], 100.0, 1);
     assert_eq!(got[0].0, 3);
     assert_eq!(verify(&s).1, 534);
@@ -303,7 +350,7 @@ fn insert_into_an_index_built_without_rows() {
         levels: vec![m],
         parents: vec![],
     };
-    let (meta, _) = create(&s, meta, &tree);
+    let (meta, _) = create(&s, meta, &tree, false);
     assert_eq!(read_meta(&s).unwrap(), meta);
     let rot = meta.rotation();
     for i in 0..2000 {

@@ -68,6 +68,9 @@ pub struct Params {
     pub spherical: bool,
     pub threads: usize,
     pub seed: u64,
+    /// Run first on every worker thread (the server blocks signals there, so that only the
+    /// backend's own thread handles them).
+    pub on_thread: Option<fn()>,
 }
 
 /// Lloyd's k-means of `samples` into `k` centroids (`1 <= k`; when there are fewer distinct
@@ -100,14 +103,17 @@ pub fn kmeans(
     let threads = p.threads.clamp(1, 64);
     let mut assign = vec![0u32; n];
     for round in 0..p.iterations {
-        assign_all(samples, &centroids, &mut assign, threads);
+        assign_all(samples, &centroids, &mut assign, threads, p.on_thread);
         // Update: means of the members.
         let mut sums = vec![0f64; k * dims];
         let mut counts = vec![0usize; k];
         for (i, &a) in assign.iter().enumerate() {
             let a = a as usize;
             counts[a] += 1;
-            for (s, x) in sums[a * dims..(a + 1) * dims].iter_mut().zip(samples.row(i)) {
+            for (s, x) in sums[a * dims..(a + 1) * dims]
+                .iter_mut()
+                .zip(samples.row(i))
+            {
                 *s += *x as f64;
             }
         }
@@ -224,12 +230,21 @@ fn mean(samples: &Matrix, spherical: bool) -> Matrix {
 }
 
 /// Nearest centroid of every sample, the samples split among `threads` scoped threads.
-pub fn assign_all(samples: &Matrix, centroids: &Matrix, out: &mut [u32], threads: usize) {
+pub fn assign_all(
+    samples: &Matrix,
+    centroids: &Matrix,
+    out: &mut [u32],
+    threads: usize,
+    on_thread: Option<fn()>,
+) {
     let n = samples.len();
     let chunk = n.div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
         for (t, part) in out.chunks_mut(chunk).enumerate() {
             s.spawn(move || {
+                if let Some(f) = on_thread {
+                    f();
+                }
                 for (j, slot) in part.iter_mut().enumerate() {
                     *slot = nearest(centroids, samples.row(t * chunk + j)).0 as u32;
                 }
@@ -299,6 +314,7 @@ mod tests {
             spherical: false,
             threads,
             seed: 9,
+            on_thread: None,
         }
     }
 
@@ -330,7 +346,12 @@ mod tests {
         let want: Vec<f32> = (0..2)
             .map(|j| m.rows().map(|r| r[j]).sum::<f32>() / 3.0)
             .collect();
-        assert!(one.row(0).iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(
+            one.row(0)
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| (a - b).abs() < 1e-5)
+        );
     }
 
     #[test]
@@ -352,7 +373,7 @@ mod tests {
         let (m, _) = blobs(1000, 4, 2, 5);
         let c = kmeans(&m, 20, params(2), &mut |_, _| true);
         let mut assign = vec![0u32; m.len()];
-        assign_all(&m, &c, &mut assign, 2);
+        assign_all(&m, &c, &mut assign, 2, None);
         let used: std::collections::HashSet<u32> = assign.iter().copied().collect();
         assert!(used.len() >= 15, "only {} of 20 lists used", used.len());
         let mut rounds = 0;

@@ -54,7 +54,11 @@ impl Rotation {
 
     /// Rotates `v` in place. Norms and inner products are preserved (up to rounding).
     pub fn apply(&self, v: &mut [f32]) {
-        assert_eq!(v.len(), self.dims, "rotation of a vector of another dimension");
+        assert_eq!(
+            v.len(),
+            self.dims,
+            "rotation of a vector of another dimension"
+        );
         let scale = 1.0 / (self.window as f32).sqrt();
         for (round, signs) in self.signs.iter().enumerate() {
             for (x, s) in v.iter_mut().zip(signs) {

@@ -56,7 +56,10 @@ fn lookup_table_is_exact() {
                 .map(|(x, y)| if *x >= 0.0 { *y as f64 } else { -*y as f64 })
                 .sum();
             let got = lut.sign_dot(&bits) as f64;
-            assert!((want - got).abs() < 1e-3 * (dims as f64).sqrt(), "{dims}: {want} {got}");
+            assert!(
+                (want - got).abs() < 1e-3 * (dims as f64).sqrt(),
+                "{dims}: {want} {got}"
+            );
         }
     }
 }
@@ -99,7 +102,11 @@ fn coverage(kind: Kind, data: &[Vec<f32>], queries: &[Vec<f32>], eps: f32) -> f6
         let lut = QueryLut::new(&rq);
         let lq = match kind {
             Kind::L2 => {
-                let d: f64 = rq.iter().zip(&rc).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+                let d: f64 = rq
+                    .iter()
+                    .zip(&rc)
+                    .map(|(a, b)| ((a - b) as f64).powi(2))
+                    .sum();
                 ListQuery {
                     base: d as f32,
                     norm: d.sqrt() as f32,

@@ -1,0 +1,334 @@
+//! ambuild and ambuildempty.
+//!
+//! A build scans the table twice. The first scan draws a reservoir sample of live rows (only
+//! rows visible to the build's snapshot: a dead row's value is never read, so missing TOAST
+//! cannot fail a build); k-means over the sample gives the lists; the second scan routes
+//! every row the index must hold (recently dead ones too) to its list.
+use super::*;
+use crate::pg::buffer::Rel;
+use crate::pg::guard::report;
+use crate::pg::memcxt::TempContext;
+use vchord_ivf::{Meta, Router, Store};
+use vchord_kmeans::{Matrix, Params};
+use vchord_rabitq::{Rng, Rotation};
+
+const SEED: u64 = 0x5EED_0F_1157;
+
+fn progress(param: u32, value: i64) {
+    unsafe { pg_try(|| sys::vchord_shim_progress(param as c_int, value)) };
+}
+
+struct SampleState {
+    elem: Elem,
+    metric: Metric,
+    dims: u32,
+    capacity: usize,
+    sample: Matrix,
+    seen: u64,
+    rng: Rng,
+    cxt: TempContext,
+}
+
+unsafe extern "C-unwind" fn sample_callback(
+    _index: sys::Relation,
+    _tid: sys::ItemPointer,
+    values: *mut sys::Datum,
+    isnull: *mut bool,
+    alive: bool,
+    state: *mut c_void,
+) {
+    unsafe {
+        boundary(|| {
+            let st = &mut *(state as *mut SampleState);
+            // Never read a row the snapshot cannot see: its TOAST may be gone.
+            if *isnull || !alive {
+                return;
+            }
+            st.seen += 1;
+            if st.seen % 1024 == 0 {
+                crate::pg::check_for_interrupts();
+            }
+            // Reservoir sampling: keep the row with probability capacity / seen.
+            let slot = if st.sample.len() < st.capacity {
+                None
+            } else {
+                let j = st.rng.below(st.seen) as usize;
+                if j >= st.capacity {
+                    return;
+                }
+                Some(j)
+            };
+            let d = *values;
+            let (elem, metric) = (st.elem, st.metric);
+            let mut v = st.cxt.run(|| read_key(elem, d).0);
+            if st.dims == 0 {
+                st.dims = v.len() as u32;
+                st.sample = Matrix::new(v.len());
+            }
+            check_dims(st.dims, v.len());
+            if metric == Metric::Cos {
+                vchord_kmeans::normalize(&mut v);
+            }
+            match slot {
+                None => st.sample.push(&v),
+                Some(j) => st.sample.row_mut(j).copy_from_slice(&v),
+            }
+        })
+    }
+}
+
+struct InsertState {
+    elem: Elem,
+    store: Rel,
+    meta: Meta,
+    rot: Rotation,
+    router: Router,
+    done: i64,
+    cxt: TempContext,
+}
+
+unsafe extern "C-unwind" fn insert_callback(
+    _index: sys::Relation,
+    tid: sys::ItemPointer,
+    values: *mut sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut c_void,
+) {
+    unsafe {
+        boundary(|| {
+            let st = &mut *(state as *mut InsertState);
+            if *isnull {
+                return;
+            }
+            let d = *values;
+            let elem = st.elem;
+            let (v, bytes) = st.cxt.run(|| read_key(elem, d));
+            check_dims(st.meta.dims, v.len());
+            let x = vchord_ivf::prepare(&st.meta, &st.rot, &v);
+            let leaf = st.router.route(st.meta.metric, &x);
+            vchord_ivf::insert(
+                &st.store,
+                &st.meta,
+                &mut st.router.leaves()[leaf],
+                &x,
+                &bytes,
+                tid_of(&*tid),
+            );
+            st.done += 1;
+            if st.done % 256 == 0 {
+                crate::pg::check_for_interrupts();
+                progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
+            }
+        })
+    }
+}
+
+fn threads(opt: u32) -> usize {
+    if opt > 0 {
+        return opt as usize;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Worker threads must not take the backend's signals (query cancel, termination): those
+/// belong to the backend's own thread, which checks for them between k-means rounds.
+fn block_signals() {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+pub unsafe extern "C-unwind" fn ambuild(
+    heap: sys::Relation,
+    index: sys::Relation,
+    info: *mut sys::IndexInfo,
+) -> *mut sys::IndexBuildResult {
+    unsafe { boundary(|| build(heap, index, info)) }
+}
+
+fn build(
+    heap: sys::Relation,
+    index: sys::Relation,
+    info: *mut sys::IndexInfo,
+) -> *mut sys::IndexBuildResult {
+    let store = unsafe { Rel::new(index) };
+    if store.nblocks() != 0 {
+        error(
+            ERRCODE_INTERNAL_ERROR,
+            format!("index \"{}\" already contains data", relname(index)),
+        );
+    }
+    let (elem, metric) = opclass_of(index);
+    let opts = options_of(index);
+    if opts.rerank_in_table {
+        Error::new(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            "rerank_in_table = true is not supported yet",
+        )
+        .hint("Leave it out: vectors for reranking are kept in the index.")
+        .raise();
+    }
+    let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
+    let i = &opts.build.internal;
+
+    // 1. Sample.
+    progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_SAMPLE);
+    let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
+    let reltuples = unsafe { sys::vchord_shim_reltuples(heap) }.max(0.0) as u64;
+    let leaf_lists_hint = match i.lists.last() {
+        Some(&l) => l as u64,
+        None => options::auto_lists(reltuples.max(1)) as u64 * 2,
+    };
+    let wanted = (leaf_lists_hint * i.sampling_factor as u64).max(1);
+    // The sample may use most of maintenance_work_mem; the rest is k-means' own state.
+    let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
+    let row_bytes = (dims0.max(1) as u64) * 4 + 16;
+    let budget = (mem * 3 / 4 / row_bytes).max(1);
+    let capacity = wanted.min(budget).min(1 << 24) as usize;
+    let mut st = SampleState {
+        elem,
+        metric,
+        dims: dims0,
+        capacity,
+        sample: Matrix::new(dims0.max(1) as usize),
+        seen: 0,
+        rng: Rng::new(SEED),
+        cxt: TempContext::new(c"vchordrq sample"),
+    };
+    let stp: *mut SampleState = &raw mut st;
+    unsafe {
+        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(sample_callback), stp.cast()))
+    };
+    if st.dims == 0 {
+        Error::new(
+            ERRCODE_DATA_EXCEPTION,
+            "column does not have dimensions",
+        )
+        .hint("Declare the column with dimensions, as in vector(768), or build the index after loading rows.")
+        .raise();
+    }
+    let dims = st.dims;
+    if dims as usize > 16000 {
+        error(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("vchordrq indexes at most 16000 dimensions, not {dims}"),
+        );
+    }
+    let rows = st.seen;
+    let lists: Vec<u32> = if i.lists.is_empty() {
+        vec![options::auto_lists(rows)]
+    } else {
+        i.lists.clone()
+    };
+    let leaf = *lists.last().unwrap() as u64;
+    let need = leaf * i.sampling_factor as u64;
+    let mut sample = std::mem::replace(&mut st.sample, Matrix::new(1));
+    let row_bytes = dims as u64 * 4 + 16;
+    let budget = (mem * 3 / 4 / row_bytes).max(1);
+    if need > budget && rows > budget {
+        report(
+            sys::NOTICE,
+            &format!(
+                "vchordrq: k-means samples {} rows instead of {} to stay within maintenance_work_mem ({} kB)",
+                sample.len(),
+                need.min(rows),
+                mem / 1024
+            ),
+        );
+    }
+    if sample.len() as u64 > need {
+        // A uniform subset of the reservoir.
+        let mut rng = Rng::new(SEED ^ 1);
+        let n = sample.len();
+        let k = need as usize;
+        for j in 0..k {
+            let r = j + rng.below((n - j) as u64) as usize;
+            if r != j {
+                let (a, b) = (sample.row(j).to_vec(), sample.row(r).to_vec());
+                sample.row_mut(j).copy_from_slice(&b);
+                sample.row_mut(r).copy_from_slice(&a);
+            }
+        }
+        sample.data.truncate(k * dims as usize);
+    }
+    drop(st);
+
+    // 2. k-means.
+    progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_KMEANS);
+    let spherical = i.spherical_centroids.unwrap_or(metric != Metric::L2);
+    let tree = if sample.is_empty() {
+        // No rows: one list around the origin; REINDEX after loading gives real lists.
+        let mut m = Matrix::new(dims as usize);
+        m.push(&vec![0f32; dims as usize]);
+        vchord_kmeans::Tree {
+            levels: vec![m],
+            parents: vec![],
+        }
+    } else {
+        let ls: Vec<usize> = lists.iter().map(|&l| l as usize).collect();
+        let p = Params {
+            iterations: i.kmeans_iterations as usize,
+            spherical,
+            threads: threads(i.build_threads),
+            seed: SEED,
+            on_thread: Some(block_signals),
+        };
+        vchord_kmeans::hierarchy(&sample, &ls, p, &mut |_, _| {
+            crate::pg::check_for_interrupts();
+            true
+        })
+    };
+    drop(sample);
+
+    // 3. The skeleton, then every row.
+    let meta = Meta {
+        dims,
+        metric,
+        elem,
+        residual: opts.residual_quantization,
+        lists,
+        root: 0,
+        probes: opts.search.probes.clone(),
+        epsilon: opts.search.epsilon.map(|e| e as f32),
+        max_scan_tuples: opts.search.max_scan_tuples.map(|m| m as i32),
+    };
+    let (meta, router) = vchord_ivf::create(&store, meta, &tree, false);
+    progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_INSERT);
+    progress(sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, rows as i64);
+    let mut ist = InsertState {
+        elem,
+        store,
+        rot: meta.rotation(),
+        meta,
+        router,
+        done: 0,
+        cxt: TempContext::new(c"vchordrq build"),
+    };
+    let ip: *mut InsertState = &raw mut ist;
+    let reltuples = unsafe {
+        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(insert_callback), ip.cast()))
+    };
+    progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, ist.done);
+    let res = palloc0::<sys::IndexBuildResult>();
+    unsafe {
+        (*res).heap_tuples = reltuples;
+        (*res).index_tuples = ist.done as f64;
+    }
+    res
+}
+
+/// The init fork of an unlogged index: an empty copy of the main fork's skeleton (ambuild has
+/// run), so that after a crash resets the index it keeps its lists.
+pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
+    unsafe {
+        boundary(|| {
+            let main = Rel::new(index);
+            let (meta, tree) = vchord_ivf::skeleton(&main).or_corrupt(index);
+            let init = Rel::init_fork(index);
+            vchord_ivf::create(&init, meta, &tree, true);
+        })
+    }
+}

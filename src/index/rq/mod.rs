@@ -1,0 +1,341 @@
+//! vchordrq: the handler, options and settings. The callbacks live one group per file, as in
+//! contrib/bloom: build (ambuild, ambuildempty), insert, scan, vacuum, cost.
+mod build;
+mod cost;
+mod insert;
+mod scan;
+mod vacuum;
+
+use super::*;
+use crate::pg::guc::{self, Guc};
+use crate::pg::{boundary, pg_try};
+use std::ffi::{CStr, c_char, c_int, c_void};
+use vchord_ivf::options::{self, Options};
+
+// ---- settings --------------------------------------------------------------------------
+
+static PROBES: Guc<*mut c_char> = Guc::new(std::ptr::null_mut());
+static EPSILON: Guc<f64> = Guc::new(1.9);
+static MAX_SCAN_TUPLES: Guc<c_int> = Guc::new(-1);
+static ENABLE_SCAN: Guc<bool> = Guc::new(true);
+
+unsafe extern "C-unwind" fn check_probes(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: sys::GucSource::Type,
+) -> bool {
+    unsafe {
+        boundary(|| {
+            let v = if (*newval).is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(*newval).to_string_lossy().into_owned()
+            };
+            match options::parse_probes(&v) {
+                Ok(_) => true,
+                Err(e) => {
+                    guc::check_detail(&e);
+                    false
+                }
+            }
+        })
+    }
+}
+
+pub fn init() {
+    guc::define_string(
+        c"vchordrq.probes",
+        c"Lists to probe per level, e.g. '10' or '8,64'; empty: the index's default.",
+        &PROBES,
+        c"",
+        Some(check_probes),
+    );
+    guc::define_real(
+        c"vchordrq.epsilon",
+        c"Width of the RaBitQ error bound used to skip reranking (larger: exacter, slower).",
+        &EPSILON,
+        0.0,
+        4.0,
+    );
+    guc::define_int(
+        c"vchordrq.max_scan_tuples",
+        c"Rows one scan returns at most (-1: no limit).",
+        &MAX_SCAN_TUPLES,
+        -1,
+        c_int::MAX,
+    );
+    guc::define_bool(
+        c"vchordrq.enable_scan",
+        c"Lets the planner use vchordrq indexes.",
+        &ENABLE_SCAN,
+    );
+    unsafe {
+        let kind = pg_try(|| sys::add_reloption_kind());
+        RELOPT_KIND.with(|k| k.set(kind));
+        pg_try(|| {
+            sys::add_string_reloption(
+                kind as u32,
+                c"options".as_ptr(),
+                c"vchordrq options, in TOML".as_ptr(),
+                std::ptr::null(),
+                Some(validate_options),
+                sys::AccessExclusiveLock as c_int,
+            )
+        });
+    }
+}
+
+thread_local! {
+    static RELOPT_KIND: std::cell::Cell<sys::relopt_kind::Type> = const { std::cell::Cell::new(0) };
+}
+
+/// Search settings for a scan: set GUCs win over the index's stored defaults.
+pub struct Settings {
+    pub probes: Vec<u32>,
+    pub epsilon: f32,
+    pub max_scan_tuples: i64,
+}
+
+pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
+    let probes = options::parse_probes(&PROBES.string()).unwrap_or_default();
+    let epsilon = if guc::is_set(c"vchordrq.epsilon") {
+        EPSILON.get() as f32
+    } else {
+        meta.epsilon.unwrap_or(EPSILON.get() as f32)
+    };
+    let max_scan_tuples = if guc::is_set(c"vchordrq.max_scan_tuples") {
+        MAX_SCAN_TUPLES.get() as i64
+    } else {
+        meta.max_scan_tuples
+            .map_or(MAX_SCAN_TUPLES.get() as i64, |m| m as i64)
+    };
+    Settings {
+        probes: options::resolve_probes(&probes, &meta.probes, &meta.lists),
+        epsilon,
+        max_scan_tuples,
+    }
+}
+
+// ---- options ---------------------------------------------------------------------------
+
+/// rd_options of a vchordrq index: the varlena header and the offset of the TOML string.
+#[repr(C)]
+struct RelOptions {
+    vl_len_: i32,
+    options: c_int,
+}
+
+unsafe extern "C-unwind" fn validate_options(value: *const c_char) {
+    unsafe {
+        boundary(|| {
+            if !value.is_null() {
+                parse_options(&CStr::from_ptr(value).to_string_lossy());
+            }
+        })
+    }
+}
+
+fn parse_options(text: &str) -> Options {
+    Options::parse(text).unwrap_or_else(|e| {
+        Error::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid vchordrq options: {e}"),
+        )
+        .hint("See the README for the option keys, e.g. options = $$[build.internal]\nlists = [1000]$$.")
+        .raise()
+    })
+}
+
+/// The options of an index (defaults when none were given).
+pub fn options_of(index: sys::Relation) -> Options {
+    unsafe {
+        let raw = (*index).rd_options as *const RelOptions;
+        if raw.is_null() || (*raw).options == 0 {
+            return Options::default_values();
+        }
+        let s = CStr::from_ptr((raw as *const c_char).add((*raw).options as usize));
+        parse_options(&s.to_string_lossy())
+    }
+}
+
+trait Defaults {
+    fn default_values() -> Options;
+}
+impl Defaults for Options {
+    fn default_values() -> Options {
+        Options::parse("").expect("defaults parse")
+    }
+}
+
+unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
+    unsafe {
+        boundary(|| {
+            let kind = RELOPT_KIND.with(|k| k.get());
+            let tab = [sys::relopt_parse_elt {
+                optname: c"options".as_ptr(),
+                opttype: sys::relopt_type::RELOPT_TYPE_STRING,
+                offset: std::mem::offset_of!(RelOptions, options) as c_int,
+                #[cfg(pg_ge18)]
+                isset_offset: 0,
+            }];
+            let p = tab.as_ptr();
+            pg_try(|| {
+                sys::build_reloptions(reloptions, validate, kind, size_of::<RelOptions>(), p, 1)
+            }) as *mut sys::bytea
+        })
+    }
+}
+
+unsafe extern "C-unwind" fn amvalidate(_opclass: sys::Oid) -> bool {
+    // The opclasses are created by the extension script only, with their one operator and
+    // their one support function; there is nothing a user can get wrong here.
+    true
+}
+
+pub const PHASE_SAMPLE: i64 = 2;
+pub const PHASE_KMEANS: i64 = 3;
+pub const PHASE_INSERT: i64 = 4;
+
+unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
+    let name: &'static CStr = match phase {
+        PHASE_SAMPLE => c"sampling rows",
+        PHASE_KMEANS => c"clustering (k-means)",
+        PHASE_INSERT => c"inserting rows",
+        _ => return std::ptr::null_mut(),
+    };
+    name.as_ptr() as *mut c_char
+}
+
+// ---- handler ---------------------------------------------------------------------------
+
+crate::pg_fn!(vchord_rq_amhandler, |fc| {
+    let r = palloc0::<sys::IndexAmRoutine>();
+    let a = unsafe { &mut *r };
+    a.type_ = sys::NodeTag::T_IndexAmRoutine;
+    a.amstrategies = 1;
+    a.amsupport = 1;
+    a.amoptsprocnum = 0;
+    a.amcanorder = false;
+    a.amcanorderbyop = true;
+    a.amcanbackward = false;
+    a.amcanunique = false;
+    a.amcanmulticol = false;
+    a.amoptionalkey = true;
+    a.amsearcharray = false;
+    a.amsearchnulls = false;
+    a.amstorage = false;
+    a.amclusterable = false;
+    a.ampredlocks = false;
+    a.amcanparallel = false;
+    a.amcaninclude = false;
+    a.amusemaintenanceworkmem = true;
+    a.amparallelvacuumoptions = sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+    a.amkeytype = sys::InvalidOid;
+    #[cfg(pg_ge16)]
+    {
+        a.amsummarizing = false;
+    }
+    #[cfg(pg_ge17)]
+    {
+        a.amcanbuildparallel = false;
+        a.aminsertcleanup = None;
+    }
+    #[cfg(pg_ge18)]
+    {
+        a.amcanhash = false;
+        a.amconsistentequality = false;
+        a.amconsistentordering = false;
+        a.amgettreeheight = None;
+        a.amtranslatestrategy = None;
+        a.amtranslatecmptype = None;
+    }
+    a.ambuild = Some(build::ambuild);
+    a.ambuildempty = Some(build::ambuildempty);
+    a.aminsert = Some(insert::aminsert);
+    a.ambulkdelete = Some(vacuum::ambulkdelete);
+    a.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
+    a.amcanreturn = None;
+    a.amcostestimate = Some(cost::amcostestimate);
+    a.amoptions = Some(amoptions);
+    a.amproperty = None;
+    a.ambuildphasename = Some(ambuildphasename);
+    a.amvalidate = Some(amvalidate);
+    a.amadjustmembers = None;
+    a.ambeginscan = Some(scan::ambeginscan);
+    a.amrescan = Some(scan::amrescan);
+    a.amgettuple = Some(scan::amgettuple);
+    a.amgetbitmap = None;
+    a.amendscan = Some(scan::amendscan);
+    a.ammarkpos = None;
+    a.amrestrpos = None;
+    a.amestimateparallelscan = None;
+    a.aminitparallelscan = None;
+    a.amparallelrescan = None;
+    r as sys::Datum
+});
+
+macro_rules! support {
+    ($($name:ident => $elem:ident, $metric:ident;)*) => {
+        $( crate::pg_fn!($name, |fc| {
+            crate::pg::fmgr::datum_i32(opclass_code(Elem::$elem, Metric::$metric))
+        }); )*
+    };
+}
+support! {
+    vchord_rq_support_vector_l2 => F32, L2;
+    vchord_rq_support_vector_ip => F32, Ip;
+    vchord_rq_support_vector_cosine => F32, Cos;
+    vchord_rq_support_halfvec_l2 => F16, L2;
+    vchord_rq_support_halfvec_ip => F16, Ip;
+    vchord_rq_support_halfvec_cosine => F16, Cos;
+}
+
+// ---- functions -------------------------------------------------------------------------
+
+/// Opens `oid` as a vchordrq index (AccessShareLock), or raises a clear error.
+fn open_index(oid: sys::Oid) -> sys::Relation {
+    let rel = unsafe { pg_try(|| sys::index_open(oid, sys::AccessShareLock as c_int)) };
+    let ours = unsafe {
+        let am = pg_try(|| sys::get_index_am_oid(c"vchordrq".as_ptr(), false));
+        (*(*rel).rd_rel).relam == am
+    };
+    if !ours {
+        let name = relname(rel);
+        unsafe { pg_try(|| sys::index_close(rel, sys::AccessShareLock as c_int)) };
+        Error::new(
+            ERRCODE_WRONG_OBJECT_TYPE,
+            format!("\"{name}\" is not a vchordrq index"),
+        )
+        .raise();
+    }
+    rel
+}
+
+fn close_index(rel: sys::Relation) {
+    unsafe { pg_try(|| sys::index_close(rel, sys::AccessShareLock as c_int)) };
+}
+
+// vchordrq_prewarm(regclass) -> text: reads every page into shared buffers.
+crate::pg_fn!(vchord_rq_prewarm, |fc| {
+    let rel = open_index(fc.datum(0) as sys::Oid);
+    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
+    use vchord_ivf::Store;
+    let n = store.nblocks();
+    for blk in 0..n {
+        drop(store.read(blk));
+        if blk % 256 == 0 {
+            crate::pg::check_for_interrupts();
+        }
+    }
+    close_index(rel);
+    crate::pg::fmgr::text_datum(&format!("prewarmed {n} pages"))
+});
+
+// vchordrq_verify(regclass) -> text[]: every structural problem found (empty when sound).
+crate::pg_fn!(vchord_rq_verify, |fc| {
+    let rel = open_index(fc.datum(0) as sys::Oid);
+    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
+    let (problems, _) = vchord_ivf::verify(&store);
+    close_index(rel);
+    crate::pg::fmgr::text_array(&problems)
+});

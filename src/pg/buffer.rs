@@ -1,0 +1,218 @@
+//! Shared buffers and GenericXLog behind the index crates' [`Store`] seam.
+//!
+//! A read guard holds a pin and a share lock. A write guard holds a pin, an exclusive lock and
+//! GenericXLog's private copy of the page: dropped after a change it finishes the record (WAL,
+//! then the copy goes into the buffer, marked dirty); dropped untouched it aborts (no WAL).
+//! During an unwind it does nothing: the transaction's abort releases locks and pins, and
+//! the discarded copy is memory of the current context.
+use super::guard::pg_try;
+use super::sys;
+use std::ops::{Deref, DerefMut};
+use vchord_ivf::page::{PAGE_SIZE, Page};
+use vchord_ivf::store::Store;
+
+const _: () = assert!(
+    sys::BLCKSZ as usize == PAGE_SIZE,
+    "vchord needs BLCKSZ = 8192"
+);
+
+/// An index relation (or one of its forks) as a page store.
+#[derive(Clone, Copy)]
+pub struct Rel {
+    rel: sys::Relation,
+    fork: sys::ForkNumber::Type,
+    /// Call vacuum_delay_point at yield points (vacuum) rather than CHECK_FOR_INTERRUPTS.
+    vacuum: bool,
+}
+
+impl Rel {
+    /// # Safety
+    /// `rel` is an open, suitably locked relation for as long as the store is used.
+    pub unsafe fn new(rel: sys::Relation) -> Rel {
+        Rel {
+            rel,
+            fork: sys::ForkNumber::MAIN_FORKNUM,
+            vacuum: false,
+        }
+    }
+    pub fn for_vacuum(mut self) -> Rel {
+        self.vacuum = true;
+        self
+    }
+    pub fn raw(self) -> sys::Relation {
+        self.rel
+    }
+}
+
+pub struct ReadGuard {
+    buf: sys::Buffer,
+    page: *const Page,
+}
+
+impl Deref for ReadGuard {
+    type Target = Page;
+    fn deref(&self) -> &Page {
+        unsafe { &*self.page }
+    }
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let buf = self.buf;
+        unsafe { pg_try(|| sys::UnlockReleaseBuffer(buf)) }
+    }
+}
+
+pub struct WriteGuard {
+    buf: sys::Buffer,
+    /// GenericXLog's state; null for the init fork, whose pages are logged whole.
+    state: *mut sys::GenericXLogState,
+    page: *mut Page,
+    dirty: bool,
+}
+
+impl Deref for WriteGuard {
+    type Target = Page;
+    fn deref(&self) -> &Page {
+        unsafe { &*self.page }
+    }
+}
+
+impl DerefMut for WriteGuard {
+    fn deref_mut(&mut self) -> &mut Page {
+        self.dirty = true;
+        unsafe { &mut *self.page }
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let (buf, state, dirty) = (self.buf, self.state, self.dirty);
+        unsafe {
+            if state.is_null() {
+                if dirty {
+                    // The page was changed in place under the exclusive lock; log it whole.
+                    sys::vchord_shim_crit_enter();
+                    sys::MarkBufferDirty(buf);
+                    sys::log_newpage_buffer(buf, true);
+                    sys::vchord_shim_crit_exit();
+                }
+                pg_try(|| sys::UnlockReleaseBuffer(buf));
+                return;
+            }
+            pg_try(|| {
+                if dirty {
+                    sys::GenericXLogFinish(state);
+                } else {
+                    sys::GenericXLogAbort(state);
+                }
+                sys::UnlockReleaseBuffer(buf)
+            })
+        }
+    }
+}
+
+impl Rel {
+    /// The init fork of an unlogged index (ambuildempty): every page written is WAL-logged
+    /// as a full image, which GenericXLog would not do for an unlogged relation.
+    ///
+    /// # Safety
+    /// As [`Rel::new`].
+    pub unsafe fn init_fork(rel: sys::Relation) -> Rel {
+        Rel {
+            rel,
+            fork: sys::ForkNumber::INIT_FORKNUM,
+            vacuum: false,
+        }
+    }
+
+    fn register(self, buf: sys::Buffer, flags: i32) -> WriteGuard {
+        let rel = self.rel;
+        if self.fork == sys::ForkNumber::INIT_FORKNUM {
+            let page = unsafe { sys::vchord_shim_buffer_page(buf) } as *mut Page;
+            return WriteGuard {
+                buf,
+                state: std::ptr::null_mut(),
+                page,
+                dirty: false,
+            };
+        }
+        unsafe {
+            let (state, page) = pg_try(|| {
+                let state = sys::GenericXLogStart(rel);
+                let page = sys::GenericXLogRegisterBuffer(state, buf, flags);
+                (state, page)
+            });
+            WriteGuard {
+                buf,
+                state,
+                page: page as *mut Page,
+                dirty: false,
+            }
+        }
+    }
+
+    fn locked(self, blk: u32, mode: u32) -> sys::Buffer {
+        let (rel, fork) = (self.rel, self.fork);
+        unsafe {
+            pg_try(|| {
+                let buf = sys::ReadBufferExtended(
+                    rel,
+                    fork,
+                    blk,
+                    sys::ReadBufferMode::RBM_NORMAL,
+                    std::ptr::null_mut(),
+                );
+                sys::LockBuffer(buf, mode as i32);
+                buf
+            })
+        }
+    }
+}
+
+impl Store for Rel {
+    type Read<'a> = ReadGuard;
+    type Write<'a> = WriteGuard;
+
+    fn read(&self, blk: u32) -> ReadGuard {
+        let buf = self.locked(blk, sys::BUFFER_LOCK_SHARE);
+        let page = unsafe { sys::vchord_shim_buffer_page(buf) } as *const Page;
+        ReadGuard { buf, page }
+    }
+
+    fn write(&self, blk: u32) -> WriteGuard {
+        let buf = self.locked(blk, sys::BUFFER_LOCK_EXCLUSIVE);
+        self.register(buf, 0)
+    }
+
+    fn write_full(&self, blk: u32) -> WriteGuard {
+        let buf = self.locked(blk, sys::BUFFER_LOCK_EXCLUSIVE);
+        self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32)
+    }
+
+    fn extend(&self) -> (u32, WriteGuard) {
+        let (rel, fork) = (self.rel, self.fork);
+        let buf = unsafe { pg_try(|| sys::vchord_shim_extend(rel, fork)) };
+        let blk = unsafe { pg_try(|| sys::BufferGetBlockNumber(buf)) };
+        (blk, self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32))
+    }
+
+    fn nblocks(&self) -> u32 {
+        let (rel, fork) = (self.rel, self.fork);
+        unsafe { pg_try(|| sys::vchord_shim_nblocks(rel, fork)) }
+    }
+
+    fn yield_point(&self) {
+        if self.vacuum {
+            unsafe { pg_try(|| sys::vchord_shim_vacuum_delay()) }
+        } else {
+            super::guard::check_for_interrupts();
+        }
+    }
+}
