@@ -147,9 +147,8 @@ pub fn bytea_datum(bytes: &[u8]) -> Datum {
     p as Datum
 }
 
-/// A `text[]` Datum holding `items`.
-pub fn text_array(items: &[String]) -> Datum {
-    let datums: Vec<Datum> = items.iter().map(|s| text_datum(s)).collect();
+/// An array Datum of `datums` of element type `elemtype` (construct_array).
+pub fn array_datum(datums: &[Datum], elemtype: sys::Oid, len: i32, byval: bool) -> Datum {
     let p = datums.as_ptr();
     let n = datums.len() as i32;
     unsafe {
@@ -157,11 +156,17 @@ pub fn text_array(items: &[String]) -> Datum {
             sys::construct_array(
                 p as *mut Datum,
                 n,
-                sys::TEXTOID,
-                -1,
-                false,
+                elemtype,
+                len,
+                byval,
                 sys::TYPALIGN_INT as _,
             )
         }) as Datum
     }
+}
+
+/// A `text[]` Datum holding `items`.
+pub fn text_array(items: &[String]) -> Datum {
+    let datums: Vec<Datum> = items.iter().map(|s| text_datum(s)).collect();
+    array_datum(&datums, sys::TEXTOID, -1, false)
 }

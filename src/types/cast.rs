@@ -3,7 +3,7 @@
 use super::{Element, OrRaise, read, typmod_arg, write};
 use crate::both;
 use crate::pg::error::*;
-use crate::pg::fmgr::{Fc, datum_f32_arg, detoast};
+use crate::pg::fmgr::{self, Fc, datum_f32_arg, detoast};
 use crate::pg::pg_try;
 use crate::pg::sys::{self, Datum};
 use crate::pg_fn;
@@ -114,18 +114,5 @@ fn from_array<E: Element>(fc: Fc) -> Datum {
 fn to_float4_array<E: Element>(fc: Fc) -> Datum {
     let x = read::<E>(fc.datum(0));
     let datums: Vec<Datum> = x.iter().map(|e| e.to_f32().to_bits() as Datum).collect();
-    let p = datums.as_ptr();
-    let n = datums.len() as i32;
-    unsafe {
-        pg_try(|| {
-            sys::construct_array(
-                p as *mut Datum,
-                n,
-                sys::FLOAT4OID,
-                4,
-                true,
-                sys::TYPALIGN_INT as _,
-            )
-        }) as Datum
-    }
+    fmgr::array_datum(&datums, sys::FLOAT4OID, 4, true)
 }

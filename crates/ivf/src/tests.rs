@@ -18,6 +18,21 @@ fn clustered(n: usize, dims: usize, seed: u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Meta for an index (the fields `create` fills in are placeholders).
+fn meta(dims: usize, metric: Metric, elem: Elem, lists: &[u32]) -> Meta {
+    Meta {
+        dims: dims as u32,
+        metric,
+        elem,
+        residual: true,
+        lists: lists.to_vec(),
+        root: 0,
+        probes: vec![],
+        epsilon: None,
+        max_scan_tuples: None,
+    }
+}
+
 fn tid(i: usize) -> Addr {
     Addr {
         blk: (i / 100) as u32,
@@ -50,17 +65,7 @@ fn as_elem(elem: Elem, v: &[f32]) -> Vec<f32> {
 fn build(data: &[Vec<f32>], metric: Metric, elem: Elem, lists: &[u32]) -> (MemStore, Meta) {
     let dims = data[0].len();
     let s = MemStore::new();
-    let meta = Meta {
-        dims: dims as u32,
-        metric,
-        elem,
-        residual: true,
-        lists: lists.to_vec(),
-        root: 0,
-        probes: vec![],
-        epsilon: None,
-        max_scan_tuples: None,
-    };
+    let m0 = meta(dims, metric, elem, lists);
     let mut sample = Matrix::new(dims);
     for v in data {
         let mut x = as_elem(elem, v);
@@ -78,7 +83,7 @@ fn build(data: &[Vec<f32>], metric: Metric, elem: Elem, lists: &[u32]) -> (MemSt
         on_thread: None,
     };
     let tree = hierarchy(&sample, &ls, p, &mut |_, _| true);
-    let (meta, mut router) = create(&s, meta, &tree, false);
+    let (meta, mut router) = create(&s, m0, &tree, false);
     let rot = meta.rotation();
     for (i, v) in data.iter().enumerate() {
         let x = prepare(&meta, &rot, &as_elem(elem, v));
@@ -96,20 +101,7 @@ fn build(data: &[Vec<f32>], metric: Metric, elem: Elem, lists: &[u32]) -> (MemSt
 }
 
 fn exact(metric: Metric, elem: Elem, data: &[Vec<f32>], q: &[f32], k: usize) -> Vec<usize> {
-    let query = Query::new(
-        &Meta {
-            dims: q.len() as u32,
-            metric,
-            elem,
-            residual: true,
-            lists: vec![1],
-            root: 0,
-            probes: vec![],
-            epsilon: None,
-            max_scan_tuples: None,
-        },
-        q,
-    );
+    let query = Query::new(&meta(q.len(), metric, elem, &[1]), q);
     let mut d: Vec<(f32, usize)> = data
         .iter()
         .enumerate()
@@ -333,24 +325,14 @@ fn delete_then_vacuum() {
 fn insert_into_an_index_built_without_rows() {
     // An empty table: one list whose centroid is the zero vector.
     let s = MemStore::new();
-    let meta = Meta {
-        dims: 3,
-        metric: Metric::L2,
-        elem: Elem::F32,
-        residual: true,
-        lists: vec![1],
-        root: 0,
-        probes: vec![],
-        epsilon: None,
-        max_scan_tuples: None,
-    };
+    let m0 = meta(3, Metric::L2, Elem::F32, &[1]);
     let mut m = Matrix::new(3);
     m.push(&[0.0, 0.0, 0.0]);
     let tree = vchord_kmeans::Tree {
         levels: vec![m],
         parents: vec![],
     };
-    let (meta, _) = create(&s, meta, &tree, false);
+    let (meta, _) = create(&s, m0, &tree, false);
     assert_eq!(read_meta(&s).unwrap(), meta);
     let rot = meta.rotation();
     for i in 0..2000 {
