@@ -298,9 +298,48 @@ fn write_blob<S: Store>(
     append(s, tail, kind, &t)
 }
 
+/// Splits a blob tuple into its header (`h` bytes), owner, next segment and payload part.
+fn blob_parts(t: &[u8], h: usize) -> Option<(&[u8], Addr, Addr, &[u8])> {
+    if t.len() < h + BLOB_HEADER {
+        return None;
+    }
+    Some((
+        &t[..h],
+        Addr::from_bytes(&t[h..h + 6]),
+        Addr::from_bytes(&t[h + 6..h + 12]),
+        &t[h + BLOB_HEADER..],
+    ))
+}
+
+/// Appends the segments from `at` on to `payload`; false when one is gone, belongs to another
+/// owner, or the payload would not come to `len` bytes.
+fn read_segments<S: Store>(
+    s: &S,
+    mut at: Addr,
+    owner: Addr,
+    payload: &mut Vec<u8>,
+    len: usize,
+) -> bool {
+    while !at.is_none() {
+        if at.blk >= s.nblocks() {
+            return false;
+        }
+        let p = s.read(at.blk);
+        let Some((_, o, next, part)) = page::get(&p, at.off).and_then(|t| blob_parts(t, 0)) else {
+            return false;
+        };
+        if o != owner || payload.len() + part.len() > len {
+            return false;
+        }
+        payload.extend_from_slice(part);
+        at = next;
+    }
+    payload.len() == len
+}
+
 /// Reads the blob at `addr` whose tuple starts with `header_len` bytes of header. Returns the
-/// header, the owner and the payload; `None` when the tuple (or a segment) is gone or does
-/// not belong to `expect_owner` (when given).
+/// header and the payload; `None` when the tuple (or a segment) is gone or does not belong to
+/// `expect_owner` (when given).
 fn read_blob<S: Store>(
     s: &S,
     addr: Addr,
@@ -308,35 +347,20 @@ fn read_blob<S: Store>(
     expect_owner: Option<Addr>,
     len: usize,
 ) -> Option<(Vec<u8>, Vec<u8>)> {
-    let mut payload = Vec::with_capacity(len);
-    let mut header = vec![];
-    let mut at = addr;
-    let mut first = true;
-    while !at.is_none() {
-        if at.blk >= s.nblocks() {
-            return None;
-        }
-        let p = s.read(at.blk);
-        let t = page::get(&p, at.off)?;
-        let h = if first { header_len } else { 0 };
-        if t.len() < h + BLOB_HEADER {
-            return None;
-        }
-        if first {
-            header = t[..h].to_vec();
-        }
-        let owner = Addr::from_bytes(&t[h..h + 6]);
-        if expect_owner.is_some_and(|o| o != owner) {
-            return None;
-        }
-        at = Addr::from_bytes(&t[h + 6..h + 12]);
-        payload.extend_from_slice(&t[h + BLOB_HEADER..]);
-        first = false;
-        if payload.len() > len {
-            return None;
-        }
+    if addr.blk >= s.nblocks() {
+        return None;
     }
-    (payload.len() == len).then_some((header, payload))
+    let (header, owner, next, mut payload) = {
+        let p = s.read(addr.blk);
+        let (h, owner, next, part) = blob_parts(page::get(&p, addr.off)?, header_len)?;
+        if expect_owner.is_some_and(|o| o != owner) || part.len() > len {
+            return None;
+        }
+        let mut payload = Vec::with_capacity(len);
+        payload.extend_from_slice(part);
+        (h.to_vec(), owner, next, payload)
+    };
+    read_segments(s, next, owner, &mut payload, len).then_some((header, payload))
 }
 
 /// Addresses of every tuple of the blob at `addr` (for removal).
@@ -381,23 +405,34 @@ pub fn read_centroids<S: Store>(s: &S, meta: &Meta, head: u32) -> Result<Vec<Cen
         if blk >= s.nblocks() || seen > s.nblocks() {
             return corrupt(format!("centroid chain at block {head} is broken"));
         }
-        let (next, offs) = {
+        // Every centroid is decoded from the page in hand; only a centroid larger than a
+        // tuple needs more reads, for its segments.
+        let mut heads = vec![];
+        let next = {
             let p = s.read(blk);
             if !page::is_valid(&p) || page::kind(&p) != KIND_CENTROID {
                 return corrupt(format!("block {blk} is not a centroid page"));
             }
             // Segments of large centroids share the chain; they start with their owner, which
             // for centroids is `Addr::NONE` (first byte 0xFF), never a centroid kind.
-            let offs = page::items(&p)
-                .filter(|(_, t)| matches!(t.first(), Some(&C_INTERNAL | &C_LEAF)))
-                .map(|(o, _)| o)
-                .collect::<Vec<_>>();
-            (page::next(&p), offs)
+            for (off, t) in page::items(&p) {
+                if !matches!(t.first(), Some(&C_INTERNAL | &C_LEAF)) {
+                    continue;
+                }
+                let addr = Addr { blk, off };
+                let (h, _, seg, part) = blob_parts(t, CENTROID_HEADER)
+                    .filter(|x| x.3.len() <= bytes)
+                    .ok_or_else(|| Corrupt(format!("centroid at {addr:?} is unreadable")))?;
+                let mut payload = Vec::with_capacity(bytes);
+                payload.extend_from_slice(part);
+                heads.push((addr, h.to_vec(), seg, payload));
+            }
+            page::next(&p)
         };
-        for off in offs {
-            let addr = Addr { blk, off };
-            let (h, payload) = read_blob(s, addr, CENTROID_HEADER, None, bytes)
-                .ok_or_else(|| Corrupt(format!("centroid at {addr:?} is unreadable")))?;
+        for (addr, h, seg, mut payload) in heads {
+            if !read_segments(s, seg, Addr::NONE, &mut payload, bytes) {
+                return corrupt(format!("centroid at {addr:?} is unreadable"));
+            }
             out.push(Centroid {
                 addr,
                 leaf: h[0] == C_LEAF,
@@ -1004,8 +1039,8 @@ pub fn bulk_delete<S: Store>(
     Ok((removed, kept))
 }
 
-/// The number of entries, walking every list's code chain (vacuum's statistics).
-pub fn verify_counts<S: Store>(s: &S) -> Result<(u64, u64)> {
+/// The number of lists and entries, walking every list's code chain (vacuum's statistics).
+pub fn count_entries<S: Store>(s: &S) -> Result<(u64, u64)> {
     let meta = read_meta(s)?;
     let leaves = leaves(s, &meta)?;
     let mut n = 0u64;

@@ -6,59 +6,50 @@ use serde::Deserialize;
 pub const MAX_LISTS: u32 = 1 << 18;
 pub const MAX_LEVELS: usize = 4;
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// A key left out takes its value from the `Default` impls below (`#[serde(default)]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// Quantize each vector's residual to its list's centroid (more accurate estimates) rather
     /// than the vector itself.
-    #[serde(default = "yes")]
     pub residual_quantization: bool,
     /// Rerank with vectors read from the table instead of copies kept in the index.
-    #[serde(default)]
     pub rerank_in_table: bool,
-    #[serde(default)]
     pub build: Build,
     /// Per-index search defaults; a GUC that is set wins over them.
-    #[serde(default)]
     pub search: Search,
 }
 
-fn yes() -> bool {
-    true
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            residual_quantization: true,
+            rerank_in_table: false,
+            build: Build::default(),
+            search: Search::default(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Build {
-    #[serde(default)]
     pub internal: Internal,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Internal {
     /// Lists per level, top level first, e.g. `[64, 4096]`; empty: one level, sized by the
     /// row count.
-    #[serde(default)]
     pub lists: Vec<u32>,
     /// Unit-length centroids (spherical k-means); default: on for ip and cosine.
-    #[serde(default)]
     pub spherical_centroids: Option<bool>,
     /// Sample `sampling_factor` rows per leaf list for k-means.
-    #[serde(default = "default_sampling_factor")]
     pub sampling_factor: u32,
-    #[serde(default = "default_iterations")]
     pub kmeans_iterations: u32,
     /// Threads for k-means; 0: as many as the machine has, at most 8.
-    #[serde(default)]
     pub build_threads: u32,
-}
-
-fn default_sampling_factor() -> u32 {
-    256
-}
-fn default_iterations() -> u32 {
-    10
 }
 
 impl Default for Internal {
@@ -66,21 +57,18 @@ impl Default for Internal {
         Internal {
             lists: vec![],
             spherical_centroids: None,
-            sampling_factor: default_sampling_factor(),
-            kmeans_iterations: default_iterations(),
+            sampling_factor: 256,
+            kmeans_iterations: 10,
             build_threads: 0,
         }
     }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Search {
-    #[serde(default)]
     pub probes: Vec<u32>,
-    #[serde(default)]
     pub epsilon: Option<f64>,
-    #[serde(default)]
     pub max_scan_tuples: Option<i64>,
 }
 

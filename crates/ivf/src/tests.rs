@@ -173,7 +173,9 @@ fn page_layout() {
 #[test]
 fn options() {
     let o = Options::parse("").unwrap();
+    assert_eq!(o, Options::default());
     assert!(o.residual_quantization && o.build.internal.lists.is_empty());
+    assert_eq!(o.build.internal.sampling_factor, 256);
     let o = Options::parse(
         "residual_quantization = false\n[build.internal]\nlists = [8, 64]\nspherical_centroids = true\n[search]\nprobes = [2, 5]\nepsilon = 1.0",
     )

@@ -18,11 +18,18 @@ fn progress(param: u32, value: i64) {
     unsafe { pg_try(|| sys::vchord_shim_progress(param as c_int, value)) };
 }
 
+/// Rows of `dims` dimensions the sample may hold: most of maintenance_work_mem (`mem` bytes);
+/// the rest is k-means' own state.
+fn sample_budget(mem: u64, dims: u32) -> u64 {
+    (mem * 3 / 4 / (dims.max(1) as u64 * 4 + 16)).max(1)
+}
+
 struct SampleState {
     elem: Elem,
     metric: Metric,
     dims: u32,
     capacity: usize,
+    mem: u64,
     sample: Matrix,
     seen: u64,
     rng: Rng,
@@ -62,8 +69,10 @@ unsafe extern "C-unwind" fn sample_callback(
             let (elem, metric) = (st.elem, st.metric);
             let mut v = st.cxt.run(|| read_key(elem, d).0);
             if st.dims == 0 {
+                // No typmod: the first row tells the dimensions, and so the memory per row.
                 st.dims = v.len() as u32;
                 st.sample = Matrix::new(v.len());
+                st.capacity = st.capacity.min(sample_budget(st.mem, st.dims) as usize);
             }
             check_dims(st.dims, v.len());
             if metric == Metric::Cos {
@@ -183,16 +192,14 @@ fn build(
         None => options::auto_lists(reltuples.max(1)) as u64 * 2,
     };
     let wanted = (leaf_lists_hint * i.sampling_factor as u64).max(1);
-    // The sample may use most of maintenance_work_mem; the rest is k-means' own state.
     let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
-    let row_bytes = (dims0.max(1) as u64) * 4 + 16;
-    let budget = (mem * 3 / 4 / row_bytes).max(1);
-    let capacity = wanted.min(budget).min(1 << 24) as usize;
+    let capacity = wanted.min(sample_budget(mem, dims0)).min(1 << 24) as usize;
     let mut st = SampleState {
         elem,
         metric,
         dims: dims0,
         capacity,
+        mem,
         sample: Matrix::new(dims0.max(1) as usize),
         seen: 0,
         rng: Rng::new(SEED),
@@ -226,8 +233,7 @@ fn build(
     let leaf = *lists.last().unwrap() as u64;
     let need = leaf * i.sampling_factor as u64;
     let mut sample = std::mem::replace(&mut st.sample, Matrix::new(1));
-    let row_bytes = dims as u64 * 4 + 16;
-    let budget = (mem * 3 / 4 / row_bytes).max(1);
+    let budget = sample_budget(mem, dims);
     if need > budget && rows > budget {
         report(
             sys::NOTICE,

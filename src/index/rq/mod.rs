@@ -151,19 +151,10 @@ pub fn options_of(index: sys::Relation) -> Options {
     unsafe {
         let raw = (*index).rd_options as *const RelOptions;
         if raw.is_null() || (*raw).options == 0 {
-            return Options::default_values();
+            return Options::default();
         }
         let s = CStr::from_ptr((raw as *const c_char).add((*raw).options as usize));
         parse_options(&s.to_string_lossy())
-    }
-}
-
-trait Defaults {
-    fn default_values() -> Options;
-}
-impl Defaults for Options {
-    fn default_values() -> Options {
-        Options::parse("").expect("defaults parse")
     }
 }
 
@@ -189,7 +180,7 @@ unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) ->
 unsafe extern "C-unwind" fn amvalidate(_opclass: sys::Oid) -> bool {
     // The opclasses are created by the extension script only, with their one operator and
     // their one support function; there is nothing a user can get wrong here.
-    true
+    unsafe { boundary(|| true) }
 }
 
 pub const PHASE_SAMPLE: i64 = 2;
@@ -197,13 +188,17 @@ pub const PHASE_KMEANS: i64 = 3;
 pub const PHASE_INSERT: i64 = 4;
 
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
-    let name: &'static CStr = match phase {
-        PHASE_SAMPLE => c"sampling rows",
-        PHASE_KMEANS => c"clustering (k-means)",
-        PHASE_INSERT => c"inserting rows",
-        _ => return std::ptr::null_mut(),
-    };
-    name.as_ptr() as *mut c_char
+    unsafe {
+        boundary(|| {
+            let name: &'static CStr = match phase {
+                PHASE_SAMPLE => c"sampling rows",
+                PHASE_KMEANS => c"clustering (k-means)",
+                PHASE_INSERT => c"inserting rows",
+                _ => return std::ptr::null_mut(),
+            };
+            name.as_ptr() as *mut c_char
+        })
+    }
 }
 
 // ---- handler ---------------------------------------------------------------------------

@@ -10,14 +10,17 @@ use crate::pg::memcxt::own;
 use vchord_ivf::{Query, Search, SearchParams};
 
 struct State {
+    /// The opclass's element type and metric, looked up once per scan.
+    elem: Elem,
+    metric: Metric,
     /// The query of the current rescan (`None`: NULL, which matches nothing).
     query: Option<Vec<f32>>,
     search: Option<Search>,
     returned: i64,
     max: i64,
-    metric: Metric,
 }
 
+/// The scan's state; `None` once amendscan has run.
 fn state(scan: sys::IndexScanDesc) -> &'static mut Option<State> {
     unsafe { &mut *((*scan).opaque as *mut Option<State>) }
 }
@@ -30,8 +33,17 @@ pub unsafe extern "C-unwind" fn ambeginscan(
     unsafe {
         boundary(|| {
             let scan = pg_try(|| sys::RelationGetIndexScan(index, nkeys, norderbys));
+            let (elem, metric) = opclass_of(index);
             // Freed by amendscan, or with the scan's memory context on an error.
-            (*scan).opaque = own(None::<State>).cast();
+            (*scan).opaque = own(Some(State {
+                elem,
+                metric,
+                query: None,
+                search: None,
+                returned: 0,
+                max: -1,
+            }))
+            .cast();
             let n = norderbys.max(1) as usize;
             (*scan).xs_orderbyvals = pg_try(|| sys::palloc0(n * size_of::<sys::Datum>())).cast();
             (*scan).xs_orderbynulls = pg_try(|| sys::palloc0(n * size_of::<bool>())).cast();
@@ -55,25 +67,21 @@ pub unsafe extern "C-unwind" fn amrescan(
             if !orderbys.is_null() && norderbys > 0 {
                 std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
             }
-            let index = (*scan).indexRelation;
-            let (elem, metric) = opclass_of(index);
-            let query = if (*scan).numberOfOrderBys > 0 {
+            let Some(st) = state(scan).as_mut() else {
+                return;
+            };
+            st.query = if (*scan).numberOfOrderBys > 0 {
                 let key = &*(*scan).orderByData;
                 if key.sk_flags & sys::SK_ISNULL as c_int != 0 {
                     None
                 } else {
-                    Some(read_key(elem, key.sk_argument).0)
+                    Some(read_key(st.elem, key.sk_argument).0)
                 }
             } else {
                 None
             };
-            *state(scan) = Some(State {
-                query,
-                search: None,
-                returned: 0,
-                max: -1,
-                metric,
-            });
+            st.search = None;
+            st.returned = 0;
         })
     }
 }

@@ -53,7 +53,7 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
             let stats = if stats.is_null() {
                 // No bulk delete ran (nothing to remove): count the entries for the stats.
                 let s = stats_or_new(stats);
-                let (_, n) = vchord_ivf::verify_counts(&store).or_corrupt(index);
+                let (_, n) = vchord_ivf::count_entries(&store).or_corrupt(index);
                 (*s).num_index_tuples = n as f64;
                 (*s).estimated_count = false;
                 s
