@@ -1,15 +1,18 @@
 //! Distance kernels for `vector` (f32) and `halfvec` (f16) with run-time SIMD dispatch.
 //!
-//! Each kernel is written once, as a loop over chunks with independent accumulators that LLVM
-//! vectorizes, and instantiated three times: under `#[target_feature]` for AVX-512 and for
-//! AVX2 + FMA (x86-64, chosen at run time, once), and for the baseline target. `scalar` holds
-//! plain sequential references that the tests compare against.
+//! On x86-64 the kernels are explicit intrinsics (`x86`: AVX-512F and AVX2 + FMA, with F16C
+//! widening halfvec), chosen once at run time. Elsewhere, and on x86-64 CPUs without AVX2, a
+//! portable body with independent accumulators that LLVM vectorizes for the target's baseline
+//! (SSE2, NEON) is used. `scalar` holds plain sequential references that the tests compare
+//! against.
 //!
 //! The only `unsafe` here is calling a `#[target_feature]` function, each time right after the
 //! run-time check that the CPU has those features.
 use half::f16;
 
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// Which instruction set the kernels use on this CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +69,7 @@ fn widen(h: f16) -> f32 {
     f32::from_bits(magnitude.to_bits() | ((b & 0x8000) << 16))
 }
 
-trait Lane: Copy {
+trait Lane: Copy + Default {
     fn f(self) -> f32;
 }
 impl Lane for f32 {
@@ -81,9 +84,6 @@ impl Lane for f16 {
         widen(self)
     }
 }
-
-/// Width of the tail loop, after the main loop's chunks of `W`.
-const T: usize = 16;
 
 #[inline(always)]
 fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
@@ -104,10 +104,10 @@ fn reduce<const N: usize>(acc: [f32; N]) -> f32 {
     a[0]
 }
 
-/// One pass of `step(acc, x, y) -> acc` over a and b, keeping `K` sums. The main loop has `W`
-/// independent accumulators per sum (enough chains to hide FMA latency at each level's vector
-/// width), laid out sum by sum so each is one run of vector registers; then chunks of `T`, then
-/// single elements.
+/// One pass of `step(acc, x, y) -> acc` over a and b, keeping `K` sums. The loop has `W`
+/// independent accumulators per sum over fixed-size chunks (so LLVM vectorizes it at the
+/// target's width with enough chains to hide latency); the last partial chunk is padded with
+/// zeros, which add nothing to any of these sums.
 #[inline(always)]
 fn fold<L: Lane, const W: usize, const K: usize>(
     a: &[L],
@@ -115,13 +115,13 @@ fn fold<L: Lane, const W: usize, const K: usize>(
     step: impl Fn([f32; K], f32, f32) -> [f32; K],
 ) -> [f32; K] {
     #[inline(always)]
-    fn run<L: Lane, const N: usize, const K: usize>(
-        acc: &mut [[f32; N]; K],
-        x: &[L],
-        y: &[L],
+    fn run<L: Lane, const W: usize, const K: usize>(
+        acc: &mut [[f32; W]; K],
+        x: &[L; W],
+        y: &[L; W],
         step: &impl Fn([f32; K], f32, f32) -> [f32; K],
     ) {
-        for i in 0..x.len().min(N) {
+        for i in 0..W {
             let next = step(std::array::from_fn(|k| acc[k][i]), x[i].f(), y[i].f());
             for k in 0..K {
                 acc[k][i] = next[k];
@@ -129,18 +129,18 @@ fn fold<L: Lane, const W: usize, const K: usize>(
         }
     }
     assert_eq!(a.len(), b.len());
-    let mut main = [[0f32; W]; K];
+    let mut acc = [[0f32; W]; K];
     let ((ac, at), (bc, bt)) = (a.as_chunks::<W>(), b.as_chunks::<W>());
     for (x, y) in ac.iter().zip(bc) {
-        run(&mut main, x, y, &step);
+        run(&mut acc, x, y, &step);
     }
-    let mut tail = [[0f32; T]; K];
-    let ((ac, at), (bc, bt)) = (at.as_chunks::<T>(), bt.as_chunks::<T>());
-    for (x, y) in ac.iter().zip(bc) {
-        run(&mut tail, x, y, &step);
+    if !at.is_empty() {
+        let (mut x, mut y) = ([L::default(); W], [L::default(); W]);
+        x[..at.len()].copy_from_slice(at);
+        y[..bt.len()].copy_from_slice(bt);
+        run(&mut acc, &x, &y, &step);
     }
-    run(&mut tail, at, bt, &step);
-    std::array::from_fn(|k| reduce(main[k]) + reduce(tail[k]))
+    acc.map(reduce)
 }
 
 #[inline(always)]
@@ -173,7 +173,7 @@ fn cos_body<L: Lane, const FMA: bool, const W: usize>(a: &[L], b: &[L]) -> (f32,
 
 /// Instantiates a kernel body for each level and a public function that dispatches.
 macro_rules! kernel {
-    ($(#[$doc:meta])* $name:ident, $body:ident, $t:ty, $ret:ty) => {
+    ($(#[$doc:meta])* $name:ident, $body:ident, $x86:ident, $t:ty, $ret:ty) => {
         $(#[$doc])*
         #[inline]
         pub fn $name(a: &[$t], b: &[$t]) -> $ret {
@@ -182,18 +182,6 @@ macro_rules! kernel {
 
         pub mod $name {
             use super::*;
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-            fn avx512(a: &[$t], b: &[$t]) -> $ret {
-                $body::<$t, true, 128>(a, b)
-            }
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma,f16c")]
-            fn avx2(a: &[$t], b: &[$t]) -> $ret {
-                $body::<$t, true, 64>(a, b)
-            }
 
             fn baseline(a: &[$t], b: &[$t]) -> $ret {
                 $body::<$t, false, 32>(a, b)
@@ -206,8 +194,10 @@ macro_rules! kernel {
                 #[cfg(target_arch = "x86_64")]
                 match (level, detected()) {
                     // SAFETY: detected() found these features on this CPU.
-                    (Level::Avx512, Level::Avx512) => return unsafe { avx512(a, b) },
-                    (Level::Avx2, Level::Avx512 | Level::Avx2) => return unsafe { avx2(a, b) },
+                    (Level::Avx512, Level::Avx512) => return unsafe { crate::x86::avx512::$x86(a, b) },
+                    (Level::Avx2, Level::Avx512 | Level::Avx2) => {
+                        return unsafe { crate::x86::avx2::$x86(a, b) };
+                    }
                     _ => {}
                 }
                 let _ = level;
@@ -222,19 +212,19 @@ pub mod f32x {
     use super::*;
     kernel!(
         /// Inner product.
-        dot, dot_body, f32, f32
+        dot, dot_body, dot_f32, f32, f32
     );
     kernel!(
         /// Squared Euclidean distance.
-        l2sq, l2sq_body, f32, f32
+        l2sq, l2sq_body, l2sq_f32, f32, f32
     );
     kernel!(
         /// Manhattan distance.
-        l1, l1_body, f32, f32
+        l1, l1_body, l1_f32, f32, f32
     );
     kernel!(
         /// (a·b, |a|², |b|²).
-        cos_parts, cos_body, f32, (f32, f32, f32)
+        cos_parts, cos_body, cos_f32, f32, (f32, f32, f32)
     );
 }
 
@@ -243,19 +233,19 @@ pub mod f16x {
     use super::*;
     kernel!(
         /// Inner product.
-        dot, dot_body, f16, f32
+        dot, dot_body, dot_f16, f16, f32
     );
     kernel!(
         /// Squared Euclidean distance.
-        l2sq, l2sq_body, f16, f32
+        l2sq, l2sq_body, l2sq_f16, f16, f32
     );
     kernel!(
         /// Manhattan distance.
-        l1, l1_body, f16, f32
+        l1, l1_body, l1_f16, f16, f32
     );
     kernel!(
         /// (a·b, |a|², |b|²).
-        cos_parts, cos_body, f16, (f32, f32, f32)
+        cos_parts, cos_body, cos_f16, f16, (f32, f32, f32)
     );
 }
 

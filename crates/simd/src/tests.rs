@@ -142,3 +142,23 @@ fn edge_cases() {
 fn length_mismatch_panics() {
     f32x::dot(&[1.0], &[1.0, 2.0]);
 }
+
+#[test]
+fn every_finite_half_widens_exactly_at_every_level() {
+    // dot with a one-hot vector returns the widened element itself, through each level's
+    // conversion (F16C on x86-64), for normals, subnormals, zeros and the range ends
+    let halves: Vec<f16> = (0..=u16::MAX)
+        .map(f16::from_bits)
+        .filter(|h| h.is_finite())
+        .collect();
+    for level in LEVELS {
+        for chunk in halves.chunks(37) {
+            for i in 0..chunk.len() {
+                let mut onehot = vec![f16::ZERO; chunk.len()];
+                onehot[i] = f16::ONE;
+                let got = f16x::dot::at_level(level, chunk, &onehot);
+                assert_eq!(got, chunk[i].to_f32(), "{level:?} {:#06x}", chunk[i].to_bits());
+            }
+        }
+    }
+}

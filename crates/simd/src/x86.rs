@@ -1,0 +1,252 @@
+//! Explicit x86-64 intrinsics: AVX2 + FMA (8 lanes) and AVX-512F (16 lanes), with F16C
+//! (`vcvtph2ps`) widening halfvec elements.
+//!
+//! Each level is a module of a few primitives (`load`, `load_h`, `fmadd`, ...) under
+//! `#[target_feature]`, and `level!` writes the same four kernels for f32 and f16 over them.
+//! Since Rust 1.87 an intrinsic that takes no pointer is safe to call where its feature is
+//! enabled, and loads are written as `set` of a fixed-size array, which LLVM folds into one
+//! unaligned vector load, so this file has no `unsafe` at all: the only unsafe call is the
+//! dispatch in lib.rs, right after run-time detection.
+//!
+//! Every kernel keeps 4 independent accumulators per sum (4 vectors per iteration, enough
+//! chains to hide the FMA latency), then one vector at a time, then the last partial vector
+//! padded with zeros, which add nothing to any of these sums.
+use half::f16;
+
+/// Folds `step` over a and b with `K` sums of vectors, using the calling level's `N`, `U`,
+/// `zero`, `add` and `hsum`; `$ld` loads `N` elements.
+macro_rules! fold {
+    ($a:ident, $b:ident, $zero:expr, $ld:ident, $k:literal,
+     |$s:ident, $x:ident, $y:ident| $step:expr) => {{
+        assert_eq!($a.len(), $b.len());
+        let mut acc = [[zero(); $k]; 4];
+        let (ac, at) = $a.as_chunks::<U>();
+        let (bc, bt) = $b.as_chunks::<U>();
+        for (xs, ys) in ac.iter().zip(bc) {
+            let (xs, ys) = (xs.as_chunks::<N>().0, ys.as_chunks::<N>().0);
+            for j in 0..4 {
+                let ($s, $x, $y) = (acc[j], $ld(&xs[j]), $ld(&ys[j]));
+                acc[j] = $step;
+            }
+        }
+        let mut sum = [zero(); $k];
+        for i in 0..$k {
+            sum[i] = add(add(acc[0][i], acc[1][i]), add(acc[2][i], acc[3][i]));
+        }
+        let (ac, at) = at.as_chunks::<N>();
+        let (bc, bt) = bt.as_chunks::<N>();
+        for (xs, ys) in ac.iter().zip(bc) {
+            let ($s, $x, $y) = (sum, $ld(xs), $ld(ys));
+            sum = $step;
+        }
+        if !at.is_empty() {
+            let (mut xp, mut yp) = ([$zero; N], [$zero; N]);
+            xp[..at.len()].copy_from_slice(at);
+            yp[..bt.len()].copy_from_slice(bt);
+            let ($s, $x, $y) = (sum, $ld(&xp), $ld(&yp));
+            sum = $step;
+        }
+        let mut out = [0f32; $k];
+        for i in 0..$k {
+            out[i] = hsum(sum[i]);
+        }
+        out
+    }};
+}
+
+/// The four kernels for one element type at the calling level.
+macro_rules! instantiate {
+    ($feat:literal, $t:ty, $zero:expr, $ld:ident, $dot:ident, $l2:ident, $l1:ident, $cos:ident) => {
+        #[target_feature(enable = $feat)]
+        pub fn $dot(a: &[$t], b: &[$t]) -> f32 {
+            fold!(a, b, $zero, $ld, 1, |s, x, y| [fmadd(x, y, s[0])])[0]
+        }
+
+        #[target_feature(enable = $feat)]
+        pub fn $l2(a: &[$t], b: &[$t]) -> f32 {
+            fold!(a, b, $zero, $ld, 1, |s, x, y| {
+                let d = sub(x, y);
+                [fmadd(d, d, s[0])]
+            })[0]
+        }
+
+        #[target_feature(enable = $feat)]
+        pub fn $l1(a: &[$t], b: &[$t]) -> f32 {
+            fold!(a, b, $zero, $ld, 1, |s, x, y| [add(s[0], abs(sub(x, y)))])[0]
+        }
+
+        #[target_feature(enable = $feat)]
+        pub fn $cos(a: &[$t], b: &[$t]) -> (f32, f32, f32) {
+            let [d, na, nb] = fold!(a, b, $zero, $ld, 3, |s, x, y| [
+                fmadd(x, y, s[0]),
+                fmadd(x, x, s[1]),
+                fmadd(y, y, s[2]),
+            ]);
+            (d, na, nb)
+        }
+    };
+}
+
+/// One level: its lane count and the kernels for f32 and f16.
+macro_rules! level {
+    ($feat:literal, $n:literal) => {
+        const N: usize = $n;
+        const U: usize = 4 * $n;
+        instantiate!($feat, f32, 0f32, load, dot_f32, l2sq_f32, l1_f32, cos_f32);
+        instantiate!(
+            $feat,
+            f16,
+            f16::ZERO,
+            load_h,
+            dot_f16,
+            l2sq_f16,
+            l1_f16,
+            cos_f16
+        );
+    };
+}
+
+pub mod avx2 {
+    use super::*;
+    use std::arch::x86_64::*;
+    type V = __m256;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn load(x: &[f32; 8]) -> V {
+        _mm256_setr_ps(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7])
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn load_h(x: &[f16; 8]) -> V {
+        let h = |i: usize| x[i].to_bits() as i16;
+        _mm256_cvtph_ps(_mm_setr_epi16(
+            h(0),
+            h(1),
+            h(2),
+            h(3),
+            h(4),
+            h(5),
+            h(6),
+            h(7),
+        ))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn zero() -> V {
+        _mm256_setzero_ps()
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn add(x: V, y: V) -> V {
+        _mm256_add_ps(x, y)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn sub(x: V, y: V) -> V {
+        _mm256_sub_ps(x, y)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn fmadd(x: V, y: V, acc: V) -> V {
+        _mm256_fmadd_ps(x, y, acc)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn abs(x: V) -> V {
+        _mm256_andnot_ps(_mm256_set1_ps(-0.0), x)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(x: V) -> f32 {
+        let q = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+        let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)))
+    }
+
+    level!("avx2,fma,f16c", 8);
+}
+
+pub mod avx512 {
+    use super::*;
+    use std::arch::x86_64::*;
+    type V = __m512;
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn load(x: &[f32; 16]) -> V {
+        _mm512_setr_ps(
+            x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9], x[10], x[11], x[12], x[13],
+            x[14], x[15],
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn load_h(x: &[f16; 16]) -> V {
+        let h = |i: usize| x[i].to_bits() as i16;
+        _mm512_cvtph_ps(_mm256_setr_epi16(
+            h(0),
+            h(1),
+            h(2),
+            h(3),
+            h(4),
+            h(5),
+            h(6),
+            h(7),
+            h(8),
+            h(9),
+            h(10),
+            h(11),
+            h(12),
+            h(13),
+            h(14),
+            h(15),
+        ))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn zero() -> V {
+        _mm512_setzero_ps()
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn add(x: V, y: V) -> V {
+        _mm512_add_ps(x, y)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn sub(x: V, y: V) -> V {
+        _mm512_sub_ps(x, y)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn fmadd(x: V, y: V, acc: V) -> V {
+        _mm512_fmadd_ps(x, y, acc)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn abs(x: V) -> V {
+        _mm512_abs_ps(x)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+    fn hsum(x: V) -> f32 {
+        _mm512_reduce_add_ps(x)
+    }
+
+    level!("avx512f,avx512vl,avx2,fma,f16c", 16);
+}
