@@ -75,6 +75,20 @@ test: setup
 	VCHORD_PG_CONFIGS="$(PG15_CONFIG) $(PG18_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
 		$(VENV)/bin/python -m pytest -q tests
 
+# The reliability suite at length: each test of tests/test_reliability.py keeps cycling for
+# STRESS_MINUTES on PostgreSQL 15 and 18 (crash, replica + WAL checking, pgbench, bad input).
+STRESS_MINUTES ?= 2.5
+stress: setup
+	$(MAKE) install PG_CONFIG=$(PG15_CONFIG) FEATURES=testing
+	$(MAKE) install PG_CONFIG=$(PG18_CONFIG) FEATURES=testing
+	VCHORD_PG_CONFIGS="$(PG15_CONFIG) $(PG18_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
+		VCHORD_STRESS_MINUTES=$(STRESS_MINUTES) $(VENV)/bin/python -m pytest -q -s tests/test_reliability.py
+
+# A long fuzz campaign over the parsers (a short one is part of make test).
+FUZZ_SECONDS ?= 600
+fuzz:
+	$(CARGO) run --release -p vchord-fuzz --bin vchord-fuzz -- --seconds $(FUZZ_SECONDS)
+
 # The benchmark: vchord vs pgvector on real vectors, one PostgreSQL 18 (BENCH_ARGS=--quick).
 bench: setup
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
@@ -86,7 +100,7 @@ demo: setup
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE setup test demo bench regress-prep cargo-clean
+.PHONY: FORCE setup test stress fuzz demo bench regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 import psycopg
 
@@ -39,6 +40,7 @@ def free_port() -> int:
 class Cluster:
     def __init__(self, pg_config_path: str, name: str = "test", preload: bool = True, conf: dict | None = None,
                  base: str = "/tmp"):
+        self.pg_config_path = pg_config_path
         self.bindir = pg_config(pg_config_path, "--bindir")
         self.major = major_of(pg_config_path)
         os.makedirs(base, exist_ok=True)
@@ -69,6 +71,8 @@ class Cluster:
         return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
     def init(self) -> "Cluster":
+        if os.path.exists(os.path.join(self.data, "PG_VERSION")):
+            return self  # a copy made by standby()
         self._run(f"{self.bindir}/initdb", "-D", self.data, "-U", self.user, "--auth=trust",
                   "-E", "UTF8", "--no-locale", "--no-sync")
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
@@ -77,7 +81,7 @@ class Cluster:
         return self
 
     def start(self) -> "Cluster":
-        r = self._run(f"{self.bindir}/pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "120", "start",
+        r = self._run(f"{self.bindir}/pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "300", "start",
                       check=False)
         if r.returncode != 0:
             raise RuntimeError(f"pg_ctl start failed: {r.stderr}\n{self.read_log()[-3000:]}")
@@ -89,6 +93,33 @@ class Cluster:
             self._run(f"{self.bindir}/pg_ctl", "-D", self.data, "-w", "-t", "120", "-m", mode, "stop", check=False)
         self.running = False
 
+    # -- physical replication -------------------------------------------------------------
+    def standby(self, name: str = "standby", conf: dict | None = None) -> "Cluster":
+        """A hot standby of this running cluster, copied by pg_basebackup -R (streaming WAL),
+        configured but not started; use it as a context manager like any Cluster."""
+        s = Cluster(self.pg_config_path, name=name, preload="shared_preload_libraries" in self.conf,
+                    conf=conf)
+        r = self._run(f"{self.bindir}/pg_basebackup", "-h", self.dir, "-p", str(self.port), "-U", self.user,
+                      "-D", s.data, "-R", "-X", "stream", "-c", "fast", "--no-sync", check=False)
+        if r.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {r.stderr}")
+        with open(os.path.join(s.data, "postgresql.conf"), "a") as f:
+            for k, v in s.conf.items():
+                f.write(f"{k} = {v}\n")
+            f.write("hot_standby = on\n")
+        return s
+
+    def wait_replayed(self, standby: "Cluster", timeout: float = 120) -> None:
+        """Waits until the standby has replayed everything this primary has written so far."""
+        lsn = self.sql("SELECT pg_current_wal_insert_lsn()")[0][0]
+        deadline = time.monotonic() + timeout
+        while True:
+            if standby.sql("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"standby did not replay up to {lsn}:\n{standby.read_log()[-3000:]}")
+            time.sleep(0.05)
+
     def __enter__(self) -> "Cluster":
         try:
             return self.init().start()
@@ -98,7 +129,7 @@ class Cluster:
 
     def __exit__(self, *exc) -> None:
         self.stop("immediate" if exc[0] else "fast")
-        if exc[0] is None and not os.environ.get("VCHORD_KEEP_CLUSTERS"):
+        if exc[0] is None and not os.environ.get("VCHORD_KEEP_CLUSTERS"):  # kept to read logs
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- clients ------------------------------------------------------------------------

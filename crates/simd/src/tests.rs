@@ -157,7 +157,12 @@ fn every_finite_half_widens_exactly_at_every_level() {
                 let mut onehot = vec![f16::ZERO; chunk.len()];
                 onehot[i] = f16::ONE;
                 let got = f16x::dot::at_level(level, chunk, &onehot);
-                assert_eq!(got, chunk[i].to_f32(), "{level:?} {:#06x}", chunk[i].to_bits());
+                assert_eq!(
+                    got,
+                    chunk[i].to_f32(),
+                    "{level:?} {:#06x}",
+                    chunk[i].to_bits()
+                );
             }
         }
     }
