@@ -22,6 +22,7 @@ import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster  # noqa: E402
 
 CACHE = os.path.join(ROOT, "bench", "cache")
@@ -64,7 +65,19 @@ def glove(quick: bool):
     return allv[keep[:n]], allv[keep[n:n + nq]], "cosine"
 
 
-DATASETS = {"fashion-mnist": fashion_mnist, "glove-50": glove}
+def minilm_wordnet(quick: bool):
+    # all-MiniLM-L6-v2 sentence embeddings of WordNet glosses (bench/minilm.py; made once, cached)
+    import minilm
+
+    os.makedirs(CACHE, exist_ok=True)
+    allv = minilm.embeddings(CACHE)
+    order = np.random.default_rng(1).permutation(len(allv))
+    nq = 200 if quick else 1000
+    n = 50000 if quick else len(allv) - nq
+    return allv[order[:n]], allv[order[len(allv) - nq:]], "cosine"
+
+
+DATASETS = {"fashion-mnist": fashion_mnist, "minilm-wordnet": minilm_wordnet, "glove-50": glove}
 
 
 def ground_truth(base, queries, metric, k=100):
@@ -91,6 +104,12 @@ def systems(n, metric):
         {
             "name": "vchordrq", "db": "vchord",
             "create": f"CREATE INDEX idx ON items USING vchordrq (v {opclass})",
+            "knob": "vchordrq.probes", "sweep": [str(p) for p in [3, 5, 8, 12, 16, 24, 32, 48, 64]],
+        },
+        {
+            "name": "vchordrq in-table", "db": "vchord",
+            "create": f"CREATE INDEX idx ON items USING vchordrq (v {opclass}) "
+                      "WITH (options = 'rerank_in_table = true')",
             "knob": "vchordrq.probes", "sweep": [str(p) for p in [3, 5, 8, 12, 16, 24, 32, 48, 64]],
         },
         {

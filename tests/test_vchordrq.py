@@ -42,3 +42,13 @@ def test_recall_on_fashion_mnist(cluster):
     r = recall(cluster, "fm", "<=>", data, queries)
     assert r >= 0.95, f"cosine recall@10 {r}"
     assert cluster.sql("SELECT vchordrq_verify('fm_cos')") == [([],)]
+    size = cluster.sql("SELECT pg_relation_size('fm_cos')")[0][0]
+    cluster.sql("DROP INDEX fm_cos")
+    # rerank_in_table: codes only, vectors (TOASTed, 3 KB each) read back from the table
+    cluster.sql("CREATE INDEX fm_tab ON fm USING vchordrq (v vector_cosine_ops) "
+                "WITH (options = 'rerank_in_table = true')")
+    r = recall(cluster, "fm", "<=>", data, queries)
+    assert r >= 0.95, f"cosine recall@10 with rerank_in_table {r}"
+    small = cluster.sql("SELECT pg_relation_size('fm_tab')")[0][0]
+    assert small * 10 < size, (small, size)
+    assert cluster.sql("SELECT vchordrq_verify('fm_tab')") == [([],)]

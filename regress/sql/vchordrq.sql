@@ -26,7 +26,6 @@ lists = "many"
 $$);
 CREATE INDEX bad ON rq_items USING vchordrq (v vector_l2_ops) WITH (options = 'not toml at all');
 CREATE INDEX bad ON rq_items USING vchordrq (v vector_l2_ops) WITH (lists = 3);
-CREATE INDEX bad ON rq_items USING vchordrq (v vector_l2_ops) WITH (options = 'rerank_in_table = true');
 CREATE INDEX rq_items_ip ON rq_items USING vchordrq (v vector_ip_ops) WITH (options = $$
 residual_quantization = true
 [build.internal]
@@ -151,6 +150,56 @@ INSERT INTO untyped VALUES ('[1,2]'), ('[1,2,3]');
 INSERT INTO untyped VALUES ('[1,2]');
 CREATE INDEX ON untyped USING vchordrq (v vector_l2_ops);
 INSERT INTO untyped VALUES ('[1,2,3]');
+
+-- rerank_in_table: the index keeps only codes and reranks with vectors read from the table
+-- (the visible version under the scan's snapshot; an index expression is recomputed).
+CREATE TABLE rq_t (id int PRIMARY KEY, v vector(8), h halfvec(8));
+INSERT INTO rq_t SELECT id, v, h FROM rq_items WHERE v IS NOT NULL AND id <= 1000;
+INSERT INTO rq_t VALUES (0, NULL, NULL);
+CREATE INDEX rq_t_l2 ON rq_t USING vchordrq (v vector_l2_ops)
+    WITH (options = E'rerank_in_table = true\n[build.internal]\nlists = [10]');
+CREATE INDEX rq_t_with ON rq_t USING vchordrq (v vector_l2_ops) WITH (options = E'[build.internal]\nlists = [10]');
+SELECT pg_relation_size('rq_t_l2') < pg_relation_size('rq_t_with') AS smaller;
+DROP INDEX rq_t_with;
+SELECT vchordrq_verify('rq_t_l2');
+CREATE FUNCTION exact_t(expr text, q text, k int) RETURNS boolean LANGUAGE plpgsql AS $f$
+DECLARE a int[]; b int[];
+BEGIN
+    SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on;
+    EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM rq_t ORDER BY %s %L, id LIMIT %s) s', expr, q, k) INTO a;
+    SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
+    EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM rq_t ORDER BY %s %L, id LIMIT %s) s', expr, q, k) INTO b;
+    RETURN a = b;
+END $f$;
+SET vchordrq.probes = '1000';
+SET vchordrq.epsilon = 4;
+SET enable_seqscan = off;
+EXPLAIN (costs off) SELECT id FROM rq_t ORDER BY v <-> '[1,2,3,4,5,6,7,8]' LIMIT 10;
+SELECT exact_t('v <->', '[1,-2,3,-4,5,-6,7,-8]', 500) AS all_rows;
+-- deleted and updated rows: old versions are not visible, new ones are found
+BEGIN;
+DELETE FROM rq_t WHERE id % 3 = 0;
+UPDATE rq_t SET v = '[50,50,50,50,50,50,50,50]' WHERE id = 1;
+SELECT id FROM rq_t ORDER BY v <-> '[50,50,50,50,50,50,50,50]' LIMIT 1;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM rq_t ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 5000) s;
+SELECT exact_t('v <->', '[1,-2,3,-4,5,-6,7,-8]', 100) AS after_delete;
+ROLLBACK;
+SELECT count(*) FROM (SELECT id FROM rq_t ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 5000) s;
+DELETE FROM rq_t WHERE id % 3 = 0;
+VACUUM rq_t;
+SELECT vchordrq_verify('rq_t_l2');
+SELECT exact_t('v <->', '[1,-2,3,-4,5,-6,7,-8]', 100) AS after_vacuum;
+-- an index expression, halfvec, cosine
+CREATE INDEX rq_t_expr ON rq_t USING vchordrq ((v * '[2,1,1,1,1,1,1,1]') vector_cosine_ops)
+    WITH (options = 'rerank_in_table = true');
+SELECT exact_t('(v * ''[2,1,1,1,1,1,1,1]'') <=>', '[1,-2,3,-4,5,-6,7,-8]', 100) AS expression;
+CREATE INDEX rq_t_h ON rq_t USING vchordrq (h halfvec_ip_ops) WITH (options = 'rerank_in_table = true');
+SELECT exact_t('h <#>', '[1,-2,3,-4,5,-6,7,-8]', 100) AS halfvec;
+RESET vchordrq.probes;
+RESET vchordrq.epsilon;
+RESET enable_seqscan;
+DROP TABLE rq_t;
+DROP FUNCTION exact_t;
 
 -- Functions refuse what is not a vchordrq index.
 SELECT vchordrq_verify('rq_items_pkey');

@@ -114,6 +114,9 @@ vchord_shim_catch_count(void)
 
 /* ---- index access methods ------------------------------------------------------------ */
 #include "access/tableam.h"
+#include "catalog/index.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "nodes/pathnodes.h"
@@ -272,4 +275,62 @@ void
 vchord_shim_guc_check_detail(const char *msg)
 {
 	GUC_check_errdetail("%s", msg);
+}
+
+/* ---- reading index keys from the table ------------------------------------------------ */
+
+struct VchordFetch
+{
+	IndexFetchTableData *scan;
+	TupleTableSlot *slot;
+	IndexInfo  *info;
+	EState	   *estate;
+};
+
+VchordFetch *
+vchord_shim_fetch_begin(Relation heap, Relation index)
+{
+	VchordFetch *f = palloc0(sizeof(VchordFetch));
+
+	f->scan = table_index_fetch_begin(heap);
+	f->slot = table_slot_create(heap, NULL);
+	f->info = BuildIndexInfo(index);
+	f->estate = CreateExecutorState();
+	/* FormIndexDatum evaluates index expressions over this slot */
+	GetPerTupleExprContext(f->estate)->ecxt_scantuple = f->slot;
+	return f;
+}
+
+bool
+vchord_shim_fetch_key(VchordFetch *f, ItemPointer tid, Snapshot snapshot, Datum *key, bool *isnull)
+{
+	ItemPointerData t = *tid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+
+	MemoryContext old;
+
+	ResetPerTupleExprContext(f->estate);
+	if (!table_index_fetch_tuple(f->scan, &t, snapshot, f->slot, &call_again, &all_dead))
+		return false;
+	/* the key and its detoasted copy live in the per-tuple context, reset by the next call */
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(f->estate));
+	FormIndexDatum(f->info, f->slot, f->estate, values, nulls);
+	if (!nulls[0])
+		values[0] = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
+	MemoryContextSwitchTo(old);
+	*key = values[0];
+	*isnull = nulls[0];
+	return true;
+}
+
+void
+vchord_shim_fetch_end(VchordFetch *f)
+{
+	table_index_fetch_end(f->scan);
+	ExecDropSingleTupleTableSlot(f->slot);
+	FreeExecutorState(f->estate);
+	pfree(f);
 }

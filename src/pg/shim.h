@@ -108,5 +108,18 @@ extern bool vchord_shim_guc_is_set(const char *name);
 /* The relation's name, for messages. */
 extern const char *vchord_shim_relname(Relation rel);
 
+/*
+ * Reading an index key back from the table (vchordrq's rerank_in_table): the visible version of
+ * a heap TID under a snapshot, and the index's first key computed from it (the column, or the
+ * index expression). Begin once per scan, end in amendscan; an abort frees it all through the
+ * resource owner and memory contexts.
+ */
+typedef struct VchordFetch VchordFetch;
+extern VchordFetch *vchord_shim_fetch_begin(Relation heap, Relation index);
+/* false when no version is visible; the key lives until the next call */
+extern bool vchord_shim_fetch_key(VchordFetch *f, ItemPointer tid, Snapshot snapshot,
+								  Datum *key, bool *isnull);
+extern void vchord_shim_fetch_end(VchordFetch *f);
+
 /* GUC_check_errdetail("%s", msg) */
 extern void vchord_shim_guc_check_detail(const char *msg);

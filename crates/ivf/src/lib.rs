@@ -108,6 +108,8 @@ pub struct Meta {
     pub probes: Vec<u32>,
     pub epsilon: Option<f32>,
     pub max_scan_tuples: Option<i32>,
+    /// No vector chains: rerank reads each candidate's vector from the table.
+    pub rerank_in_table: bool,
 }
 
 const META_BYTES: usize = 96;
@@ -132,6 +134,7 @@ impl Meta {
         }
         b[56..60].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
         b[60..64].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
+        b[64] = self.rerank_in_table as u8;
         b
     }
 
@@ -163,6 +166,7 @@ impl Meta {
             probes: (0..nprobes).map(|i| u32_at(40 + 4 * i)).collect(),
             epsilon: (!eps.is_nan()).then_some(eps),
             max_scan_tuples: (mst != i32::MIN).then_some(mst),
+            rerank_in_table: b[64] != 0,
         })
     }
 
@@ -755,9 +759,13 @@ pub fn insert<S: Store>(
             let (cb, mut cg) = s.extend();
             page::init(&mut cg, KIND_CODES);
             drop(cg);
-            let (vb, mut vg) = s.extend();
-            page::init(&mut vg, KIND_VECTORS);
-            drop(vg);
+            let vb = if meta.rerank_in_table {
+                INVALID_BLOCK
+            } else {
+                let (vb, mut vg) = s.extend();
+                page::init(&mut vg, KIND_VECTORS);
+                vb
+            };
             let t = page::get_mut(&mut g, leaf.addr.off).unwrap();
             put_blk(t, 4, cb);
             put_blk(t, 8, cb);
@@ -778,7 +786,11 @@ pub fn insert<S: Store>(
     let r: Vec<f32> = rotated.iter().zip(centroid).map(|(x, c)| x - c).collect();
     let mut entry = vec![0u8; meta.code_len()];
     let f = vchord_rabitq::encode(&r, centroid, &mut entry[ENTRY_HEADER..]);
-    let (vaddr, vtail) = write_blob(s, leaf.vtail, KIND_VECTORS, &[], tid, stored);
+    let (vaddr, vtail) = if meta.rerank_in_table {
+        (Addr::NONE, leaf.vtail)
+    } else {
+        write_blob(s, leaf.vtail, KIND_VECTORS, &[], tid, stored)
+    };
     entry[0..6].copy_from_slice(&tid.to_bytes());
     entry[6..12].copy_from_slice(&vaddr.to_bytes());
     entry[12..ENTRY_HEADER].copy_from_slice(&f.to_bytes());
@@ -841,6 +853,7 @@ pub struct Search {
     query: Query,
     elem: Elem,
     dims: usize,
+    in_table: bool,
     candidates: BinaryHeap<Cand>,
     results: BinaryHeap<Cand>,
     pub stats: Stats,
@@ -936,6 +949,7 @@ impl Search {
             query,
             elem: meta.elem,
             dims: meta.dims as usize,
+            in_table: meta.rerank_in_table,
             candidates: BinaryHeap::from(candidates),
             results: BinaryHeap::new(),
             stats,
@@ -943,8 +957,14 @@ impl Search {
     }
 
     /// The next row (heap TID and internal distance), or `None` when the probed lists are
-    /// exhausted.
-    pub fn next<S: Store>(&mut self, s: &S) -> Option<(Addr, f32)> {
+    /// exhausted. With `rerank_in_table`, `fetch(tid)` gives the row's vector (its elements'
+    /// bytes) from the table, or `None` when no version of the row is visible: it is skipped,
+    /// as the executor would skip it.
+    pub fn next<S: Store>(
+        &mut self,
+        s: &S,
+        fetch: &mut dyn FnMut(Addr) -> Option<Vec<u8>>,
+    ) -> Option<(Addr, f32)> {
         loop {
             if let Some(best) = self.results.peek() {
                 let bound = self.candidates.peek().map_or(f32::INFINITY, |c| c.key);
@@ -955,10 +975,18 @@ impl Search {
             }
             let c = self.candidates.pop()?;
             self.stats.reranked += 1;
-            // Gone (vacuumed) or reused: skip it.
-            let Some((_, v)) = read_blob(s, c.vec, 0, Some(c.tid), self.dims * self.elem.size())
-            else {
-                continue;
+            let bytes = self.dims * self.elem.size();
+            let v = if self.in_table {
+                match fetch(c.tid) {
+                    Some(v) if v.len() == bytes => v,
+                    _ => continue, // not visible to this scan
+                }
+            } else {
+                // Gone (vacuumed) or reused: skip it.
+                match read_blob(s, c.vec, 0, Some(c.tid), bytes) {
+                    Some((_, v)) => v,
+                    None => continue,
+                }
             };
             let d = self.query.exact(self.elem, &v);
             self.results.push(Cand {
@@ -1010,7 +1038,10 @@ pub fn bulk_delete<S: Store>(
                     }
                     if dead(Addr::from_bytes(&t[0..6])) {
                         offs.push(off);
-                        vecs.push(Addr::from_bytes(&t[6..12]));
+                        let v = Addr::from_bytes(&t[6..12]);
+                        if v != Addr::NONE {
+                            vecs.push(v);
+                        }
                     } else {
                         kept += 1;
                     }
@@ -1157,7 +1188,11 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
                     {
                         problems.push(format!("code ({blk},{off}) has non-finite factors"));
                     }
-                    if read_blob(s, va, 0, Some(tid), vbytes).is_none() {
+                    if meta.rerank_in_table {
+                        if va != Addr::NONE {
+                            problems.push(format!("code ({blk},{off}) points at a vector"));
+                        }
+                    } else if read_blob(s, va, 0, Some(tid), vbytes).is_none() {
                         problems.push(format!(
                             "code ({blk},{off}) for row {tid:?}: its vector at {va:?} is missing"
                         ));

@@ -30,6 +30,7 @@ fn meta(dims: usize, metric: Metric, elem: Elem, lists: &[u32]) -> Meta {
         probes: vec![],
         epsilon: None,
         max_scan_tuples: None,
+        rerank_in_table: false,
     }
 }
 
@@ -63,9 +64,22 @@ fn as_elem(elem: Elem, v: &[f32]) -> Vec<f32> {
 
 /// Builds an index over `data` in memory the way the server does.
 fn build(data: &[Vec<f32>], metric: Metric, elem: Elem, lists: &[u32]) -> (MemStore, Meta) {
+    build_with(data, metric, elem, lists, false)
+}
+
+fn build_with(
+    data: &[Vec<f32>],
+    metric: Metric,
+    elem: Elem,
+    lists: &[u32],
+    rerank_in_table: bool,
+) -> (MemStore, Meta) {
     let dims = data[0].len();
     let s = MemStore::new();
-    let m0 = meta(dims, metric, elem, lists);
+    let m0 = Meta {
+        rerank_in_table,
+        ..meta(dims, metric, elem, lists)
+    };
     let mut sample = Matrix::new(dims);
     for v in data {
         let mut x = as_elem(elem, v);
@@ -119,6 +133,19 @@ fn search(
     eps: f32,
     k: usize,
 ) -> Vec<(usize, f32)> {
+    let mut no_fetch = |_| panic!("an index with vectors fetched from the table");
+    search_with(s, meta, q, (probes, eps), k, &mut no_fetch)
+}
+
+/// `search`, with `fetch` giving vectors for an index with `rerank_in_table`.
+fn search_with(
+    s: &MemStore,
+    meta: &Meta,
+    q: &[f32],
+    (probes, eps): (Vec<u32>, f32),
+    k: usize,
+    fetch: &mut dyn FnMut(Addr) -> Option<Vec<u8>>,
+) -> Vec<(usize, f32)> {
     let query = Query::new(meta, q);
     let mut it = Search::start(
         s,
@@ -132,7 +159,7 @@ fn search(
     .unwrap();
     let mut out = vec![];
     while out.len() < k {
-        match it.next(s) {
+        match it.next(s, fetch) {
             Some((t, d)) => out.push((untid(t), d)),
             None => break,
         }
@@ -321,6 +348,49 @@ fn delete_then_vacuum() {
     let got = search(&s, &meta, &data[3], vec![6], 100.0, 1);
     assert_eq!(got[0].0, 3);
     assert_eq!(verify(&s).1, 534);
+}
+
+#[test]
+fn rerank_in_table_reads_vectors_through_fetch() {
+    let data = clustered(800, 32, 9);
+    let (with, _) = build(&data, Metric::L2, Elem::F32, &[6]);
+    let (s, meta) = build_with(&data, Metric::L2, Elem::F32, &[6], true);
+    assert!(meta.rerank_in_table);
+    assert!(read_meta(&s).unwrap().rerank_in_table);
+    assert_eq!(verify(&s), (vec![], 800));
+    // codes only: far fewer pages than with the vectors kept in the index
+    assert!(
+        s.nblocks() * 2 < with.nblocks(),
+        "{} vs {}",
+        s.nblocks(),
+        with.nblocks()
+    );
+    let mut fetched = 0;
+    let mut fetch = |t: Addr| {
+        fetched += 1;
+        let i = untid(t);
+        // rows 0, 7, 14 ... are not visible to this scan
+        (i % 7 != 0).then(|| stored(Elem::F32, &data[i]))
+    };
+    let q = &data[5];
+    let got = search_with(&s, &meta, q, (vec![6], 100.0), 800, &mut fetch);
+    let want: Vec<usize> = exact(Metric::L2, Elem::F32, &data, q, 800)
+        .into_iter()
+        .filter(|i| i % 7 != 0)
+        .collect();
+    assert_eq!(got.len(), want.len());
+    let query = Query::new(&meta, q);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.1, query.exact(Elem::F32, &stored(Elem::F32, &data[*w])));
+    }
+    assert_eq!(fetched, 800);
+    // vacuum and inserts work without vector chains
+    let (removed, kept) = bulk_delete(&s, &meta, &mut |t| untid(t) % 2 == 0).unwrap();
+    assert_eq!((removed, kept), (400, 400));
+    assert_eq!(verify(&s), (vec![], 400));
+    let mut fetch = |t: Addr| Some(stored(Elem::F32, &data[untid(t)]));
+    let got = search_with(&s, &meta, &data[3], (vec![6], 100.0), 1, &mut fetch);
+    assert_eq!(got[0].0, 3);
 }
 
 #[test]

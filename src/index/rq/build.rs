@@ -172,14 +172,6 @@ fn build(
     }
     let (elem, metric) = opclass_of(index);
     let opts = options_of(index);
-    if opts.rerank_in_table {
-        Error::new(
-            ERRCODE_FEATURE_NOT_SUPPORTED,
-            "rerank_in_table = true is not supported yet",
-        )
-        .hint("Leave it out: vectors for reranking are kept in the index.")
-        .raise();
-    }
     let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
     let i = &opts.build.internal;
 
@@ -300,6 +292,7 @@ fn build(
         probes: opts.search.probes.clone(),
         epsilon: opts.search.epsilon.map(|e| e as f32),
         max_scan_tuples: opts.search.max_scan_tuples.map(|m| m as i32),
+        rerank_in_table: opts.rerank_in_table,
     };
     let (meta, router) = vchord_ivf::create(&store, meta, &tree, false);
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_INSERT);

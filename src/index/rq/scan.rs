@@ -18,6 +18,9 @@ struct State {
     search: Option<Search>,
     returned: i64,
     max: i64,
+    /// With rerank_in_table: reads keys back from the table (made on first use, ended in
+    /// amendscan; an abort frees it with the resource owner and memory context).
+    fetch: *mut sys::VchordFetch,
 }
 
 /// The scan's state; `None` once amendscan has run.
@@ -42,6 +45,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(
                 search: None,
                 returned: 0,
                 max: -1,
+                fetch: std::ptr::null_mut(),
             }))
             .cast();
             let n = norderbys.max(1) as usize;
@@ -125,12 +129,34 @@ pub unsafe extern "C-unwind" fn amgettuple(
                     epsilon: set.epsilon,
                 };
                 st.search = Some(Search::start(&store, &meta, query, &p).or_corrupt(index));
+                if meta.rerank_in_table && st.fetch.is_null() {
+                    let heap = (*scan).heapRelation;
+                    if heap.is_null() {
+                        error(
+                            ERRCODE_FEATURE_NOT_SUPPORTED,
+                            "a vchordrq index with rerank_in_table needs the table to scan",
+                        );
+                    }
+                    st.fetch = pg_try(|| sys::vchord_shim_fetch_begin(heap, index));
+                }
             }
             if st.max >= 0 && st.returned >= st.max {
                 return false;
             }
             let search = st.search.as_mut().unwrap();
-            match search.next(&store) {
+            let (f, snapshot, elem) = (st.fetch, (*scan).xs_snapshot, st.elem);
+            // Only called for an index with rerank_in_table, where `f` was made above.
+            let mut fetch = |tid: vchord_ivf::page::Addr| -> Option<Vec<u8>> {
+                let mut t: sys::ItemPointerData = std::mem::zeroed();
+                set_tid(&mut t, tid);
+                let mut key: sys::Datum = std::mem::zeroed();
+                let mut isnull = false;
+                let found = pg_try(|| {
+                    sys::vchord_shim_fetch_key(f, &mut t, snapshot, &mut key, &mut isnull)
+                });
+                (found && !isnull).then(|| read_key(elem, key).1)
+            };
+            match search.next(&store, &mut fetch) {
                 Some((tid, d)) => {
                     st.returned += 1;
                     set_tid(&mut (*scan).xs_heaptid, tid);
@@ -150,6 +176,12 @@ pub unsafe extern "C-unwind" fn amgettuple(
 pub unsafe extern "C-unwind" fn amendscan(scan: sys::IndexScanDesc) {
     unsafe {
         boundary(|| {
+            if let Some(st) = state(scan).as_mut()
+                && !st.fetch.is_null()
+            {
+                let f = std::mem::replace(&mut st.fetch, std::ptr::null_mut());
+                pg_try(|| sys::vchord_shim_fetch_end(f));
+            }
             *state(scan) = None;
         })
     }
