@@ -173,8 +173,11 @@ def embeddings(cache: str) -> np.ndarray:
         model = MiniLM(model_dir(cache))
         print(f"minilm: embedding {len(texts)} WordNet texts (once; cached in {npy})", flush=True)
 
+        shown = [0]
+
         def progress(done, total):
-            if done * 20 // total != (done - 1) * 20 // total or done == total:
+            if done * 20 // total > shown[0] or done == total:
+                shown[0] = done * 20 // total
                 print(f"  {done}/{total}", flush=True)
 
         e = model.encode(texts, progress=progress)
