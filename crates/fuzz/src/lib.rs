@@ -18,25 +18,12 @@ use half::f16;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 use vchord_ivf::options::{self, MAX_LEVELS, MAX_LISTS, Options};
+use vchord_rabitq::Rng;
 use vchord_vector::{self as vector, Element, MAX_DIM};
 
-/// SplitMix64: tiny, seedable, good enough to drive mutations.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+/// Uniform in `0..n` (0 when `n` is 0), from the project's seedable generator.
+fn pick(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n.max(1) as u64) as usize
 }
 
 /// A fuzz target: seeds, a dictionary of tokens, and a property check that returns what
@@ -57,38 +44,38 @@ pub struct Report {
 
 /// Mutates `input` in place with 1..=4 random edits.
 pub fn mutate(rng: &mut Rng, input: &mut Vec<u8>, target: &Target) {
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + pick(rng, 4) {
         let len = input.len();
-        match rng.below(9) {
+        match pick(rng, 9) {
             0 if len > 0 => {
-                let i = rng.below(len);
-                input[i] ^= 1 << rng.below(8);
+                let i = pick(rng, len);
+                input[i] ^= 1 << pick(rng, 8);
             }
             1 if len > 0 => {
-                let i = rng.below(len);
-                input[i] = rng.next() as u8;
+                let i = pick(rng, len);
+                input[i] = rng.next_u64() as u8;
             }
             2 => {
-                let i = rng.below(len + 1);
-                input.insert(i, rng.next() as u8);
+                let i = pick(rng, len + 1);
+                input.insert(i, rng.next_u64() as u8);
             }
             3 if len > 0 => {
-                let a = rng.below(len);
-                let b = (a + 1 + rng.below(8)).min(len);
+                let a = pick(rng, len);
+                let b = (a + 1 + pick(rng, 8)).min(len);
                 input.drain(a..b);
             }
             4 if len > 0 => {
                 // duplicate a range (grows lists of elements and tables)
-                let a = rng.below(len);
-                let b = (a + 1 + rng.below(64)).min(len);
+                let a = pick(rng, len);
+                let b = (a + 1 + pick(rng, 64)).min(len);
                 let piece = input[a..b].to_vec();
-                let at = rng.below(len + 1);
+                let at = pick(rng, len + 1);
                 input.splice(at..at, piece);
             }
             5 | 6 if !target.dictionary.is_empty() => {
-                let token = &target.dictionary[rng.below(target.dictionary.len())];
-                let at = rng.below(len + 1);
-                if rng.below(2) == 0 || len == 0 {
+                let token = &target.dictionary[pick(rng, target.dictionary.len())];
+                let at = pick(rng, len + 1);
+                if pick(rng, 2) == 0 || len == 0 {
                     input.splice(at..at, token.iter().copied());
                 } else {
                     let end = (at + token.len()).min(len);
@@ -97,17 +84,17 @@ pub fn mutate(rng: &mut Rng, input: &mut Vec<u8>, target: &Target) {
             }
             7 => {
                 // splice with another seed
-                let other = &target.seeds[rng.below(target.seeds.len())];
-                let at = rng.below(len + 1);
-                let from = rng.below(other.len() + 1);
+                let other = &target.seeds[pick(rng, target.seeds.len())];
+                let at = pick(rng, len + 1);
+                let from = pick(rng, other.len() + 1);
                 input.truncate(at);
                 input.extend_from_slice(&other[from..]);
             }
             _ if len > 0 => {
-                let i = rng.below(len);
+                let i = pick(rng, len);
                 input.truncate(i);
             }
-            _ => input.push(rng.next() as u8),
+            _ => input.push(rng.next_u64() as u8),
         }
     }
 }
@@ -121,13 +108,14 @@ pub fn run(
     min_execs: u64,
 ) -> Result<Report, String> {
     let mut rng = Rng::new(seed);
+    let rng = &mut rng;
     let mut report = Report::default();
     let start = Instant::now();
     let mut corpus: Vec<Vec<u8>> = target.seeds.clone();
     while report.executions < min_execs || start.elapsed() < duration {
-        let mut input = corpus[rng.below(corpus.len())].clone();
+        let mut input = corpus[pick(rng, corpus.len())].clone();
         if report.executions >= target.seeds.len() as u64 {
-            mutate(&mut rng, &mut input, target);
+            mutate(rng, &mut input, target);
         } else {
             input = target.seeds[report.executions as usize].clone();
         }
@@ -137,7 +125,7 @@ pub fn run(
             Ok(Ok(())) => {
                 report.accepted += 1;
                 // keep some accepted inputs as new starting points, bounded in number and size
-                if corpus.len() < 4096 && input.len() < 1 << 17 && rng.below(16) == 0 {
+                if corpus.len() < 4096 && input.len() < 1 << 17 && pick(rng, 16) == 0 {
                     corpus.push(input);
                 }
             }
