@@ -137,6 +137,11 @@ class Cluster:
         return psycopg.connect(host=self.dir, port=self.port, user=self.user, dbname=dbname,
                                autocommit=kw.pop("autocommit", True), **kw)
 
+    def client(self, program: str, *args: str) -> subprocess.CompletedProcess:
+        """Runs one of the server's client programs (psql, pgbench, ...) against it."""
+        return self._run(f"{self.bindir}/{program}", "-h", self.dir, "-p", str(self.port), "-U", self.user,
+                         *args, check=False)
+
     def sql(self, query: str, params=None, dbname: str = "postgres"):
         with self.connect(dbname) as conn:
             cur = conn.execute(query, params)

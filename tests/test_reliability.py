@@ -7,7 +7,6 @@ crashed backend, a PANIC or a failed assertion; each prints its figures (run pyt
 """
 import os
 import random
-import subprocess
 import threading
 import time
 
@@ -228,9 +227,8 @@ def test_wal_consistency_over_regression_workload(pg_config_path):
                 p.sql("DROP DATABASE IF EXISTS regression")
                 p.sql("CREATE DATABASE regression")
                 for name in REGRESS:
-                    r = p._run(f"{p.bindir}/psql", "-X", "-q", "-h", p.dir, "-p", str(p.port), "-U", p.user,
-                               "-d", "regression", "-v", "ON_ERROR_STOP=0", "-f",
-                               os.path.join(ROOT, "regress", "sql", f"{name}.sql"), check=False)
+                    r = p.client("psql", "-X", "-q", "-d", "regression", "-v", "ON_ERROR_STOP=0", "-f",
+                                 os.path.join(ROOT, "regress", "sql", f"{name}.sql"))
                     assert r.returncode == 0, r.stderr[-2000:]
                 # and a larger table whose lists span many pages, with deletes and VACUUM
                 for statement in filter(str.strip, EXTRA_WORKLOAD.split(";\n")):
@@ -292,8 +290,7 @@ def test_pgbench_mixed_workload(pg_config_path):
                 f.write(text)
             os.chmod(path, 0o644)
             args += ["-f", f"{path}@{weights[name]}"]
-        r = c._run(f"{c.bindir}/pgbench", "-n", "-h", c.dir, "-p", str(c.port), "-U", c.user, "-c", "4",
-                   "-j", "2", "-T", str(seconds), *args, "postgres", check=False)
+        r = c.client("pgbench", "-n", "-c", "4", "-j", "2", "-T", str(seconds), *args, "postgres")
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         processed = int(next(l for l in r.stdout.splitlines() if "transactions actually processed" in l)
                         .split(":")[1].split("/")[0])

@@ -38,18 +38,32 @@ pub fn opclass_of(index: sys::Relation) -> (Elem, Metric) {
 
 /// A key datum's elements as f32 (exact for halfvec) and as stored bytes.
 pub fn read_key(elem: Elem, d: sys::Datum) -> (Vec<f32>, Vec<u8>) {
+    let bytes = key_bytes(elem, d);
+    let floats = match elem {
+        Elem::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        Elem::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| f16::from_le_bytes(c.try_into().unwrap()).to_f32())
+            .collect(),
+    };
+    (floats, bytes)
+}
+
+/// The key's elements as the index stores them (little-endian, in the column's element type):
+/// all a rerank needs.
+pub fn key_bytes(elem: Elem, d: sys::Datum) -> Vec<u8> {
     match elem {
-        Elem::F32 => {
-            let v = crate::types::read::<f32>(d);
-            (v.to_vec(), v.iter().flat_map(|x| x.to_le_bytes()).collect())
-        }
-        Elem::F16 => {
-            let v = crate::types::read::<f16>(d);
-            (
-                v.iter().map(|x| x.to_f32()).collect(),
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        }
+        Elem::F32 => crate::types::read::<f32>(d)
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
+        Elem::F16 => crate::types::read::<f16>(d)
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
     }
 }
 

@@ -87,11 +87,38 @@ macro_rules! instantiate {
     };
 }
 
-/// One level: its lane count and the kernels for f32 and f16.
+/// One level: its lane count, the primitives that are one intrinsic each, and the kernels for
+/// f32 and f16 (`load`, `load_h`, `abs` and `hsum` are written by each level).
 macro_rules! level {
-    ($feat:literal, $n:literal) => {
+    ($feat:literal, $n:literal, zero = $zero:ident, add = $add:ident, sub = $sub:ident,
+     fmadd = $fmadd:ident) => {
         const N: usize = $n;
         const U: usize = 4 * $n;
+
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn zero() -> V {
+            $zero()
+        }
+
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn add(x: V, y: V) -> V {
+            $add(x, y)
+        }
+
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn sub(x: V, y: V) -> V {
+            $sub(x, y)
+        }
+
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn fmadd(x: V, y: V, acc: V) -> V {
+            $fmadd(x, y, acc)
+        }
+
         instantiate!($feat, f32, 0f32, load, dot_f32, l2sq_f32, l1_f32, cos_f32);
         instantiate!(
             $feat,
@@ -135,30 +162,6 @@ pub mod avx2 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn zero() -> V {
-        _mm256_setzero_ps()
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn add(x: V, y: V) -> V {
-        _mm256_add_ps(x, y)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn sub(x: V, y: V) -> V {
-        _mm256_sub_ps(x, y)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn fmadd(x: V, y: V, acc: V) -> V {
-        _mm256_fmadd_ps(x, y, acc)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
     fn abs(x: V) -> V {
         _mm256_andnot_ps(_mm256_set1_ps(-0.0), x)
     }
@@ -171,7 +174,14 @@ pub mod avx2 {
         _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)))
     }
 
-    level!("avx2,fma,f16c", 8);
+    level!(
+        "avx2,fma,f16c",
+        8,
+        zero = _mm256_setzero_ps,
+        add = _mm256_add_ps,
+        sub = _mm256_sub_ps,
+        fmadd = _mm256_fmadd_ps
+    );
 }
 
 pub mod avx512 {
@@ -214,30 +224,6 @@ pub mod avx512 {
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-    fn zero() -> V {
-        _mm512_setzero_ps()
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-    fn add(x: V, y: V) -> V {
-        _mm512_add_ps(x, y)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-    fn sub(x: V, y: V) -> V {
-        _mm512_sub_ps(x, y)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-    fn fmadd(x: V, y: V, acc: V) -> V {
-        _mm512_fmadd_ps(x, y, acc)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
     fn abs(x: V) -> V {
         _mm512_abs_ps(x)
     }
@@ -248,5 +234,12 @@ pub mod avx512 {
         _mm512_reduce_add_ps(x)
     }
 
-    level!("avx512f,avx512vl,avx2,fma,f16c", 16);
+    level!(
+        "avx512f,avx512vl,avx2,fma,f16c",
+        16,
+        zero = _mm512_setzero_ps,
+        add = _mm512_add_ps,
+        sub = _mm512_sub_ps,
+        fmadd = _mm512_fmadd_ps
+    );
 }

@@ -154,7 +154,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
                 let found = pg_try(|| {
                     sys::vchord_shim_fetch_key(f, &mut t, snapshot, &mut key, &mut isnull)
                 });
-                (found && !isnull).then(|| read_key(elem, key).1)
+                (found && !isnull).then(|| key_bytes(elem, key))
             };
             match search.next(&store, &mut fetch) {
                 Some((tid, d)) => {
