@@ -44,10 +44,10 @@ pub enum Metric {
 }
 
 impl Metric {
-    fn code(self) -> u8 {
+    pub fn code(self) -> u8 {
         self as u8
     }
-    fn from_code(c: u8) -> Option<Metric> {
+    pub fn from_code(c: u8) -> Option<Metric> {
         [Metric::L2, Metric::Ip, Metric::Cos]
             .get(c as usize)
             .copied()
@@ -89,7 +89,7 @@ pub struct Corrupt(pub String);
 
 pub type Result<T> = std::result::Result<T, Corrupt>;
 
-fn corrupt<T>(msg: impl Into<String>) -> Result<T> {
+pub fn corrupt<T>(msg: impl Into<String>) -> Result<T> {
     Err(Corrupt(msg.into()))
 }
 
@@ -230,13 +230,13 @@ fn put_blk(t: &mut [u8], i: usize, v: u32) {
     t[i..i + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-fn f32s(b: &[u8]) -> Vec<f32> {
+pub fn f32s(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
+pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
@@ -497,20 +497,25 @@ pub struct Query {
     f16s: Vec<f16>,
     /// Rotated (cosine: of the unit query).
     pub rotated: Vec<f32>,
-    norm: f32,
+    pub norm: f32,
 }
 
 impl Query {
     /// `q` holds the query's elements as f32 (exact for halfvec's f16).
     pub fn new(meta: &Meta, q: &[f32]) -> Query {
+        Query::with(meta.metric, &meta.rotation(), q)
+    }
+
+    /// A query for any index that rotates with `rot` (vchordg's too).
+    pub fn with(metric: Metric, rot: &Rotation, q: &[f32]) -> Query {
         let mut unit = q.to_vec();
-        if meta.metric == Metric::Cos {
+        if metric == Metric::Cos {
             vchord_kmeans::normalize(&mut unit);
         }
-        let rotated = meta.rotation().rotated(&unit);
+        let rotated = rot.rotated(&unit);
         let norm = f32x::dot(&rotated, &rotated).sqrt();
         Query {
-            metric: meta.metric,
+            metric,
             f32s: q.to_vec(),
             f16s: q.iter().map(|&x| f16::from_f32(x)).collect(),
             rotated,

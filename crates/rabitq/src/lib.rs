@@ -180,6 +180,97 @@ pub fn encode(r: &[f32], c: &[f32], bits: &mut [u8]) -> Factors {
     }
 }
 
+/// Encodes `r` against `c` with `b` bits per dimension (1 or 2) into `bits`
+/// (`b * code_bytes(dims)` bytes). One bit is [`encode`]. Two bits give each coordinate one of
+/// `±1, ±3` (times a common scale), the largest coordinates getting `±3`, with the split
+/// chosen to maximise the cosine between code and residual; they are stored as two sign
+/// planes, high then low, with `code = 2·high + low`. The factors keep their meaning with
+/// `sum_abs` read as `<code, r>` and `sign_dot_c` as `<code, c>`.
+pub fn encode_bits(b: u32, r: &[f32], c: &[f32], bits: &mut [u8]) -> Factors {
+    let dims = r.len();
+    let nb = code_bytes(dims);
+    assert_eq!(bits.len(), b as usize * nb);
+    if b == 1 {
+        return encode(r, c, bits);
+    }
+    assert_eq!(b, 2, "codes have 1 or 2 bits per dimension");
+    assert_eq!(c.len(), dims);
+    let mut order: Vec<usize> = (0..dims).collect();
+    order.sort_by(|&i, &j| r[j].abs().total_cmp(&r[i].abs()));
+    let total: f64 = r.iter().map(|x| x.abs() as f64).sum();
+    // cos(k) ∝ (S + 2 S_k) / sqrt(D + 8k), S_k the sum of the k largest |r_i|.
+    let (mut best_k, mut best, mut sk) = (0usize, total / (dims as f64).sqrt(), 0f64);
+    for (k, &i) in order.iter().enumerate() {
+        sk += r[i].abs() as f64;
+        let v = (total + 2.0 * sk) / ((dims + 8 * (k + 1)) as f64).sqrt();
+        if v > best {
+            best = v;
+            best_k = k + 1;
+        }
+    }
+    let mut three = vec![false; dims];
+    for &i in &order[..best_k] {
+        three[i] = true;
+    }
+    bits.fill(0);
+    let (hi, lo) = bits.split_at_mut(nb);
+    let (mut norm_sq, mut code_r, mut code_c) = (0f64, 0f64, 0f64);
+    for i in 0..dims {
+        let (x, pos) = (r[i] as f64, r[i] >= 0.0);
+        norm_sq += x * x;
+        let mag = if three[i] { 3.0 } else { 1.0 };
+        let v = if pos { mag } else { -mag };
+        code_r += v * x;
+        code_c += v * c[i] as f64;
+        if pos {
+            hi[i / 8] |= 1 << (i % 8);
+        }
+        if three[i] == pos {
+            lo[i / 8] |= 1 << (i % 8);
+        }
+    }
+    let code_norm = ((dims + 8 * best_k) as f64).sqrt();
+    let err = if code_r > 0.0 && dims > 1 {
+        let norm = norm_sq.sqrt();
+        let a = (code_r / (code_norm * norm)).min(1.0);
+        norm * (1.0 - a * a).max(0.0).sqrt() / a / ((dims - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Factors {
+        norm_sq: norm_sq as f32,
+        sum_abs: code_r as f32,
+        sign_dot_c: code_c as f32,
+        err: err as f32,
+    }
+}
+
+/// The code's coordinates (`±1`, or `±1, ±3` for two bits) for the first `dims` dimensions.
+pub fn code_values(b: u32, dims: usize, bits: &[u8]) -> Vec<f32> {
+    let nb = code_bytes(dims);
+    let bit = |plane: &[u8], i: usize| plane[i / 8] >> (i % 8) & 1 == 1;
+    (0..dims)
+        .map(|i| {
+            let h = if bit(&bits[..nb], i) { 1.0 } else { -1.0 };
+            if b == 1 {
+                h
+            } else {
+                2.0 * h + if bit(&bits[nb..], i) { 1.0 } else { -1.0 }
+            }
+        })
+        .collect()
+}
+
+/// The residual a code stands for: the code scaled to its projection of `r`
+/// (`code · <code, r> / |code|²`), an approximation with cosine `a` to the true residual.
+pub fn decode(b: u32, dims: usize, bits: &[u8], f: &Factors) -> Vec<f32> {
+    let mut v = code_values(b, dims, bits);
+    let n2: f32 = v.iter().map(|x| x * x).sum();
+    let scale = if n2 > 0.0 { f.sum_abs / n2 } else { 0.0 };
+    v.iter_mut().for_each(|x| *x *= scale);
+    v
+}
+
 /// The rotated query as one 16-entry table per four dimensions: entry `v` of table `k` is
 /// `sum_{j<4} (bit j of v ? q : -q)[4k + j]`, so `sum_i s_i q_i` is one lookup per nibble.
 #[derive(Clone, Debug)]
@@ -201,6 +292,17 @@ impl QueryLut {
             }
         }
         QueryLut { table }
+    }
+
+    /// `<code, q>` for a code of `b` bits per dimension (see [`encode_bits`]).
+    #[inline]
+    pub fn code_dot(&self, b: u32, bits: &[u8]) -> f32 {
+        if b == 1 {
+            self.sign_dot(bits)
+        } else {
+            let (hi, lo) = bits.split_at(bits.len() / 2);
+            2.0 * self.sign_dot(hi) + self.sign_dot(lo)
+        }
     }
 
     /// `sum_i s_i q_i` for the code `bits`.

@@ -77,6 +77,17 @@ fn factors_round_trip() {
 
 /// Share of (vector, query) pairs whose true distance lies within `eps * error` of the estimate.
 fn coverage(kind: Kind, data: &[Vec<f32>], queries: &[Vec<f32>], eps: f32) -> f64 {
+    coverage_bits(kind, 1, data, queries, eps).0
+}
+
+/// [`coverage`] for codes of `b` bits, with the mean absolute estimate error.
+fn coverage_bits(
+    kind: Kind,
+    b: u32,
+    data: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    eps: f32,
+) -> (f64, f64) {
     let dims = data[0].len();
     let rot = Rotation::new(dims, 0xC0FFEE);
     // One centroid: the mean, as a one-list index would have.
@@ -91,12 +102,12 @@ fn coverage(kind: Kind, data: &[Vec<f32>], queries: &[Vec<f32>], eps: f32) -> f6
         .iter()
         .map(|v| {
             let r: Vec<f32> = rot.rotated(v).iter().zip(&rc).map(|(x, c)| x - c).collect();
-            let mut bits = vec![0u8; code_bytes(dims)];
-            let f = encode(&r, &rc, &mut bits);
+            let mut bits = vec![0u8; b as usize * code_bytes(dims)];
+            let f = encode_bits(b, &r, &rc, &mut bits);
             (bits, f)
         })
         .collect();
-    let (mut ok, mut all) = (0usize, 0usize);
+    let (mut ok, mut all, mut abs_err) = (0usize, 0usize, 0f64);
     for q in queries {
         let rq = rot.rotated(q);
         let lut = QueryLut::new(&rq);
@@ -122,15 +133,16 @@ fn coverage(kind: Kind, data: &[Vec<f32>], queries: &[Vec<f32>], eps: f32) -> f6
                 Kind::L2 => v.iter().zip(q).map(|(a, b)| ((a - b) as f64).powi(2)).sum(),
                 Kind::Dot => -dot(v, q),
             };
-            let (est, err) = estimate(kind, f, lut.sign_dot(bits), lq);
+            let (est, err) = estimate(kind, f, lut.code_dot(b, bits), lq);
             all += 1;
+            abs_err += (truth - est as f64).abs();
             // A little slack for f32 rounding of the sums.
             if (truth - est as f64).abs() <= (eps * err) as f64 + 1e-3 * truth.abs().max(1.0) {
                 ok += 1;
             }
         }
     }
-    ok as f64 / all as f64
+    (ok as f64 / all as f64, abs_err / all as f64)
 }
 
 /// Anisotropic, clustered synthetic data: the rotation has work to do.
@@ -193,4 +205,49 @@ fn error_bound_holds_at_the_expected_rate_on_real_data() {
     assert!(c30 >= 0.99, "{c30}");
     let c19 = coverage(Kind::Dot, &data, &queries, 1.9);
     assert!(c19 >= 0.92, "dot {c19}");
+}
+
+#[test]
+fn two_bit_codes_are_exacter_and_their_bound_holds() {
+    let mut rng = Rng::new(5);
+    for dims in [50, 128, 300] {
+        let data = synthetic(&mut rng, 400, dims);
+        let queries = synthetic(&mut rng, 15, dims);
+        for kind in [Kind::L2, Kind::Dot] {
+            let (c1, e1) = coverage_bits(kind, 1, &data, &queries, 1.9);
+            let (c2, e2) = coverage_bits(kind, 2, &data, &queries, 1.9);
+            assert!(c1 >= 0.92 && c2 >= 0.92, "{kind:?} {dims}: {c1} {c2}");
+            assert!(
+                e2 < 0.7 * e1,
+                "{kind:?} {dims}: 2-bit error {e2} vs 1-bit {e1}"
+            );
+        }
+    }
+    let data = fashion_mnist(1000, 0);
+    let queries = fashion_mnist(20, 5000);
+    let (c2, _) = coverage_bits(Kind::L2, 2, &data, &queries, 1.9);
+    assert!(c2 >= 0.92, "fashion-mnist 2-bit {c2}");
+}
+
+#[test]
+fn two_bit_codes_decode_and_look_up_exactly() {
+    let mut rng = Rng::new(6);
+    for dims in [1, 7, 8, 9, 100, 385] {
+        let r = gaussian(&mut rng, dims);
+        let c = gaussian(&mut rng, dims);
+        let q = gaussian(&mut rng, dims);
+        let mut bits = vec![0u8; 2 * code_bytes(dims)];
+        let f = encode_bits(2, &r, &c, &mut bits);
+        let v = code_values(2, dims, &bits);
+        assert!(v.iter().all(|x| [-3.0, -1.0, 1.0, 3.0].contains(x)));
+        assert!(v.iter().zip(&r).all(|(x, y)| (*x > 0.0) == (*y >= 0.0)));
+        let tol = 1e-3 * (dims as f64).sqrt() * 3.0;
+        assert!((dot(&v, &r) - f.sum_abs as f64).abs() < tol);
+        assert!((dot(&v, &c) - f.sign_dot_c as f64).abs() < tol);
+        assert!((dot(&v, &q) - QueryLut::new(&q).code_dot(2, &bits) as f64).abs() < tol);
+        // The decoded residual points the code's way with the projection's length.
+        let d = decode(2, dims, &bits, &f);
+        let cos = dot(&d, &r) / (dot(&d, &d).sqrt() * dot(&r, &r).sqrt());
+        assert!(cos > 0.85 || dims < 8, "cosine {cos} at {dims}");
+    }
 }

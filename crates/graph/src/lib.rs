@@ -1,0 +1,1101 @@
+//! vchordg's index logic over a [`Store`] of pages: a single-layer Vamana graph whose
+//! vertices carry a RaBitQ code (walked by the search), the row's labels, fixed-capacity
+//! neighbour lists and, unless the table is used for rerank, the row's vector. No PostgreSQL
+//! symbols: the server implements [`Store`] with shared buffers and GenericXLog.
+//!
+//! Layout (little-endian, PostgreSQL-standard pages, see [`vchord_ivf::page`]):
+//! * block 0, the meta page: one [`Meta`] tuple (dimensions, metric, parameters, the entry
+//!   vertex, the heads of the centre and label chains).
+//! * the centre chain: the rotated mean of the rows, codes are of `x - centre`.
+//! * the label chain: `(label, entry vertex)` pairs, where filtered searches start.
+//! * vertex pages: one tuple per row (see [`Vertex`]); a vertex is only ever rewritten in
+//!   place (same length), so its address stays its name. Vacuum flags dead vertices, repairs
+//!   the lists that point at them, then removes them; line pointers are never reused.
+pub mod build;
+pub mod options;
+pub mod prune;
+mod search;
+
+pub use search::{Search, SearchParams, Stats};
+pub use vchord_ivf::{Corrupt, Elem, MemStore, Metric, Query, Result, Store, sql_distance};
+
+use prune::robust_prune;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use vchord_ivf::page::{self, Addr, INVALID_BLOCK};
+use vchord_ivf::{corrupt, f32_bytes, f32s};
+use vchord_rabitq::{Factors, Rotation};
+use vchord_simd::f32x;
+
+pub const MAGIC: u32 = 0x4743_4356; // "VCCG" little-endian
+pub const FORMAT_VERSION: u32 = 1;
+pub const ROTATION_SEED: u64 = 0x7663_686F_7264_6721; // "vchordg!"
+
+pub const KIND_META: u32 = 11;
+pub const KIND_CENTRE: u32 = 12;
+pub const KIND_LABELS: u32 = 13;
+pub const KIND_VERTICES: u32 = 14;
+
+/// Labels one row may carry.
+pub const MAX_LABELS: usize = 64;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meta {
+    pub dims: u32,
+    pub metric: Metric,
+    pub elem: Elem,
+    pub bits: u32,
+    pub rerank_in_table: bool,
+    pub m: u32,
+    pub ef_construction: u32,
+    pub alpha: f32,
+    /// Where unfiltered searches start; none while the index is empty.
+    pub entry: Addr,
+    pub centre: u32,
+    pub labels: u32,
+    pub ef_search: Option<u32>,
+    pub epsilon: Option<f32>,
+    pub max_scan_tuples: Option<i32>,
+}
+
+const META_BYTES: usize = 64;
+
+impl Meta {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; META_BYTES];
+        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        b[4..8].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.dims.to_le_bytes());
+        b[12] = self.metric.code();
+        b[13] = self.elem as u8;
+        b[14] = self.bits as u8;
+        b[15] = self.rerank_in_table as u8;
+        b[16..20].copy_from_slice(&self.m.to_le_bytes());
+        b[20..24].copy_from_slice(&self.ef_construction.to_le_bytes());
+        b[24..28].copy_from_slice(&self.alpha.to_le_bytes());
+        b[28..34].copy_from_slice(&self.entry.to_bytes());
+        b[36..40].copy_from_slice(&self.centre.to_le_bytes());
+        b[40..44].copy_from_slice(&self.labels.to_le_bytes());
+        b[44..48].copy_from_slice(&self.ef_search.unwrap_or(0).to_le_bytes());
+        b[48..52].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
+        b[52..56].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Result<Meta> {
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        if b.len() < META_BYTES || u32_at(0) != MAGIC {
+            return corrupt("the meta page is not a vchordg meta page");
+        }
+        let version = u32_at(4);
+        if version != FORMAT_VERSION {
+            return corrupt(format!(
+                "on-disk format version {version} is not supported by this vchord (it reads version {FORMAT_VERSION}); REINDEX the index"
+            ));
+        }
+        let eps = f32::from_le_bytes(b[48..52].try_into().unwrap());
+        let mst = u32_at(52) as i32;
+        let m = Meta {
+            dims: u32_at(8),
+            metric: Metric::from_code(b[12]).ok_or(Corrupt("unknown metric".into()))?,
+            elem: if b[13] == 0 { Elem::F32 } else { Elem::F16 },
+            bits: b[14] as u32,
+            rerank_in_table: b[15] != 0,
+            m: u32_at(16),
+            ef_construction: u32_at(20),
+            alpha: f32::from_le_bytes(b[24..28].try_into().unwrap()),
+            entry: Addr::from_bytes(&b[28..34]),
+            centre: u32_at(36),
+            labels: u32_at(40),
+            ef_search: Some(u32_at(44)).filter(|&e| e > 0),
+            epsilon: (!eps.is_nan()).then_some(eps),
+            max_scan_tuples: (mst != i32::MIN).then_some(mst),
+        };
+        if !(1..=2).contains(&m.bits) || m.m == 0 || m.m > options::MAX_M || m.dims == 0 {
+            return corrupt("the meta page has impossible parameters");
+        }
+        Ok(m)
+    }
+
+    pub fn rotation(&self) -> Rotation {
+        Rotation::new(self.dims as usize, ROTATION_SEED)
+    }
+
+    fn code_len(&self) -> usize {
+        self.bits as usize * vchord_rabitq::code_bytes(self.dims as usize)
+    }
+
+    fn vector_len(&self) -> usize {
+        if self.rerank_in_table {
+            0
+        } else {
+            self.dims as usize * self.elem.size()
+        }
+    }
+
+    /// Bytes of a vertex with `labels` labels.
+    pub fn vertex_len(&self, labels: usize) -> usize {
+        V_CODE + self.code_len() + 2 * labels + 6 * self.m as usize + self.vector_len()
+    }
+
+    /// Whether a vertex with the most labels fits a page with these parameters.
+    pub fn fits(&self) -> bool {
+        self.vertex_len(MAX_LABELS) <= page::MAX_ITEM
+    }
+}
+
+pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {
+    if s.nblocks() == 0 {
+        return corrupt("the index has no meta page");
+    }
+    let p = s.read(0);
+    if !page::is_valid(&p) || page::kind(&p) != KIND_META {
+        return corrupt("block 0 is not a vchordg meta page");
+    }
+    match page::get(&p, 1) {
+        Some(t) => Meta::decode(t),
+        None => corrupt("the meta page is empty"),
+    }
+}
+
+/// Rewrites the entry vertex in the meta page.
+fn set_entry<S: Store>(s: &S, entry: Addr) {
+    let mut g = s.write(0);
+    if let Some(t) = page::get_mut(&mut g, 1) {
+        t[28..34].copy_from_slice(&entry.to_bytes());
+    }
+}
+
+// ---- vertices --------------------------------------------------------------------------
+
+const V_FLAGS: usize = 6;
+const V_NLABELS: usize = 7;
+const V_NNEIGH: usize = 8;
+const V_FACTORS: usize = 12;
+const V_CODE: usize = V_FACTORS + Factors::BYTES;
+const F_DELETED: u8 = 1;
+
+/// A vertex tuple, decoded: heap TID, flags, label count, neighbour count, RaBitQ factors
+/// and code, labels (i16), `m` neighbour slots (6 bytes each), the vector (when kept).
+pub struct Vertex<'a> {
+    t: &'a [u8],
+    code_len: usize,
+    m: usize,
+}
+
+impl<'a> Vertex<'a> {
+    /// `None` when `t` is not a well-formed vertex of this index.
+    pub fn parse(meta: &Meta, t: &'a [u8]) -> Option<Vertex<'a>> {
+        if t.len() < V_CODE {
+            return None;
+        }
+        let v = Vertex {
+            t,
+            code_len: meta.code_len(),
+            m: meta.m as usize,
+        };
+        (t.len() == meta.vertex_len(t[V_NLABELS] as usize) && v.count() <= v.m).then_some(v)
+    }
+    pub fn tid(&self) -> Addr {
+        Addr::from_bytes(&self.t[0..6])
+    }
+    pub fn deleted(&self) -> bool {
+        self.t[V_FLAGS] & F_DELETED != 0
+    }
+    fn count(&self) -> usize {
+        u16::from_le_bytes([self.t[V_NNEIGH], self.t[V_NNEIGH + 1]]) as usize
+    }
+    pub fn factors(&self) -> Factors {
+        Factors::from_bytes(&self.t[V_FACTORS..V_CODE])
+    }
+    pub fn code(&self) -> &'a [u8] {
+        &self.t[V_CODE..V_CODE + self.code_len]
+    }
+    fn labels_at(&self) -> usize {
+        V_CODE + self.code_len
+    }
+    fn neigh_at(&self) -> usize {
+        self.labels_at() + 2 * self.t[V_NLABELS] as usize
+    }
+    pub fn labels(&self) -> Vec<i16> {
+        self.t[self.labels_at()..self.neigh_at()]
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect()
+    }
+    pub fn neighbours(&self) -> Vec<Addr> {
+        let at = self.neigh_at();
+        (0..self.count())
+            .map(|i| Addr::from_bytes(&self.t[at + 6 * i..at + 6 * i + 6]))
+            .collect()
+    }
+    /// The kept vector's bytes (empty with rerank_in_table).
+    pub fn vector(&self) -> &'a [u8] {
+        &self.t[self.neigh_at() + 6 * self.m..]
+    }
+}
+
+fn encode_vertex(
+    meta: &Meta,
+    tid: Addr,
+    f: &Factors,
+    code: &[u8],
+    labels: &[i16],
+    neighbours: &[Addr],
+    vector: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(meta.vertex_len(labels.len()));
+    t.extend_from_slice(&tid.to_bytes());
+    t.push(0);
+    t.push(labels.len() as u8);
+    t.extend_from_slice(&(neighbours.len() as u16).to_le_bytes());
+    t.extend_from_slice(&[0, 0]);
+    t.extend_from_slice(&f.to_bytes());
+    t.extend_from_slice(code);
+    for l in labels {
+        t.extend_from_slice(&l.to_le_bytes());
+    }
+    for i in 0..meta.m as usize {
+        t.extend_from_slice(&neighbours.get(i).copied().unwrap_or(Addr::NONE).to_bytes());
+    }
+    t.extend_from_slice(&vector[..meta.vector_len()]);
+    debug_assert_eq!(t.len(), meta.vertex_len(labels.len()));
+    t
+}
+
+/// Replaces the neighbour list of the vertex tuple `t` (in place).
+fn put_neighbours(meta: &Meta, t: &mut [u8], list: &[Addr]) {
+    let nl = t[V_NLABELS] as usize;
+    let at = V_CODE + meta.code_len() + 2 * nl;
+    t[V_NNEIGH..V_NNEIGH + 2].copy_from_slice(&(list.len() as u16).to_le_bytes());
+    for i in 0..meta.m as usize {
+        let a = list.get(i).copied().unwrap_or(Addr::NONE);
+        t[at + 6 * i..at + 6 * i + 6].copy_from_slice(&a.to_bytes());
+    }
+}
+
+/// Reads the vertex at `a` and gives it to `f`; `None` when it is gone or not a vertex.
+pub fn with_vertex<S: Store, T>(
+    s: &S,
+    meta: &Meta,
+    a: Addr,
+    f: impl FnOnce(&Vertex) -> T,
+) -> Option<T> {
+    if a.is_none() || a.blk >= s.nblocks() {
+        return None;
+    }
+    let p = s.read(a.blk);
+    if page::kind(&p) != KIND_VERTICES {
+        return None;
+    }
+    let v = Vertex::parse(meta, page::get(&p, a.off)?)?;
+    Some(f(&v))
+}
+
+// ---- vectors in the index's space ------------------------------------------------------
+
+/// Prepares a row's vector for the index: unit length for cosine, then rotated.
+pub fn prepare(metric: Metric, rot: &Rotation, v: &[f32]) -> Vec<f32> {
+    let mut x = v.to_vec();
+    if metric == Metric::Cos {
+        vchord_kmeans::normalize(&mut x);
+    }
+    rot.apply(&mut x);
+    x
+}
+
+pub fn elems_to_f32(elem: Elem, b: &[u8]) -> Vec<f32> {
+    match elem {
+        Elem::F32 => f32s(b),
+        Elem::F16 => b
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+    }
+}
+
+/// What an insert or a vacuum prunes with: a vertex's vector in the rotated space (exact when
+/// the index keeps vectors, else the code's approximation), and its labels.
+struct Point {
+    x: Vec<f32>,
+    labels: Vec<i16>,
+}
+
+struct Ctx<'a, S: Store> {
+    s: &'a S,
+    meta: &'a Meta,
+    rot: Rotation,
+    centre: Vec<f32>,
+}
+
+impl<S: Store> Ctx<'_, S> {
+    fn point_of(&self, v: &Vertex) -> Point {
+        let x = if self.meta.rerank_in_table {
+            let r = vchord_rabitq::decode(
+                self.meta.bits,
+                self.meta.dims as usize,
+                v.code(),
+                &v.factors(),
+            );
+            r.iter().zip(&self.centre).map(|(a, b)| a + b).collect()
+        } else {
+            prepare(
+                self.meta.metric,
+                &self.rot,
+                &elems_to_f32(self.meta.elem, v.vector()),
+            )
+        };
+        Point {
+            x,
+            labels: v.labels(),
+        }
+    }
+
+    fn point(&self, a: Addr) -> Option<Point> {
+        with_vertex(self.s, self.meta, a, |v| {
+            (!v.deleted()).then(|| self.point_of(v))
+        })
+        .flatten()
+    }
+
+    /// Robust prune of `cands` for a vertex at `p` (prepared vector, labels).
+    fn prune(&self, p: &Point, cands: Vec<(Addr, Point)>) -> Vec<Addr> {
+        let mut keyed: Vec<(usize, f32)> = cands
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| (i, f32x::l2sq(&p.x, &c.x)))
+            .collect();
+        let chosen = robust_prune(
+            &p.labels,
+            &mut keyed,
+            self.meta.alpha,
+            self.meta.m as usize,
+            &mut |a, b| f32x::l2sq(&cands[a].1.x, &cands[b].1.x),
+            &|k| &cands[k].1.labels,
+        );
+        chosen.into_iter().map(|i| cands[i].0).collect()
+    }
+}
+
+fn new_ctx<'a, S: Store>(s: &'a S, meta: &'a Meta) -> Result<Ctx<'a, S>> {
+    Ok(Ctx {
+        s,
+        meta,
+        rot: meta.rotation(),
+        centre: read_centre(s, meta)?,
+    })
+}
+
+// ---- centre and labels -----------------------------------------------------------------
+
+fn new_page<S: Store>(s: &S, kind: u32) -> u32 {
+    let (b, mut g) = s.extend();
+    page::init(&mut g, kind);
+    b
+}
+
+/// Appends `data` to the chain whose last page is at or after `tail` (as vchordrq's chains).
+fn append<S: Store>(s: &S, tail: u32, kind: u32, data: &[u8]) -> Addr {
+    let mut blk = tail;
+    loop {
+        let mut g = s.write(blk);
+        let next = page::next(&g);
+        if next != INVALID_BLOCK {
+            drop(g);
+            blk = next;
+            continue;
+        }
+        if let Some(off) = (page::cost(data.len()) <= page::free_space(&g))
+            .then(|| page::add(&mut g, data))
+            .flatten()
+        {
+            return Addr { blk, off };
+        }
+        let (nb, mut ng) = s.extend();
+        page::init(&mut ng, kind);
+        let off = page::add(&mut ng, data).expect("a tuple fits an empty page");
+        drop(ng);
+        page::set_next(&mut g, nb);
+        return Addr { blk: nb, off };
+    }
+}
+
+fn write_centre<S: Store>(s: &S, centre: &[f32]) -> u32 {
+    let head = new_page(s, KIND_CENTRE);
+    let bytes = f32_bytes(centre);
+    for chunk in bytes.chunks(page::MAX_ITEM / 4 * 4) {
+        append(s, head, KIND_CENTRE, chunk);
+    }
+    head
+}
+
+pub fn read_centre<S: Store>(s: &S, meta: &Meta) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(meta.dims as usize * 4);
+    let mut blk = meta.centre;
+    let mut hops = 0;
+    while blk != INVALID_BLOCK {
+        hops += 1;
+        if blk >= s.nblocks() || hops > s.nblocks() {
+            return corrupt("the centre chain is broken");
+        }
+        let p = s.read(blk);
+        if page::kind(&p) != KIND_CENTRE {
+            return corrupt(format!("block {blk} is not a centre page"));
+        }
+        for (_, t) in page::items(&p) {
+            out.extend_from_slice(t);
+        }
+        blk = page::next(&p);
+    }
+    if out.len() != meta.dims as usize * 4 {
+        return corrupt("the centre has the wrong length");
+    }
+    Ok(f32s(&out))
+}
+
+/// Every `(label, entry, where the pair is stored)` of the label chain.
+fn label_directory<S: Store>(s: &S, meta: &Meta) -> Result<Vec<(i16, Addr, Addr)>> {
+    let mut out = vec![];
+    let mut blk = meta.labels;
+    let mut hops = 0;
+    while blk != INVALID_BLOCK {
+        hops += 1;
+        if blk >= s.nblocks() || hops > s.nblocks() {
+            return corrupt("the label chain is broken");
+        }
+        let p = s.read(blk);
+        if page::kind(&p) != KIND_LABELS {
+            return corrupt(format!("block {blk} is not a label page"));
+        }
+        for (off, t) in page::items(&p) {
+            if t.len() == 8 {
+                out.push((
+                    i16::from_le_bytes([t[0], t[1]]),
+                    Addr::from_bytes(&t[2..8]),
+                    Addr { blk, off },
+                ));
+            }
+        }
+        blk = page::next(&p);
+    }
+    Ok(out)
+}
+
+/// The entry vertices of `labels` (those that have one).
+pub fn label_entries<S: Store>(s: &S, meta: &Meta, labels: &[i16]) -> Result<Vec<Addr>> {
+    Ok(label_directory(s, meta)?
+        .into_iter()
+        .filter(|(l, e, _)| labels.binary_search(l).is_ok() && !e.is_none())
+        .map(|x| x.1)
+        .collect())
+}
+
+fn label_tuple(l: i16, a: Addr) -> Vec<u8> {
+    let mut t = l.to_le_bytes().to_vec();
+    t.extend_from_slice(&a.to_bytes());
+    t
+}
+
+/// Gives each of `labels` that has no entry (or a cleared one) the entry `a`. Writers hold
+/// the chain head's lock throughout, so two inserts cannot both add a label.
+fn add_label_entries<S: Store>(s: &S, meta: &Meta, labels: &[i16], a: Addr) {
+    if labels.is_empty() {
+        return;
+    }
+    let mut head = s.write(meta.labels);
+    let dir = label_directory_locked(s, meta, &head);
+    for &l in labels {
+        match dir.iter().find(|x| x.0 == l) {
+            Some((_, e, _)) if !e.is_none() => {}
+            Some((_, _, at)) => {
+                if at.blk == meta.labels {
+                    if let Some(t) = page::get_mut(&mut head, at.off) {
+                        t[2..8].copy_from_slice(&a.to_bytes());
+                    }
+                } else {
+                    let mut g = s.write(at.blk);
+                    if let Some(t) = page::get_mut(&mut g, at.off) {
+                        t[2..8].copy_from_slice(&a.to_bytes());
+                    }
+                }
+            }
+            None => {
+                let t = label_tuple(l, a);
+                if page::next(&head) == INVALID_BLOCK && page::cost(8) <= page::free_space(&head) {
+                    page::add(&mut head, &t);
+                } else {
+                    let next = page::next(&head);
+                    if next == INVALID_BLOCK {
+                        let (nb, mut ng) = s.extend();
+                        page::init(&mut ng, KIND_LABELS);
+                        page::add(&mut ng, &t);
+                        drop(ng);
+                        page::set_next(&mut head, nb);
+                    } else {
+                        append(s, next, KIND_LABELS, &t);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The directory read while the head page is held (its content from the guard).
+fn label_directory_locked<S: Store>(
+    s: &S,
+    meta: &Meta,
+    head: &page::Page,
+) -> Vec<(i16, Addr, Addr)> {
+    let mut out = vec![];
+    let mut pages: Vec<(u32, Box<page::Page>)> = vec![(meta.labels, Box::new(*head))];
+    let mut blk = page::next(head);
+    while blk != INVALID_BLOCK && blk < s.nblocks() && pages.len() <= s.nblocks() as usize {
+        let p = s.read(blk);
+        pages.push((blk, Box::new(*p)));
+        blk = page::next(&p);
+    }
+    for (blk, p) in &pages {
+        for (off, t) in page::items(p) {
+            if t.len() == 8 {
+                out.push((
+                    i16::from_le_bytes([t[0], t[1]]),
+                    Addr::from_bytes(&t[2..8]),
+                    Addr { blk: *blk, off },
+                ));
+            }
+        }
+    }
+    out
+}
+
+// ---- build -----------------------------------------------------------------------------
+
+/// One row of a build: its heap TID, its vector's elements as f32 (exact for halfvec) and its
+/// sorted, deduplicated labels.
+pub struct Rows {
+    pub dims: usize,
+    pub tids: Vec<Addr>,
+    pub vectors: Vec<f32>,
+    pub labels: Vec<Vec<i16>>,
+}
+
+impl Rows {
+    pub fn new(dims: usize) -> Rows {
+        Rows {
+            dims,
+            tids: vec![],
+            vectors: vec![],
+            labels: vec![],
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.tids.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tids.is_empty()
+    }
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.vectors[i * self.dims..(i + 1) * self.dims]
+    }
+    /// Bytes a row takes in memory during a build with out-degree `m`.
+    pub fn bytes_per_row(dims: usize, m: usize) -> usize {
+        dims * 4 + 6 + 24 + m * 4 * 2
+    }
+}
+
+/// The rotated mean of the rows (unit rows for cosine): codes are of `x - centre`.
+pub fn centre_of(metric: Metric, rot: &Rotation, rows: &Rows) -> Vec<f32> {
+    let mut c = vec![0f64; rows.dims];
+    for i in 0..rows.len() {
+        let mut x = rows.row(i).to_vec();
+        if metric == Metric::Cos {
+            vchord_kmeans::normalize(&mut x);
+        }
+        for (a, b) in c.iter_mut().zip(&x) {
+            *a += *b as f64;
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    let mean: Vec<f32> = c.iter().map(|x| (x / n) as f32).collect();
+    rot.rotated(&mean)
+}
+
+/// The stored form of a row's vector.
+pub fn elems_bytes(elem: Elem, v: &[f32]) -> Vec<u8> {
+    match elem {
+        Elem::F32 => f32_bytes(v),
+        Elem::F16 => v
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+            .collect(),
+    }
+}
+
+fn code_of(meta: &Meta, rot: &Rotation, centre: &[f32], v: &[f32]) -> (Factors, Vec<u8>) {
+    let x = prepare(meta.metric, rot, v);
+    let r: Vec<f32> = x.iter().zip(centre).map(|(a, b)| a - b).collect();
+    let mut code = vec![0u8; meta.code_len()];
+    let f = vchord_rabitq::encode_bits(meta.bits, &r, centre, &mut code);
+    (f, code)
+}
+
+/// Writes an index: the meta page, the centre, the labels and every vertex of `graph` (built
+/// over `rows`). `meta.entry`, `centre` and `labels` are filled in here.
+pub fn write<S: Store>(
+    s: &S,
+    mut meta: Meta,
+    rows: &Rows,
+    graph: &build::Graph,
+    tick: &mut dyn FnMut(usize),
+) -> Meta {
+    assert_eq!(s.nblocks(), 0, "write needs an empty relation");
+    let rot = meta.rotation();
+    let centre = centre_of(meta.metric, &rot, rows);
+    let (mblk, g) = s.extend();
+    assert_eq!(mblk, 0);
+    drop(g);
+    meta.centre = write_centre(s, &centre);
+    meta.labels = new_page(s, KIND_LABELS);
+    // Addresses first: vertices fill pages in order, as a scratch page shows.
+    let mut addrs = Vec::with_capacity(rows.len());
+    let mut scratch: page::Page = [0; page::PAGE_SIZE];
+    let mut blk = s.nblocks();
+    page::init(&mut scratch, KIND_VERTICES);
+    let mut pages: Vec<usize> = vec![]; // vertices per page
+    let mut on_page = 0;
+    for i in 0..rows.len() {
+        let len = meta.vertex_len(rows.labels[i].len());
+        let off = match page::add(&mut scratch, &vec![0u8; len]) {
+            Some(o) => o,
+            None => {
+                pages.push(on_page);
+                on_page = 0;
+                blk += 1;
+                page::init(&mut scratch, KIND_VERTICES);
+                page::add(&mut scratch, &vec![0u8; len]).expect("a vertex fits a page")
+            }
+        };
+        on_page += 1;
+        addrs.push(Addr { blk, off });
+    }
+    if on_page > 0 {
+        pages.push(on_page);
+    }
+    let mut i = 0;
+    for count in pages {
+        let (b, mut g) = s.extend();
+        page::init(&mut g, KIND_VERTICES);
+        for _ in 0..count {
+            assert_eq!(addrs[i].blk, b, "vertex pages come in order");
+            let (f, code) = code_of(&meta, &rot, &centre, rows.row(i));
+            let nbs: Vec<Addr> = graph.neighbours[i]
+                .iter()
+                .map(|&u| addrs[u as usize])
+                .collect();
+            let t = encode_vertex(
+                &meta,
+                rows.tids[i],
+                &f,
+                &code,
+                &rows.labels[i],
+                &nbs,
+                &elems_bytes(meta.elem, rows.row(i)),
+            );
+            let off = page::add(&mut g, &t).expect("planned to fit");
+            debug_assert_eq!(off, addrs[i].off);
+            i += 1;
+        }
+        drop(g);
+        tick(i);
+    }
+    meta.entry = graph.entry.map_or(Addr::NONE, |e| addrs[e as usize]);
+    for (&l, &e) in &graph.label_entries {
+        append(
+            s,
+            meta.labels,
+            KIND_LABELS,
+            &label_tuple(l, addrs[e as usize]),
+        );
+    }
+    let mut g = s.write_full(0);
+    page::init(&mut g, KIND_META);
+    page::add(&mut g, &meta.encode()).unwrap();
+    drop(g);
+    meta
+}
+
+// ---- insert ----------------------------------------------------------------------------
+
+/// Appends a vertex tuple to the last vertex page (or a new one).
+fn append_vertex<S: Store>(s: &S, t: &[u8]) -> Addr {
+    let last = s.nblocks() - 1;
+    {
+        let mut g = s.write(last);
+        if page::kind(&g) == KIND_VERTICES
+            && page::next(&g) == INVALID_BLOCK
+            && page::cost(t.len()) <= page::free_space(&g)
+            && let Some(off) = page::add(&mut g, t)
+        {
+            return Addr { blk: last, off };
+        }
+    }
+    let (b, mut g) = s.extend();
+    page::init(&mut g, KIND_VERTICES);
+    let off = page::add(&mut g, t).expect("a vertex fits a page");
+    Addr { blk: b, off }
+}
+
+/// Inserts one row: `v` its elements as f32, `labels` sorted and deduplicated.
+pub fn insert<S: Store>(s: &S, v: &[f32], tid: Addr, labels: &[i16]) -> Result<Addr> {
+    let meta = read_meta(s)?;
+    let cx = new_ctx(s, &meta)?;
+    let (f, code) = code_of(&meta, &cx.rot, &cx.centre, v);
+    let stored = elems_bytes(meta.elem, v);
+    let me = Point {
+        x: prepare(meta.metric, &cx.rot, v),
+        labels: labels.to_vec(),
+    };
+    if meta.entry.is_none() {
+        // The first vertex becomes the entry, under the meta page's lock.
+        let mut g = s.write(0);
+        let cur = Meta::decode(page::get(&g, 1).unwrap_or(&[]))?;
+        if cur.entry.is_none() {
+            let t = encode_vertex(&meta, tid, &f, &code, labels, &[], &stored);
+            let a = append_vertex(s, &t);
+            let t = page::get_mut(&mut g, 1).unwrap();
+            t[28..34].copy_from_slice(&a.to_bytes());
+            drop(g);
+            add_label_entries(s, &meta, labels, a);
+            return Ok(a);
+        }
+    }
+    let meta = read_meta(s)?;
+    // Candidates: an unfiltered search, and one among rows sharing a label.
+    let mut found: Vec<Addr> = vec![];
+    let ef = meta.ef_construction as usize;
+    let mut srch = Search::for_insert(s, &meta, &cx.centre, me.x.clone(), ef, None)?;
+    found.extend(srch.beam(s)?);
+    if !labels.is_empty() {
+        let mut srch = Search::for_insert(
+            s,
+            &meta,
+            &cx.centre,
+            me.x.clone(),
+            ef,
+            Some(labels.to_vec()),
+        )?;
+        found.extend(srch.beam(s)?);
+    }
+    found.sort_unstable();
+    found.dedup();
+    let cands: Vec<(Addr, Point)> = found
+        .into_iter()
+        .filter_map(|a| cx.point(a).map(|p| (a, p)))
+        .collect();
+    let nbs = cx.prune(&me, cands);
+    let t = encode_vertex(&meta, tid, &f, &code, labels, &nbs, &stored);
+    let a = append_vertex(s, &t);
+    for &u in &nbs {
+        add_edge(&cx, u, a, &me);
+    }
+    add_label_entries(s, &meta, labels, a);
+    Ok(a)
+}
+
+/// Adds the edge `u -> new` (pruning `u`'s list when full). Optimistic: the list is read and
+/// pruned without a lock, then written only if it did not change meanwhile.
+fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) {
+    for _ in 0..3 {
+        let Some((list, pu)) = with_vertex(cx.s, cx.meta, u, |v| {
+            (!v.deleted()).then(|| (v.neighbours(), cx.point_of(v)))
+        })
+        .flatten() else {
+            return;
+        };
+        if list.contains(&new) {
+            return;
+        }
+        let next = if list.len() < cx.meta.m as usize {
+            let mut l = list.clone();
+            l.push(new);
+            l
+        } else {
+            let mut cands: Vec<(Addr, Point)> = list
+                .iter()
+                .filter_map(|&a| cx.point(a).map(|p| (a, p)))
+                .collect();
+            cands.push((
+                new,
+                Point {
+                    x: new_point.x.clone(),
+                    labels: new_point.labels.clone(),
+                },
+            ));
+            cx.prune(&pu, cands)
+        };
+        if next == list {
+            return;
+        }
+        let mut g = cx.s.write(u.blk);
+        let Some(t) = page::get(&g, u.off) else {
+            return;
+        };
+        let same = Vertex::parse(cx.meta, t).is_some_and(|v| v.neighbours() == list);
+        if same {
+            let t = page::get_mut(&mut g, u.off).unwrap();
+            put_neighbours(cx.meta, t, &next);
+            return;
+        }
+    }
+}
+
+// ---- vacuum ----------------------------------------------------------------------------
+
+fn vertex_blocks<S: Store>(s: &S) -> impl Iterator<Item = u32> + '_ {
+    (1..s.nblocks()).filter(move |&b| page::kind(&s.read(b)) == KIND_VERTICES)
+}
+
+/// Removes the vertices whose heap TID `dead` says is gone: they are flagged, the lists
+/// that point at them are repaired (their neighbours take their place, pruned), the entry
+/// points move off them, then they are removed. Returns (removed, kept).
+pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Result<(u64, u64)> {
+    let meta = read_meta(s)?;
+    let cx = new_ctx(s, &meta)?;
+    // 1. Flag.
+    let mut gone: HashMap<Addr, Vec<Addr>> = HashMap::new();
+    let mut kept = 0u64;
+    let blocks: Vec<u32> = vertex_blocks(s).collect();
+    for &b in &blocks {
+        s.yield_point();
+        let mut g = s.write(b);
+        let mut flag = vec![];
+        for (off, t) in page::items(&g) {
+            let Some(v) = Vertex::parse(&meta, t) else {
+                continue;
+            };
+            if v.deleted() || dead(v.tid()) {
+                gone.insert(Addr { blk: b, off }, v.neighbours());
+                if !v.deleted() {
+                    flag.push(off);
+                }
+            } else {
+                kept += 1;
+            }
+        }
+        if !flag.is_empty() {
+            for off in flag {
+                page::get_mut(&mut g, off).unwrap()[V_FLAGS] |= F_DELETED;
+            }
+        }
+    }
+    if gone.is_empty() {
+        return Ok((0, kept));
+    }
+    // 2. Repair every list that names a flagged (or vanished) vertex.
+    let mut some_live: Option<Addr> = None;
+    let mut label_live: BTreeMap<i16, Addr> = BTreeMap::new();
+    for &b in &blocks {
+        s.yield_point();
+        let offs: Vec<u16> = page::items(&s.read(b)).map(|x| x.0).collect();
+        for off in offs {
+            let a = Addr { blk: b, off };
+            if gone.contains_key(&a) {
+                continue;
+            }
+            repair(&cx, a, &gone, &mut some_live, &mut label_live);
+        }
+    }
+    // 3. Entry points off the flagged vertices.
+    if gone.contains_key(&meta.entry) {
+        let alt = gone[&meta.entry]
+            .iter()
+            .copied()
+            .find(|a| !gone.contains_key(a) && cx.point(*a).is_some())
+            .or(some_live)
+            .unwrap_or(Addr::NONE);
+        set_entry(s, alt);
+    }
+    for (l, e, at) in label_directory(s, &meta)? {
+        if gone.contains_key(&e) {
+            let alt = label_live.get(&l).copied().unwrap_or(Addr::NONE);
+            let mut g = s.write(at.blk);
+            // Only if it still names the flagged vertex (an insert may have set it meanwhile).
+            if page::get(&g, at.off).is_some_and(|t| Addr::from_bytes(&t[2..8]) == e) {
+                page::get_mut(&mut g, at.off).unwrap()[2..8].copy_from_slice(&alt.to_bytes());
+            }
+        }
+    }
+    // 4. Remove the flagged vertices.
+    let mut by_blk: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
+    for a in gone.keys() {
+        by_blk.entry(a.blk).or_default().push(a.off);
+    }
+    for (b, offs) in by_blk {
+        s.yield_point();
+        let mut g = s.write(b);
+        page::remove(&mut g, &offs);
+    }
+    Ok((gone.len() as u64, kept))
+}
+
+fn repair<S: Store>(
+    cx: &Ctx<S>,
+    a: Addr,
+    gone: &HashMap<Addr, Vec<Addr>>,
+    some_live: &mut Option<Addr>,
+    label_live: &mut BTreeMap<i16, Addr>,
+) {
+    for _ in 0..3 {
+        let Some((list, labels)) = with_vertex(cx.s, cx.meta, a, |v| {
+            (!v.deleted()).then(|| (v.neighbours(), v.labels()))
+        })
+        .flatten() else {
+            return;
+        };
+        some_live.get_or_insert(a);
+        for l in &labels {
+            label_live.entry(*l).or_insert(a);
+        }
+        if !list.iter().any(|n| gone.contains_key(n)) {
+            return;
+        }
+        let mut set: Vec<Addr> = vec![];
+        for n in &list {
+            match gone.get(n) {
+                None => set.push(*n),
+                Some(nn) => set.extend(nn.iter().filter(|x| !gone.contains_key(x) && **x != a)),
+            }
+        }
+        set.sort_unstable();
+        set.dedup();
+        let next = if set.len() <= cx.meta.m as usize {
+            set
+        } else {
+            let Some(pa) = cx.point(a) else {
+                return;
+            };
+            let cands: Vec<(Addr, Point)> = set
+                .into_iter()
+                .filter_map(|x| cx.point(x).map(|p| (x, p)))
+                .collect();
+            cx.prune(&pa, cands)
+        };
+        let mut g = cx.s.write(a.blk);
+        let Some(t) = page::get(&g, a.off) else {
+            return;
+        };
+        if Vertex::parse(cx.meta, t).is_some_and(|v| v.neighbours() == list) {
+            put_neighbours(cx.meta, page::get_mut(&mut g, a.off).unwrap(), &next);
+            return;
+        }
+    }
+}
+
+/// The number of live vertices (vacuum's statistics).
+pub fn count_vertices<S: Store>(s: &S) -> Result<u64> {
+    let meta = read_meta(s)?;
+    let mut n = 0;
+    for b in vertex_blocks(s) {
+        s.yield_point();
+        let p = s.read(b);
+        n += page::items(&p)
+            .filter(|(_, t)| Vertex::parse(&meta, t).is_some_and(|v| !v.deleted()))
+            .count() as u64;
+    }
+    Ok(n)
+}
+
+// ---- verification ----------------------------------------------------------------------
+
+/// Walks the whole index; returns every structural problem found (empty when sound), the
+/// number of live vertices and how many of them the entry reaches.
+pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
+    let mut problems = vec![];
+    let meta = match read_meta(s) {
+        Ok(m) => m,
+        Err(Corrupt(e)) => return (vec![e], 0, 0),
+    };
+    if let Err(Corrupt(e)) = read_centre(s, &meta) {
+        problems.push(e);
+    }
+    let n = s.nblocks();
+    let mut live: HashMap<Addr, (Vec<Addr>, Vec<i16>)> = HashMap::new();
+    for b in 1..n {
+        let p = s.read(b);
+        if !page::is_valid(&p) {
+            problems.push(format!("block {b} has a bad page header"));
+            continue;
+        }
+        if page::kind(&p) != KIND_VERTICES {
+            if ![KIND_CENTRE, KIND_LABELS].contains(&page::kind(&p)) {
+                problems.push(format!("block {b} has unknown kind {}", page::kind(&p)));
+            }
+            continue;
+        }
+        for (off, t) in page::items(&p) {
+            let Some(v) = Vertex::parse(&meta, t) else {
+                problems.push(format!("vertex ({b},{off}) is malformed"));
+                continue;
+            };
+            let f = v.factors();
+            if ![f.norm_sq, f.sum_abs, f.sign_dot_c, f.err]
+                .iter()
+                .all(|x| x.is_finite())
+            {
+                problems.push(format!("vertex ({b},{off}) has non-finite factors"));
+            }
+            let ls = v.labels();
+            if ls.windows(2).any(|w| w[0] >= w[1]) {
+                problems.push(format!("vertex ({b},{off}) has unsorted labels"));
+            }
+            for nb in v.neighbours() {
+                if nb.is_none() || nb.blk >= n || nb == (Addr { blk: b, off }) {
+                    problems.push(format!("vertex ({b},{off}) has a bad neighbour {nb:?}"));
+                }
+            }
+            if !v.deleted() {
+                live.insert(Addr { blk: b, off }, (v.neighbours(), ls));
+            }
+        }
+    }
+    if !meta.entry.is_none() && !live.contains_key(&meta.entry) {
+        problems.push(format!("the entry {:?} is not a live vertex", meta.entry));
+    }
+    if meta.entry.is_none() && !live.is_empty() {
+        problems.push("the index has vertices but no entry".into());
+    }
+    match label_directory(s, &meta) {
+        Ok(dir) => {
+            let mut seen = HashSet::new();
+            for (l, e, _) in dir {
+                if !seen.insert(l) {
+                    problems.push(format!("label {l} has two entries"));
+                }
+                if e.is_none() {
+                    continue;
+                }
+                match live.get(&e) {
+                    Some((_, ls)) if ls.binary_search(&l).is_ok() => {}
+                    _ => problems.push(format!(
+                        "label {l}'s entry {e:?} is not a live vertex with it"
+                    )),
+                }
+            }
+        }
+        Err(Corrupt(e)) => problems.push(e),
+    }
+    // Reachability from the entry, through live vertices.
+    let mut reached = HashSet::new();
+    let mut stack = vec![meta.entry];
+    while let Some(a) = stack.pop() {
+        let Some((nbs, _)) = live.get(&a) else {
+            continue;
+        };
+        if reached.insert(a) {
+            stack.extend(nbs.iter().copied());
+        }
+    }
+    (problems, live.len() as u64, reached.len() as u64)
+}
+
+#[cfg(test)]
+mod tests;

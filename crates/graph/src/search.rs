@@ -1,0 +1,301 @@
+//! The streaming beam search. The walk scores vertices by their RaBitQ codes only; the
+//! matching vertices it scores wait in a pool ordered by lower bound (`estimate - epsilon *
+//! error`) and are reranked exactly in that order; a reranked row is emitted once no pooled
+//! lower bound can beat it. When the pool runs dry the beam widens (`ef` doubles) and the
+//! walk goes on from where it stopped, so LIMIT needs no `k` and WHERE filters keep pulling.
+//! Rows found after a widening may be nearer than rows already returned (as with pgvector's
+//! iterative scans): the order is exact within each round.
+//!
+//! With a label filter the walk starts at the filter's label entries, emits only vertices
+//! sharing a label with the filter, and walks through non-matching vertices one hop deep.
+use crate::prune::overlaps;
+use crate::{Meta, Metric, Query, Result, Store, Vertex, label_entries, with_vertex};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use vchord_ivf::page::Addr;
+use vchord_rabitq::{Kind, ListQuery, QueryLut};
+use vchord_simd::f32x;
+
+/// A multiplicative hasher for addresses (the visited set is hot).
+#[derive(Default)]
+pub struct AddrHasher(u64);
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(32) ^ i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.0 = (self.0.rotate_left(16) ^ i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+type Visited = HashSet<Addr, BuildHasherDefault<AddrHasher>>;
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    key: f32,
+    addr: Addr,
+    tid: Addr,
+    matching: bool,
+}
+impl PartialEq for Node {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Node {}
+impl PartialOrd for Node {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Node {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key.total_cmp(&o.key).then(self.addr.cmp(&o.addr))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SearchParams {
+    pub ef: usize,
+    pub epsilon: f32,
+    /// Sorted labels: only rows sharing one are returned.
+    pub filter: Option<Vec<i16>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub expanded: u64,
+    pub scored: u64,
+    pub reranked: u64,
+}
+
+pub struct Search {
+    meta: Meta,
+    lut: QueryLut,
+    kind: Kind,
+    lq: ListQuery,
+    offset: f32,
+    /// The exact query for rerank; `None` for an insert's candidate search.
+    query: Option<Query>,
+    filter: Option<Vec<i16>>,
+    ef: usize,
+    epsilon: f32,
+    visited: Visited,
+    cands: BinaryHeap<Reverse<Node>>,
+    beam: BinaryHeap<Node>,
+    pool: BinaryHeap<Reverse<Node>>,
+    results: BinaryHeap<Reverse<Node>>,
+    converged: bool,
+    pub stats: Stats,
+}
+
+impl Search {
+    fn new(
+        meta: &Meta,
+        centre: &[f32],
+        rotated: &[f32],
+        query: Option<Query>,
+        p: &SearchParams,
+    ) -> Search {
+        let kind = meta.metric.kind();
+        let lq = match kind {
+            Kind::L2 => {
+                let d = f32x::l2sq(rotated, centre);
+                ListQuery {
+                    base: d,
+                    norm: d.sqrt(),
+                }
+            }
+            Kind::Dot => ListQuery {
+                base: -f32x::dot(rotated, centre),
+                norm: f32x::dot(rotated, rotated).sqrt(),
+            },
+        };
+        Search {
+            meta: meta.clone(),
+            lut: QueryLut::new(rotated),
+            kind,
+            lq,
+            offset: if meta.metric == Metric::Cos { 1.0 } else { 0.0 },
+            query,
+            filter: p.filter.clone(),
+            ef: p.ef.max(1),
+            epsilon: p.epsilon,
+            visited: Visited::default(),
+            cands: BinaryHeap::new(),
+            beam: BinaryHeap::new(),
+            pool: BinaryHeap::new(),
+            results: BinaryHeap::new(),
+            converged: false,
+            stats: Stats::default(),
+        }
+    }
+
+    fn enter<S: Store>(&mut self, s: &S) -> Result<()> {
+        let entries = match &self.filter {
+            None => vec![self.meta.entry],
+            Some(f) => label_entries(s, &self.meta, f)?,
+        };
+        for e in entries {
+            if !e.is_none() && self.visited.insert(e) {
+                self.score(s, e, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// A scan's search. `centre` is the index's (see [`crate::read_centre`]).
+    pub fn start<S: Store>(
+        s: &S,
+        meta: &Meta,
+        centre: &[f32],
+        query: Query,
+        p: &SearchParams,
+    ) -> Result<Search> {
+        let rotated = query.rotated.clone();
+        let mut srch = Search::new(meta, centre, &rotated, Some(query), p);
+        srch.enter(s)?;
+        Ok(srch)
+    }
+
+    /// An insert's candidate search for the prepared vector `x`.
+    pub fn for_insert<S: Store>(
+        s: &S,
+        meta: &Meta,
+        centre: &[f32],
+        x: Vec<f32>,
+        ef: usize,
+        filter: Option<Vec<i16>>,
+    ) -> Result<Search> {
+        let p = SearchParams {
+            ef,
+            epsilon: 0.0,
+            filter,
+        };
+        let mut srch = Search::new(meta, centre, &x, None, &p);
+        srch.enter(s)?;
+        Ok(srch)
+    }
+
+    fn score<S: Store>(&mut self, s: &S, a: Addr, from_matching: bool) {
+        let (bits, kind, lq, offset) = (self.meta.bits, self.kind, self.lq, self.offset);
+        let lut = &self.lut;
+        let filter = self.filter.as_deref();
+        let Some((est, err, tid, deleted, matching)) =
+            with_vertex(s, &self.meta, a, |v: &Vertex| {
+                let f = v.factors();
+                let (est, err) =
+                    vchord_rabitq::estimate(kind, &f, lut.code_dot(bits, v.code()), lq);
+                let matching = filter.is_none_or(|f| overlaps(&v.labels(), f));
+                (est + offset, err, v.tid(), v.deleted(), matching)
+            })
+        else {
+            return;
+        };
+        self.stats.scored += 1;
+        let node = Node {
+            key: est,
+            addr: a,
+            tid,
+            matching,
+        };
+        if matching || from_matching {
+            self.cands.push(Reverse(node));
+        }
+        if matching && !deleted {
+            if self.beam.len() < self.ef || est < self.beam.peek().unwrap().key {
+                self.beam.push(node);
+                if self.beam.len() > self.ef {
+                    self.beam.pop();
+                }
+            }
+            if self.query.is_some() {
+                self.pool.push(Reverse(Node {
+                    key: est - self.epsilon * err,
+                    ..node
+                }));
+            }
+        }
+    }
+
+    /// Walks until the nearest unexpanded vertex is farther than the beam's worst.
+    fn converge<S: Store>(&mut self, s: &S) {
+        while let Some(Reverse(top)) = self.cands.peek().copied() {
+            if self.beam.len() >= self.ef && top.key > self.beam.peek().unwrap().key {
+                break;
+            }
+            self.cands.pop();
+            self.stats.expanded += 1;
+            let Some(nbs) = with_vertex(s, &self.meta, top.addr, |v| v.neighbours()) else {
+                continue;
+            };
+            for n in nbs {
+                if self.visited.insert(n) {
+                    self.score(s, n, top.matching);
+                }
+            }
+        }
+        self.converged = true;
+    }
+
+    /// The beam after convergence: the best `ef` live matching vertices by estimate.
+    pub fn beam<S: Store>(&mut self, s: &S) -> Result<Vec<Addr>> {
+        self.converge(s);
+        let mut b: Vec<Node> = self.beam.iter().copied().collect();
+        b.sort();
+        Ok(b.into_iter().map(|n| n.addr).collect())
+    }
+
+    /// The next row (heap TID, internal distance), or `None` when the graph is exhausted.
+    /// With rerank_in_table, `fetch(tid)` gives the row's vector bytes from the table, or
+    /// `None` when no version is visible (the row is skipped).
+    pub fn next<S: Store>(
+        &mut self,
+        s: &S,
+        fetch: &mut dyn FnMut(Addr) -> Option<Vec<u8>>,
+    ) -> Option<(Addr, f32)> {
+        let bytes = self.meta.dims as usize * self.meta.elem.size();
+        loop {
+            if !self.converged {
+                self.converge(s);
+            }
+            if let Some(Reverse(best)) = self.results.peek() {
+                let bound = self.pool.peek().map_or(f32::INFINITY, |c| c.0.key);
+                if best.key <= bound {
+                    let r = self.results.pop().unwrap().0;
+                    return Some((r.tid, r.key));
+                }
+            }
+            if let Some(Reverse(c)) = self.pool.pop() {
+                self.stats.reranked += 1;
+                let v = if self.meta.rerank_in_table {
+                    fetch(c.tid).filter(|v| v.len() == bytes)
+                } else {
+                    with_vertex(s, &self.meta, c.addr, |v| {
+                        (v.tid() == c.tid && !v.deleted()).then(|| v.vector().to_vec())
+                    })
+                    .flatten()
+                };
+                if let Some(v) = v {
+                    let q = self.query.as_ref().expect("a scan's search has its query");
+                    let d = q.exact(self.meta.elem, &v);
+                    self.results.push(Reverse(Node { key: d, ..c }));
+                }
+                continue;
+            }
+            if self.cands.is_empty() {
+                return None;
+            }
+            self.ef = self.ef.saturating_mul(2);
+            self.converged = false;
+        }
+    }
+}

@@ -1,0 +1,401 @@
+use super::*;
+use build::{Data, Params};
+use vchord_rabitq::Rng;
+
+/// Rows of Fashion-MNIST's test images (Debian `dataset-fashion-mnist`).
+fn fashion(n: usize, skip: usize) -> Vec<Vec<f32>> {
+    let out = std::process::Command::new("gzip")
+        .args([
+            "-dc",
+            "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+        ])
+        .output()
+        .expect("gzip");
+    assert!(
+        out.status.success(),
+        "install dataset-fashion-mnist (scripts/setup.sh does)"
+    );
+    out.stdout[16..]
+        .chunks_exact(784)
+        .skip(skip)
+        .take(n)
+        .map(|img| img.iter().map(|&p| p as f32 / 255.0).collect())
+        .collect()
+}
+
+fn tid(i: usize) -> Addr {
+    Addr {
+        blk: (i / 200) as u32,
+        off: (i % 200 + 1) as u16,
+    }
+}
+
+fn untid(a: Addr) -> usize {
+    a.blk as usize * 200 + a.off as usize - 1
+}
+
+fn meta(dims: usize, metric: Metric, in_table: bool) -> Meta {
+    Meta {
+        dims: dims as u32,
+        metric,
+        elem: Elem::F32,
+        bits: 2,
+        rerank_in_table: in_table,
+        m: 24,
+        ef_construction: 48,
+        alpha: 1.2,
+        entry: Addr::NONE,
+        centre: 0,
+        labels: 0,
+        ef_search: None,
+        epsilon: None,
+        max_scan_tuples: None,
+    }
+}
+
+fn rows(data: &[Vec<f32>], labels: &dyn Fn(usize) -> Vec<i16>) -> Rows {
+    let mut r = Rows::new(data[0].len());
+    for (i, v) in data.iter().enumerate() {
+        r.tids.push(tid(i));
+        r.vectors.extend_from_slice(v);
+        r.labels.push(labels(i));
+    }
+    r
+}
+
+fn build_index(
+    data: &[Vec<f32>],
+    meta: Meta,
+    labels: &dyn Fn(usize) -> Vec<i16>,
+) -> (MemStore, Meta) {
+    let r = rows(data, labels);
+    let d = Data {
+        dims: r.dims,
+        metric: meta.metric,
+        vectors: &r.vectors,
+        labels: &r.labels,
+    };
+    let p = Params {
+        m: meta.m as usize,
+        ef_construction: meta.ef_construction as usize,
+        alpha: meta.alpha,
+        threads: 2,
+        on_thread: None,
+    };
+    let g = build::build(&d, &p, &mut |_| {});
+    let s = MemStore::new();
+    let meta = write(&s, meta, &r, &g, &mut |_| {});
+    (s, meta)
+}
+
+fn exact(metric: Metric, data: &[(usize, &Vec<f32>)], q: &[f32], k: usize) -> Vec<usize> {
+    let m = meta(q.len(), metric, false);
+    let query = Query::with(metric, &m.rotation(), q);
+    let mut d: Vec<(f32, usize)> = data
+        .iter()
+        .map(|(i, v)| (query.exact(Elem::F32, &elems_bytes(Elem::F32, v)), *i))
+        .collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    d.into_iter().take(k).map(|x| x.1).collect()
+}
+
+fn search(
+    s: &MemStore,
+    q: &[f32],
+    ef: usize,
+    filter: Option<Vec<i16>>,
+    k: usize,
+    fetch: &mut dyn FnMut(Addr) -> Option<Vec<u8>>,
+) -> Vec<usize> {
+    let meta = read_meta(s).unwrap();
+    let centre = read_centre(s, &meta).unwrap();
+    let query = Query::with(meta.metric, &meta.rotation(), q);
+    let p = SearchParams {
+        ef,
+        epsilon: 1.9,
+        filter,
+    };
+    let mut it = Search::start(s, &meta, &centre, query, &p).unwrap();
+    let mut out = vec![];
+    while out.len() < k {
+        match it.next(s, fetch) {
+            Some((t, _)) => out.push(untid(t)),
+            None => break,
+        }
+    }
+    out
+}
+
+fn no_fetch(_: Addr) -> Option<Vec<u8>> {
+    panic!("an index that keeps vectors fetched from the table")
+}
+
+fn recall(got: &[usize], want: &[usize]) -> f64 {
+    got.iter().filter(|g| want.contains(g)).count() as f64 / want.len().max(1) as f64
+}
+
+/// Mean recall@10 over `queries` against the rows `live` (index, vector) of `data`.
+fn mean_recall(
+    s: &MemStore,
+    metric: Metric,
+    live: &[(usize, &Vec<f32>)],
+    queries: &[Vec<f32>],
+    ef: usize,
+) -> f64 {
+    let mut total = 0.0;
+    for q in queries {
+        let want = exact(metric, live, q, 10);
+        total += recall(&search(s, q, ef, None, 10, &mut no_fetch), &want);
+    }
+    total / queries.len() as f64
+}
+
+#[test]
+fn options_and_meta() {
+    let o = options::Options::parse("m = 16\nbits = 1\n[search]\nef_search = 80").unwrap();
+    assert_eq!((o.m, o.bits, o.search.ef_search), (16, 1, Some(80)));
+    for (bad, key) in [
+        ("m = 2", "m"),
+        ("bits = 3", "bits"),
+        ("alpha = 0.5", "alpha"),
+        ("ef_construction = 1", "ef_construction"),
+        ("lists = [3]", "lists"),
+        ("[search]\nef_search = 0", "search.ef_search"),
+    ] {
+        let e = options::Options::parse(bad).unwrap_err();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+    let mut m = meta(384, Metric::Cos, true);
+    m.entry = Addr { blk: 7, off: 3 };
+    m.ef_search = Some(99);
+    m.epsilon = Some(1.5);
+    assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
+    let mut b = m.encode();
+    b[4] = 9;
+    assert!(Meta::decode(&b).unwrap_err().0.contains("REINDEX"));
+    // What fits in a page: vectors up to ~1800 f32 dimensions, codes alone far more.
+    let mut big = meta(1800, Metric::L2, false);
+    big.m = 32;
+    assert!(big.fits());
+    big.dims = 2100;
+    assert!(!big.fits());
+    big.rerank_in_table = true;
+    big.dims = 16000;
+    assert!(big.fits());
+}
+
+#[test]
+fn built_graph_reaches_recall_on_real_vectors() {
+    let data = fashion(3000, 0);
+    let queries = fashion(40, 9000);
+    for metric in [Metric::L2, Metric::Cos] {
+        let (s, _) = build_index(&data, meta(784, metric, false), &|_| vec![]);
+        let (problems, live, reached) = verify(&s);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!((live, reached), (3000, 3000));
+        let all: Vec<(usize, &Vec<f32>)> = data.iter().enumerate().collect();
+        let r = mean_recall(&s, metric, &all, &queries, 40);
+        eprintln!("{metric:?}: recall@10 at ef 40 = {r:.3}");
+        assert!(r >= 0.95, "{metric:?}: {r}");
+    }
+}
+
+#[test]
+fn the_stream_returns_every_row_once() {
+    let data = fashion(600, 0);
+    let (s, _) = build_index(&data, meta(784, Metric::L2, false), &|_| vec![]);
+    let got = search(&s, &data[5], 4, None, usize::MAX, &mut no_fetch);
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), got.len(), "a row came back twice");
+    assert_eq!(got.len(), 600);
+    assert_eq!(got[0], 5, "the query's own row first");
+}
+
+#[test]
+fn label_filters_reach_recall_and_fill_the_limit() {
+    let data = fashion(3000, 0);
+    let queries = fashion(40, 9000);
+    // Label 1..=10 on 10 % of rows each; label 100..=199 on 1 % each; some rows unlabelled.
+    let labels = |i: usize| -> Vec<i16> {
+        if i % 17 == 0 {
+            return vec![];
+        }
+        let mut l = vec![(i % 10) as i16 + 1, (i % 100) as i16 + 100];
+        l.sort();
+        l
+    };
+    let (s, _) = build_index(&data, meta(784, Metric::L2, false), &labels);
+    assert!(verify(&s).0.is_empty());
+    for (filter, name) in [
+        (vec![3i16], "10%"),
+        (vec![142i16], "1%"),
+        (vec![120, 160], "2%"),
+    ] {
+        let matching: Vec<(usize, &Vec<f32>)> = data
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| labels(*i).iter().any(|l| filter.contains(l)))
+            .collect();
+        let mut total = 0.0;
+        for q in &queries {
+            let want = exact(Metric::L2, &matching, q, 10);
+            let got = search(&s, q, 40, Some(filter.clone()), 10, &mut no_fetch);
+            assert_eq!(
+                got.len(),
+                10.min(matching.len()),
+                "{name}: a full result set"
+            );
+            assert!(
+                got.iter()
+                    .all(|g| labels(*g).iter().any(|l| filter.contains(l)))
+            );
+            total += recall(&got, &want);
+        }
+        let r = total / queries.len() as f64;
+        eprintln!("filter {name}: recall@10 = {r:.3}");
+        assert!(r >= 0.9, "{name}: {r}");
+    }
+    // A label no row has matches nothing.
+    assert!(search(&s, &queries[0], 40, Some(vec![999]), 10, &mut no_fetch).is_empty());
+}
+
+#[test]
+fn inserts_build_a_searchable_graph() {
+    let data = fashion(700, 0);
+    let queries = fashion(20, 9000);
+    for in_table in [false, true] {
+        // An index built over no rows, then filled by inserts.
+        let (s, _) = build_index(&data[..1], meta(784, Metric::L2, in_table), &|_| vec![1]);
+        for (i, v) in data.iter().enumerate().skip(1) {
+            let l = if i % 4 == 0 { vec![1i16, 2] } else { vec![1] };
+            insert(&s, v, tid(i), &l).unwrap();
+        }
+        let (problems, live, reached) = verify(&s);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(live, 700);
+        assert!(reached >= 695, "{reached} reached");
+        let all: Vec<(usize, &Vec<f32>)> = data.iter().enumerate().collect();
+        let mut fetch = |t: Addr| Some(elems_bytes(Elem::F32, &data[untid(t)]));
+        let mut total = 0.0;
+        for q in &queries {
+            let want = exact(Metric::L2, &all, q, 10);
+            total += recall(&search(&s, q, 40, None, 10, &mut fetch), &want);
+        }
+        let r = total / queries.len() as f64;
+        eprintln!("inserted (in_table {in_table}): recall@10 = {r:.3}");
+        assert!(r >= 0.9, "{r}");
+        // Label 2 got its entry from the inserts.
+        assert_eq!(
+            search(&s, &queries[0], 40, Some(vec![2]), 5, &mut fetch).len(),
+            5
+        );
+    }
+}
+
+#[test]
+fn empty_index_takes_its_first_insert_as_entry() {
+    let s = MemStore::new();
+    let r = Rows::new(784);
+    let g = build::build(
+        &Data {
+            dims: 784,
+            metric: Metric::L2,
+            vectors: &[],
+            labels: &[],
+        },
+        &Params {
+            m: 8,
+            ef_construction: 16,
+            alpha: 1.2,
+            threads: 1,
+            on_thread: None,
+        },
+        &mut |_| {},
+    );
+    let m = write(&s, meta(784, Metric::L2, false), &r, &g, &mut |_| {});
+    assert!(m.entry.is_none());
+    let data = fashion(30, 0);
+    assert!(search(&s, &data[0], 10, None, 10, &mut no_fetch).is_empty());
+    for (i, v) in data.iter().enumerate() {
+        insert(&s, v, tid(i), &[]).unwrap();
+    }
+    assert!(verify(&s).0.is_empty());
+    assert_eq!(search(&s, &data[3], 10, None, 1, &mut no_fetch), vec![3]);
+}
+
+#[test]
+fn vacuum_repairs_the_graph() {
+    let data = fashion(3000, 0);
+    let queries = fashion(40, 9000);
+    let labels = |i: usize| vec![(i % 50) as i16];
+    let (s, _) = build_index(&data, meta(784, Metric::L2, false), &labels);
+    // Delete every other row.
+    let (removed, kept) = bulk_delete(&s, &mut |t| untid(t) % 2 == 0).unwrap();
+    assert_eq!((removed, kept), (1500, 1500));
+    let (problems, live, reached) = verify(&s);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(live, 1500);
+    assert!(reached >= 1490, "{reached} of 1500 reachable");
+    let rest: Vec<(usize, &Vec<f32>)> = data
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .collect();
+    let after = mean_recall(&s, Metric::L2, &rest, &queries, 40);
+    // A fresh build over the survivors.
+    let kept_rows: Vec<Vec<f32>> = rest.iter().map(|x| x.1.clone()).collect();
+    let (fresh, _) = build_index(&kept_rows, meta(784, Metric::L2, false), &|_| vec![]);
+    let mut f = 0.0;
+    for q in &queries {
+        let want: Vec<usize> = exact(Metric::L2, &rest, q, 10);
+        let got: Vec<usize> = search(&fresh, q, 40, None, 10, &mut no_fetch)
+            .into_iter()
+            .map(|i| 2 * i + 1)
+            .collect();
+        f += recall(&got, &want);
+    }
+    let fresh_r = f / queries.len() as f64;
+    eprintln!("after vacuum {after:.3}, fresh build {fresh_r:.3}");
+    assert!(after >= fresh_r - 0.02, "{after} vs {fresh_r}");
+    // No deleted row comes back, labels still lead somewhere.
+    for q in &queries[..5] {
+        assert!(
+            search(&s, q, 40, None, 50, &mut no_fetch)
+                .iter()
+                .all(|i| i % 2 == 1)
+        );
+        let got = search(&s, q, 40, Some(vec![7]), 10, &mut no_fetch);
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|i| i % 50 == 7));
+    }
+    // Then everything: the index is empty and still sound.
+    bulk_delete(&s, &mut |_| true).unwrap();
+    assert_eq!(verify(&s), (vec![], 0, 0));
+    assert!(search(&s, &queries[0], 40, None, 10, &mut no_fetch).is_empty());
+    insert(&s, &data[1], tid(1), &[]).unwrap();
+    assert_eq!(
+        search(&s, &queries[0], 40, None, 10, &mut no_fetch),
+        vec![1]
+    );
+}
+
+#[test]
+fn verify_finds_damage() {
+    let data = fashion(300, 0);
+    let (s, meta) = build_index(&data, meta(784, Metric::L2, false), &|_| vec![]);
+    let b = meta.labels + 1;
+    {
+        let mut g = s.write(b);
+        let t = page::get_mut(&mut g, 2).unwrap();
+        t[V_NLABELS] = 3; // the length no longer adds up
+    }
+    let (problems, _, _) = verify(&s);
+    assert!(
+        problems.iter().any(|p| p.contains("malformed")),
+        "{problems:?}"
+    );
+    let mut rng = Rng::new(1);
+    let _ = rng.next_u64();
+}
