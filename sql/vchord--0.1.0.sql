@@ -293,3 +293,41 @@ CREATE FUNCTION vchordrq_prewarm(regclass) RETURNS text
     AS 'MODULE_PATHNAME', 'vchord_rq_prewarm' LANGUAGE C STRICT VOLATILE;
 CREATE FUNCTION vchordrq_verify(regclass) RETURNS text[]
     AS 'MODULE_PATHNAME', 'vchord_rq_verify' LANGUAGE C STRICT VOLATILE;
+
+-- ---- vchordg: graph + RaBitQ, with label filters ----------------------------------------
+CREATE FUNCTION vchordg_amhandler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME', 'vchord_g_amhandler' LANGUAGE C;
+CREATE ACCESS METHOD vchordg TYPE INDEX HANDLER vchordg_amhandler;
+COMMENT ON ACCESS METHOD vchordg IS 'vchord graph index with RaBitQ codes, exact rerank and label filters';
+
+-- The vector opclasses share vchordrq's support functions (element type and metric).
+CREATE OPERATOR CLASS vector_l2_ops FOR TYPE vector USING vchordg AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_l2_ops();
+CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING vchordg AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_ip_ops();
+CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING vchordg AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_cosine_ops();
+CREATE OPERATOR CLASS halfvec_l2_ops FOR TYPE halfvec USING vchordg AS
+    OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_halfvec_l2_ops();
+CREATE OPERATOR CLASS halfvec_ip_ops FOR TYPE halfvec USING vchordg AS
+    OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_halfvec_ip_ops();
+CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING vchordg AS
+    OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_halfvec_cosine_ops();
+
+-- Labels: a smallint[] second column, filtered with && (overlap).
+CREATE FUNCTION _vchordg_support_labels() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_g_support_labels' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE OPERATOR CLASS vchordg_label_ops DEFAULT FOR TYPE smallint[] USING vchordg AS
+    OPERATOR 2 && (anyarray, anyarray),
+    FUNCTION 1 _vchordg_support_labels();
+
+CREATE FUNCTION vchordg_prewarm(regclass) RETURNS text
+    AS 'MODULE_PATHNAME', 'vchord_g_prewarm' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION vchordg_verify(regclass) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'vchord_g_verify' LANGUAGE C STRICT VOLATILE;

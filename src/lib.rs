@@ -39,6 +39,7 @@ fn init() {
     #[cfg(feature = "testing")]
     testing::init();
     index::rq::init();
+    index::g::init();
     for prefix in [c"vchord", c"vchordrq", c"vchordg"] {
         pg::guc::reserve_prefix(prefix);
     }

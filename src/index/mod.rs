@@ -1,9 +1,12 @@
 //! Index access methods. `rq` is vchordrq (IVF + RaBitQ); the plumbing shared by access
 //! methods (opclass info, reading key datums, TIDs, errors) lives here.
+pub mod g;
 pub mod rq;
 
 use crate::pg::error::*;
 use crate::pg::sys;
+use crate::pg::pg_try;
+use std::ffi::{CStr, c_char, c_int};
 use half::f16;
 use vchord_ivf::page::Addr;
 use vchord_ivf::{Corrupt, Elem, Metric};
@@ -120,4 +123,316 @@ impl<T> OrCorrupt<T> for vchord_ivf::Result<T> {
 /// palloc0'd node of `size` bytes (makeNode without the tag).
 pub fn palloc0<T>() -> *mut T {
     unsafe { crate::pg::pg_try(|| sys::palloc0(size_of::<T>())) as *mut T }
+}
+
+// ---- options -----------------------------------------------------------------------------
+
+/// rd_options of a vchord index: the varlena header and the offset of the TOML string.
+#[repr(C)]
+struct RelOptions {
+    vl_len_: i32,
+    options: c_int,
+}
+
+/// amoptions for an access method whose one reloption, `options`, is registered in `kind`.
+pub fn build_options(
+    reloptions: sys::Datum,
+    validate: bool,
+    kind: sys::relopt_kind::Type,
+) -> *mut sys::bytea {
+    let tab = [sys::relopt_parse_elt {
+        optname: c"options".as_ptr(),
+        opttype: sys::relopt_type::RELOPT_TYPE_STRING,
+        offset: std::mem::offset_of!(RelOptions, options) as c_int,
+        #[cfg(pg_ge18)]
+        isset_offset: 0,
+    }];
+    let p = tab.as_ptr();
+    unsafe {
+        pg_try(|| sys::build_reloptions(reloptions, validate, kind, size_of::<RelOptions>(), p, 1))
+            as *mut sys::bytea
+    }
+}
+
+/// The `options` text of an index, if one was given.
+pub fn options_text(index: sys::Relation) -> Option<String> {
+    unsafe {
+        let raw = (*index).rd_options as *const RelOptions;
+        if raw.is_null() || (*raw).options == 0 {
+            return None;
+        }
+        let s = CStr::from_ptr((raw as *const c_char).add((*raw).options as usize));
+        Some(s.to_string_lossy().into_owned())
+    }
+}
+
+/// Registers the reloption kind of an access method and its `options` string, checked by
+/// `validate`.
+pub fn register_options(
+    what: &'static CStr,
+    validate: unsafe extern "C-unwind" fn(*const c_char),
+) -> sys::relopt_kind::Type {
+    unsafe {
+        let kind = pg_try(|| sys::add_reloption_kind());
+        pg_try(|| {
+            sys::add_string_reloption(
+                kind as u32,
+                c"options".as_ptr(),
+                what.as_ptr(),
+                std::ptr::null(),
+                Some(validate),
+                sys::AccessExclusiveLock as c_int,
+            )
+        });
+        kind
+    }
+}
+
+// ---- functions shared by the access methods ----------------------------------------------
+
+/// Opens `oid` as an index of access method `am` (AccessShareLock), or raises a clear error.
+pub fn open_index(oid: sys::Oid, am: &CStr) -> sys::Relation {
+    let rel = unsafe { pg_try(|| sys::index_open(oid, sys::AccessShareLock as c_int)) };
+    let ours = unsafe {
+        let want = pg_try(|| sys::get_index_am_oid(am.as_ptr(), false));
+        (*(*rel).rd_rel).relam == want
+    };
+    if !ours {
+        let name = relname(rel);
+        close_index(rel);
+        Error::new(
+            ERRCODE_WRONG_OBJECT_TYPE,
+            format!("\"{name}\" is not a {} index", am.to_string_lossy()),
+        )
+        .raise();
+    }
+    rel
+}
+
+pub fn close_index(rel: sys::Relation) {
+    unsafe { pg_try(|| sys::index_close(rel, sys::AccessShareLock as c_int)) };
+}
+
+/// Reads every page of index `oid` (of access method `am`) into shared buffers.
+pub fn prewarm(oid: sys::Oid, am: &CStr) -> sys::Datum {
+    let rel = open_index(oid, am);
+    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
+    use vchord_ivf::Store;
+    let n = store.nblocks();
+    for blk in 0..n {
+        drop(store.read(blk));
+        if blk % 256 == 0 {
+            crate::pg::check_for_interrupts();
+        }
+    }
+    close_index(rel);
+    crate::pg::fmgr::text_datum(&format!("prewarmed {n} pages"))
+}
+
+// ---- scans ---------------------------------------------------------------------------------
+
+/// Refuses a scan under a snapshot that is not MVCC (`am` names the access method).
+pub fn require_mvcc(scan: sys::IndexScanDesc, am: &str) {
+    if !unsafe { sys::vchord_shim_is_mvcc((*scan).xs_snapshot) } {
+        Error::new(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{am} indexes support only MVCC snapshots"),
+        )
+        .raise();
+    }
+}
+
+/// Starts reading keys back from the scan's table (rerank_in_table).
+pub fn fetch_begin(scan: sys::IndexScanDesc, am: &str) -> *mut sys::VchordFetch {
+    unsafe {
+        let heap = (*scan).heapRelation;
+        if heap.is_null() {
+            error(
+                ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("a {am} index with rerank_in_table needs the table to scan"),
+            );
+        }
+        let index = (*scan).indexRelation;
+        pg_try(|| sys::vchord_shim_fetch_begin(heap, index))
+    }
+}
+
+/// The key bytes of the version of `tid` visible to `snapshot`; `None` when none is.
+pub fn fetch_key(
+    f: *mut sys::VchordFetch,
+    snapshot: sys::Snapshot,
+    elem: Elem,
+    tid: Addr,
+) -> Option<Vec<u8>> {
+    unsafe {
+        let mut t: sys::ItemPointerData = std::mem::zeroed();
+        set_tid(&mut t, tid);
+        let mut key: sys::Datum = std::mem::zeroed();
+        let mut isnull = false;
+        let found =
+            pg_try(|| sys::vchord_shim_fetch_key(f, &mut t, snapshot, &mut key, &mut isnull));
+        (found && !isnull).then(|| key_bytes(elem, key))
+    }
+}
+
+/// Ends a fetch begun by [`fetch_begin`] (null: nothing to do).
+pub fn fetch_end(f: *mut sys::VchordFetch) {
+    if !f.is_null() {
+        unsafe { pg_try(|| sys::vchord_shim_fetch_end(f)) };
+    }
+}
+
+/// Fills the scan's result slot: heap TID and ORDER BY value.
+pub fn emit(scan: sys::IndexScanDesc, tid: Addr, distance: f64, recheck: bool) {
+    unsafe {
+        set_tid(&mut (*scan).xs_heaptid, tid);
+        (*scan).xs_recheck = recheck;
+        (*scan).xs_recheckorderby = false;
+        *(*scan).xs_orderbyvals = crate::pg::fmgr::datum_f64(distance);
+        *(*scan).xs_orderbynulls = false;
+    }
+}
+
+/// RelationGetIndexScan plus room for the ORDER BY values.
+pub fn begin_scan(index: sys::Relation, nkeys: c_int, norderbys: c_int) -> sys::IndexScanDesc {
+    unsafe {
+        let scan = pg_try(|| sys::RelationGetIndexScan(index, nkeys, norderbys));
+        let n = norderbys.max(1) as usize;
+        (*scan).xs_orderbyvals = pg_try(|| sys::palloc0(n * size_of::<sys::Datum>())).cast();
+        (*scan).xs_orderbynulls = pg_try(|| sys::palloc0(n * size_of::<bool>())).cast();
+        scan
+    }
+}
+
+/// amrescan's copying of the keys into the scan; returns the ORDER BY query (`None`: no
+/// ORDER BY, or a NULL query).
+pub fn rescan_keys(
+    scan: sys::IndexScanDesc,
+    keys: sys::ScanKey,
+    nkeys: c_int,
+    orderbys: sys::ScanKey,
+    norderbys: c_int,
+    elem: Elem,
+) -> Option<Vec<f32>> {
+    unsafe {
+        if !keys.is_null() && nkeys > 0 {
+            std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+        }
+        if !orderbys.is_null() && norderbys > 0 {
+            std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
+        }
+        if (*scan).numberOfOrderBys > 0 {
+            let key = &*(*scan).orderByData;
+            if key.sk_flags & sys::SK_ISNULL as c_int != 0 {
+                None
+            } else {
+                Some(read_key(elem, key.sk_argument).0)
+            }
+        } else {
+            None
+        }
+    }
+}
+
+pub fn forward_only(dir: sys::ScanDirection::Type, am: &str) {
+    if dir != sys::ScanDirection::ForwardScanDirection {
+        error(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{am} indexes only scan forward"),
+        );
+    }
+}
+
+/// Signals belong to the backend's own thread: build threads block them all.
+pub fn block_signals() {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Build threads for an option value: 0 means as many as the machine has, at most 8.
+pub fn build_threads(opt: u32) -> usize {
+    if opt > 0 {
+        return opt as usize;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+pub fn progress(param: u32, value: i64) {
+    unsafe { pg_try(|| sys::vchord_shim_progress(param as c_int, value)) };
+}
+
+/// An IndexAmRoutine with what vchord's access methods share (ORDER BY operators, forward
+/// scans only, no uniqueness, maintenance_work_mem for builds, parallel bulk delete); `set`
+/// adds the callbacks and what differs.
+pub fn am_routine(set: impl FnOnce(&mut sys::IndexAmRoutine)) -> sys::Datum {
+    let r = palloc0::<sys::IndexAmRoutine>();
+    let a = unsafe { &mut *r };
+    a.type_ = sys::NodeTag::T_IndexAmRoutine;
+    a.amsupport = 1;
+    a.amcanorderbyop = true;
+    a.amoptionalkey = true;
+    a.amusemaintenanceworkmem = true;
+    a.amparallelvacuumoptions = sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+    a.amkeytype = sys::InvalidOid;
+    // Everything else (flags false, callbacks None) is palloc0's zero.
+    set(a);
+    r as sys::Datum
+}
+
+/// Vacuum statistics: the ones given, or new ones.
+pub fn stats_or_new(stats: *mut sys::IndexBulkDeleteResult) -> *mut sys::IndexBulkDeleteResult {
+    if stats.is_null() {
+        palloc0::<sys::IndexBulkDeleteResult>()
+    } else {
+        stats
+    }
+}
+
+/// disable_cost: what the planner adds for a disabled path.
+const DISABLED: f64 = 1.0e10;
+
+/// What an access method's cost model gives: startup and total cost, pages read and the
+/// selectivity of the index quals.
+pub struct Costs {
+    pub startup: f64,
+    pub total: f64,
+    pub pages: f64,
+    pub selectivity: f64,
+}
+
+/// amcostestimate's frame: a path without ORDER BY distance (which the index cannot serve)
+/// or with the access method disabled gets disable_cost; else `model` prices it.
+#[allow(clippy::too_many_arguments)]
+pub fn estimate_costs(
+    root: *mut sys::PlannerInfo,
+    path: *mut sys::IndexPath,
+    loop_count: f64,
+    out: (*mut sys::Cost, *mut sys::Cost, *mut sys::Selectivity, *mut f64, *mut f64),
+    enabled: bool,
+    model: impl FnOnce(&sys::VchordPathInfo, sys::Relation) -> Costs,
+) {
+    let (startup, total, selectivity, correlation, pages) = out;
+    unsafe {
+        let mut info: sys::VchordPathInfo = std::mem::zeroed();
+        let ip: *mut sys::VchordPathInfo = &raw mut info;
+        pg_try(|| sys::vchord_shim_path_info(root, path, loop_count, ip));
+        *selectivity = 1.0;
+        *correlation = 0.0;
+        *pages = info.index_pages;
+        if !info.has_orderbys || !enabled {
+            *startup = DISABLED;
+            *total = DISABLED;
+            return;
+        }
+        let index = pg_try(|| sys::index_open(info.indexoid, sys::NoLock as c_int));
+        let c = model(&info, index);
+        pg_try(|| sys::index_close(index, sys::NoLock as c_int));
+        *startup = c.startup;
+        *total = c.total;
+        *pages = c.pages;
+        *selectivity = c.selectivity;
+    }
 }

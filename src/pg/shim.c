@@ -126,6 +126,8 @@ vchord_shim_catch_count(void)
 #include "utils/guc_tables.h"
 #include "utils/selfuncs.h"
 #include "utils/snapmgr.h"
+#include "utils/array.h"
+#include "catalog/pg_type_d.h"
 
 char *
 vchord_shim_buffer_page(Buffer buf)
@@ -174,12 +176,48 @@ vchord_shim_index_typmod(Relation index)
 int32
 vchord_shim_index_support(Relation index)
 {
-	Oid			proc = index_getprocid(index, 1, 1);
+	return vchord_shim_index_support_att(index, 1);
+}
+
+int32
+vchord_shim_index_support_att(Relation index, int attno)
+{
+	Oid			proc = index_getprocid(index, attno, 1);
 
 	if (!OidIsValid(proc))
-		elog(ERROR, "vchord: operator class of index \"%s\" has no support function 1",
-			 RelationGetRelationName(index));
+		elog(ERROR, "vchord: operator class of index \"%s\" column %d has no support function 1",
+			 RelationGetRelationName(index), attno);
 	return DatumGetInt32(OidFunctionCall0Coll(proc, InvalidOid));
+}
+
+int
+vchord_shim_index_natts(Relation index)
+{
+	return IndexRelationGetNumberOfKeyAttributes(index);
+}
+
+int
+vchord_shim_labels(Datum d, int16 *out, int max)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			count = 0;
+
+	if (ARR_ELEMTYPE(a) != INT2OID)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("vchordg labels must be smallint[]")));
+	deconstruct_array(a, INT2OID, sizeof(int16), true, TYPALIGN_SHORT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			continue;
+		if (count == max)
+			return -1;
+		out[count++] = DatumGetInt16(elems[i]);
+	}
+	return count;
 }
 
 bool

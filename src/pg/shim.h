@@ -74,6 +74,11 @@ extern int32 vchord_shim_index_typmod(Relation index);
 
 /* Calls the opclass's support function 1 of the first column; returns its int4 result. */
 extern int32 vchord_shim_index_support(Relation index);
+/* the same for key column attno (1-based), and the number of key columns */
+extern int32 vchord_shim_index_support_att(Relation index, int attno);
+extern int	vchord_shim_index_natts(Relation index);
+/* the non-null elements of a smallint[] datum into out; -1 when there are more than max */
+extern int	vchord_shim_labels(Datum d, int16 *out, int max);
 
 extern bool vchord_shim_is_mvcc(Snapshot snapshot);
 

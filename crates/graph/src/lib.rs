@@ -794,25 +794,53 @@ pub fn insert<S: Store>(s: &S, v: &[f32], tid: Addr, labels: &[i16]) -> Result<A
     let nbs = cx.prune(&me, cands);
     let t = encode_vertex(&meta, tid, &f, &code, labels, &nbs, &stored);
     let a = append_vertex(s, &t);
+    let mut named = false;
     for &u in &nbs {
-        add_edge(&cx, u, a, &me);
+        named |= add_edge(&cx, u, a, &me);
+    }
+    if !named && let Some(&u) = nbs.first() {
+        // Every neighbour pruned the new vertex away: its nearest takes it in place of its
+        // farthest edge, so the vertex is reachable.
+        force_edge(&cx, u, a);
     }
     add_label_entries(s, &meta, labels, a);
     Ok(a)
 }
 
+fn force_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
+    let mut g = cx.s.write(u.blk);
+    let Some(list) = page::get(&g, u.off)
+        .and_then(|t| Vertex::parse(cx.meta, t))
+        .filter(|v| !v.deleted())
+        .map(|v| v.neighbours())
+    else {
+        return;
+    };
+    if list.contains(&new) {
+        return;
+    }
+    let mut next = list;
+    if next.len() < cx.meta.m as usize {
+        next.push(new);
+    } else {
+        *next.last_mut().unwrap() = new;
+    }
+    put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), &next);
+}
+
 /// Adds the edge `u -> new` (pruning `u`'s list when full). Optimistic: the list is read and
-/// pruned without a lock, then written only if it did not change meanwhile.
-fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) {
+/// pruned without a lock, then written only if it did not change meanwhile. True when `u`
+/// names `new` afterwards.
+fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> bool {
     for _ in 0..3 {
         let Some((list, pu)) = with_vertex(cx.s, cx.meta, u, |v| {
             (!v.deleted()).then(|| (v.neighbours(), cx.point_of(v)))
         })
         .flatten() else {
-            return;
+            return false;
         };
         if list.contains(&new) {
-            return;
+            return true;
         }
         let next = if list.len() < cx.meta.m as usize {
             let mut l = list.clone();
@@ -833,19 +861,20 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) {
             cx.prune(&pu, cands)
         };
         if next == list {
-            return;
+            return false;
         }
         let mut g = cx.s.write(u.blk);
         let Some(t) = page::get(&g, u.off) else {
-            return;
+            return false;
         };
         let same = Vertex::parse(cx.meta, t).is_some_and(|v| v.neighbours() == list);
         if same {
             let t = page::get_mut(&mut g, u.off).unwrap();
             put_neighbours(cx.meta, t, &next);
-            return;
+            return next.contains(&new);
         }
     }
+    false
 }
 
 // ---- vacuum ----------------------------------------------------------------------------
@@ -904,7 +933,10 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
             repair(&cx, a, &gone, &mut some_live, &mut label_live);
         }
     }
-    // 3. Entry points off the flagged vertices.
+    // 3. A live vertex that no live list names any more gets an edge from its nearest live
+    // neighbour (in place of that one's farthest edge), so searches still reach it.
+    reconnect(&cx, &blocks, &gone, meta.entry);
+    // 4. Entry points off the flagged vertices.
     if gone.contains_key(&meta.entry) {
         let alt = gone[&meta.entry]
             .iter()
@@ -924,7 +956,7 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
             }
         }
     }
-    // 4. Remove the flagged vertices.
+    // 5. Remove the flagged vertices.
     let mut by_blk: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
     for a in gone.keys() {
         by_blk.entry(a.blk).or_default().push(a.off);
@@ -935,6 +967,35 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
         page::remove(&mut g, &offs);
     }
     Ok((gone.len() as u64, kept))
+}
+
+fn reconnect<S: Store>(cx: &Ctx<S>, blocks: &[u32], gone: &HashMap<Addr, Vec<Addr>>, entry: Addr) {
+    let mut named: HashSet<Addr> = HashSet::new();
+    let mut live: Vec<(Addr, Vec<Addr>)> = vec![];
+    for &b in blocks {
+        cx.s.yield_point();
+        let p = cx.s.read(b);
+        for (off, t) in page::items(&p) {
+            let a = Addr { blk: b, off };
+            if gone.contains_key(&a) {
+                continue;
+            }
+            if let Some(v) = Vertex::parse(cx.meta, t).filter(|v| !v.deleted()) {
+                let nbs = v.neighbours();
+                named.extend(nbs.iter().copied());
+                live.push((a, nbs));
+            }
+        }
+    }
+    for (a, nbs) in live {
+        if a == entry || named.contains(&a) {
+            continue;
+        }
+        let Some(&u) = nbs.iter().find(|u| !gone.contains_key(u)) else {
+            continue;
+        };
+        force_edge(cx, u, a);
+    }
 }
 
 fn repair<S: Store>(

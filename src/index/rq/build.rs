@@ -14,10 +14,6 @@ use vchord_rabitq::{Rng, Rotation};
 
 const SEED: u64 = 0x5EED_0F_1157;
 
-fn progress(param: u32, value: i64) {
-    unsafe { pg_try(|| sys::vchord_shim_progress(param as c_int, value)) };
-}
-
 /// Rows of `dims` dimensions the sample may hold: most of maintenance_work_mem (`mem` bytes);
 /// the rest is k-means' own state.
 fn sample_budget(mem: u64, dims: u32) -> u64 {
@@ -130,23 +126,6 @@ unsafe extern "C-unwind" fn insert_callback(
                 progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
             }
         })
-    }
-}
-
-fn threads(opt: u32) -> usize {
-    if opt > 0 {
-        return opt as usize;
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-}
-
-/// Worker threads must not take the backend's signals (query cancel, termination): those
-/// belong to the backend's own thread, which checks for them between k-means rounds.
-fn block_signals() {
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 
@@ -270,7 +249,7 @@ fn build(
         let p = Params {
             iterations: i.kmeans_iterations as usize,
             spherical,
-            threads: threads(i.build_threads),
+            threads: build_threads(i.build_threads),
             seed: SEED,
             on_thread: Some(block_signals),
         };

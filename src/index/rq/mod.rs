@@ -69,20 +69,8 @@ pub fn init() {
         c"Lets the planner use vchordrq indexes.",
         &ENABLE_SCAN,
     );
-    unsafe {
-        let kind = pg_try(|| sys::add_reloption_kind());
-        RELOPT_KIND.with(|k| k.set(kind));
-        pg_try(|| {
-            sys::add_string_reloption(
-                kind as u32,
-                c"options".as_ptr(),
-                c"vchordrq options, in TOML".as_ptr(),
-                std::ptr::null(),
-                Some(validate_options),
-                sys::AccessExclusiveLock as c_int,
-            )
-        });
-    }
+    let kind = register_options(c"vchordrq options, in TOML", validate_options);
+    RELOPT_KIND.with(|k| k.set(kind));
 }
 
 thread_local! {
@@ -118,13 +106,6 @@ pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
 
 // ---- options ---------------------------------------------------------------------------
 
-/// rd_options of a vchordrq index: the varlena header and the offset of the TOML string.
-#[repr(C)]
-struct RelOptions {
-    vl_len_: i32,
-    options: c_int,
-}
-
 unsafe extern "C-unwind" fn validate_options(value: *const c_char) {
     unsafe {
         boundary(|| {
@@ -148,33 +129,11 @@ fn parse_options(text: &str) -> Options {
 
 /// The options of an index (defaults when none were given).
 pub fn options_of(index: sys::Relation) -> Options {
-    unsafe {
-        let raw = (*index).rd_options as *const RelOptions;
-        if raw.is_null() || (*raw).options == 0 {
-            return Options::default();
-        }
-        let s = CStr::from_ptr((raw as *const c_char).add((*raw).options as usize));
-        parse_options(&s.to_string_lossy())
-    }
+    options_text(index).map_or_else(Options::default, |t| parse_options(&t))
 }
 
 unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
-    unsafe {
-        boundary(|| {
-            let kind = RELOPT_KIND.with(|k| k.get());
-            let tab = [sys::relopt_parse_elt {
-                optname: c"options".as_ptr(),
-                opttype: sys::relopt_type::RELOPT_TYPE_STRING,
-                offset: std::mem::offset_of!(RelOptions, options) as c_int,
-                #[cfg(pg_ge18)]
-                isset_offset: 0,
-            }];
-            let p = tab.as_ptr();
-            pg_try(|| {
-                sys::build_reloptions(reloptions, validate, kind, size_of::<RelOptions>(), p, 1)
-            }) as *mut sys::bytea
-        })
-    }
+    unsafe { boundary(|| build_options(reloptions, validate, RELOPT_KIND.with(|k| k.get()))) }
 }
 
 unsafe extern "C-unwind" fn amvalidate(_opclass: sys::Oid) -> bool {
@@ -204,69 +163,22 @@ unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
 // ---- handler ---------------------------------------------------------------------------
 
 crate::pg_fn!(vchord_rq_amhandler, |fc| {
-    let r = palloc0::<sys::IndexAmRoutine>();
-    let a = unsafe { &mut *r };
-    a.type_ = sys::NodeTag::T_IndexAmRoutine;
-    a.amstrategies = 1;
-    a.amsupport = 1;
-    a.amoptsprocnum = 0;
-    a.amcanorder = false;
-    a.amcanorderbyop = true;
-    a.amcanbackward = false;
-    a.amcanunique = false;
-    a.amcanmulticol = false;
-    a.amoptionalkey = true;
-    a.amsearcharray = false;
-    a.amsearchnulls = false;
-    a.amstorage = false;
-    a.amclusterable = false;
-    a.ampredlocks = false;
-    a.amcanparallel = false;
-    a.amcaninclude = false;
-    a.amusemaintenanceworkmem = true;
-    a.amparallelvacuumoptions = sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
-    a.amkeytype = sys::InvalidOid;
-    #[cfg(pg_ge16)]
-    {
-        a.amsummarizing = false;
-    }
-    #[cfg(pg_ge17)]
-    {
-        a.amcanbuildparallel = false;
-        a.aminsertcleanup = None;
-    }
-    #[cfg(pg_ge18)]
-    {
-        a.amcanhash = false;
-        a.amconsistentequality = false;
-        a.amconsistentordering = false;
-        a.amgettreeheight = None;
-        a.amtranslatestrategy = None;
-        a.amtranslatecmptype = None;
-    }
-    a.ambuild = Some(build::ambuild);
-    a.ambuildempty = Some(build::ambuildempty);
-    a.aminsert = Some(insert::aminsert);
-    a.ambulkdelete = Some(vacuum::ambulkdelete);
-    a.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
-    a.amcanreturn = None;
-    a.amcostestimate = Some(cost::amcostestimate);
-    a.amoptions = Some(amoptions);
-    a.amproperty = None;
-    a.ambuildphasename = Some(ambuildphasename);
-    a.amvalidate = Some(amvalidate);
-    a.amadjustmembers = None;
-    a.ambeginscan = Some(scan::ambeginscan);
-    a.amrescan = Some(scan::amrescan);
-    a.amgettuple = Some(scan::amgettuple);
-    a.amgetbitmap = None;
-    a.amendscan = Some(scan::amendscan);
-    a.ammarkpos = None;
-    a.amrestrpos = None;
-    a.amestimateparallelscan = None;
-    a.aminitparallelscan = None;
-    a.amparallelrescan = None;
-    r as sys::Datum
+    am_routine(|a| {
+        a.amstrategies = 1;
+        a.ambuild = Some(build::ambuild);
+        a.ambuildempty = Some(build::ambuildempty);
+        a.aminsert = Some(insert::aminsert);
+        a.ambulkdelete = Some(vacuum::ambulkdelete);
+        a.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
+        a.amcostestimate = Some(cost::amcostestimate);
+        a.amoptions = Some(amoptions);
+        a.ambuildphasename = Some(ambuildphasename);
+        a.amvalidate = Some(amvalidate);
+        a.ambeginscan = Some(scan::ambeginscan);
+        a.amrescan = Some(scan::amrescan);
+        a.amgettuple = Some(scan::amgettuple);
+        a.amendscan = Some(scan::amendscan);
+    })
 });
 
 macro_rules! support {
@@ -287,48 +199,14 @@ support! {
 
 // ---- functions -------------------------------------------------------------------------
 
-/// Opens `oid` as a vchordrq index (AccessShareLock), or raises a clear error.
-fn open_index(oid: sys::Oid) -> sys::Relation {
-    let rel = unsafe { pg_try(|| sys::index_open(oid, sys::AccessShareLock as c_int)) };
-    let ours = unsafe {
-        let am = pg_try(|| sys::get_index_am_oid(c"vchordrq".as_ptr(), false));
-        (*(*rel).rd_rel).relam == am
-    };
-    if !ours {
-        let name = relname(rel);
-        unsafe { pg_try(|| sys::index_close(rel, sys::AccessShareLock as c_int)) };
-        Error::new(
-            ERRCODE_WRONG_OBJECT_TYPE,
-            format!("\"{name}\" is not a vchordrq index"),
-        )
-        .raise();
-    }
-    rel
-}
-
-fn close_index(rel: sys::Relation) {
-    unsafe { pg_try(|| sys::index_close(rel, sys::AccessShareLock as c_int)) };
-}
-
 // vchordrq_prewarm(regclass) -> text: reads every page into shared buffers.
 crate::pg_fn!(vchord_rq_prewarm, |fc| {
-    let rel = open_index(fc.datum(0) as sys::Oid);
-    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
-    use vchord_ivf::Store;
-    let n = store.nblocks();
-    for blk in 0..n {
-        drop(store.read(blk));
-        if blk % 256 == 0 {
-            crate::pg::check_for_interrupts();
-        }
-    }
-    close_index(rel);
-    crate::pg::fmgr::text_datum(&format!("prewarmed {n} pages"))
+    prewarm(fc.datum(0) as sys::Oid, c"vchordrq")
 });
 
 // vchordrq_verify(regclass) -> text[]: every structural problem found (empty when sound).
 crate::pg_fn!(vchord_rq_verify, |fc| {
-    let rel = open_index(fc.datum(0) as sys::Oid);
+    let rel = open_index(fc.datum(0) as sys::Oid, c"vchordrq");
     let store = unsafe { crate::pg::buffer::Rel::new(rel) };
     let (problems, _) = vchord_ivf::verify(&store);
     close_index(rel);

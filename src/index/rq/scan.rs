@@ -35,7 +35,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(
 ) -> sys::IndexScanDesc {
     unsafe {
         boundary(|| {
-            let scan = pg_try(|| sys::RelationGetIndexScan(index, nkeys, norderbys));
+            let scan = begin_scan(index, nkeys, norderbys);
             let (elem, metric) = opclass_of(index);
             // Freed by amendscan, or with the scan's memory context on an error.
             (*scan).opaque = own(Some(State {
@@ -48,9 +48,6 @@ pub unsafe extern "C-unwind" fn ambeginscan(
                 fetch: std::ptr::null_mut(),
             }))
             .cast();
-            let n = norderbys.max(1) as usize;
-            (*scan).xs_orderbyvals = pg_try(|| sys::palloc0(n * size_of::<sys::Datum>())).cast();
-            (*scan).xs_orderbynulls = pg_try(|| sys::palloc0(n * size_of::<bool>())).cast();
             scan
         })
     }
@@ -65,25 +62,10 @@ pub unsafe extern "C-unwind" fn amrescan(
 ) {
     unsafe {
         boundary(|| {
-            if !keys.is_null() && nkeys > 0 {
-                std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
-            }
-            if !orderbys.is_null() && norderbys > 0 {
-                std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
-            }
             let Some(st) = state(scan).as_mut() else {
                 return;
             };
-            st.query = if (*scan).numberOfOrderBys > 0 {
-                let key = &*(*scan).orderByData;
-                if key.sk_flags & sys::SK_ISNULL as c_int != 0 {
-                    None
-                } else {
-                    Some(read_key(st.elem, key.sk_argument).0)
-                }
-            } else {
-                None
-            };
+            st.query = rescan_keys(scan, keys, nkeys, orderbys, norderbys, st.elem);
             st.search = None;
             st.returned = 0;
         })
@@ -96,12 +78,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
 ) -> bool {
     unsafe {
         boundary(|| {
-            if dir != sys::ScanDirection::ForwardScanDirection {
-                error(
-                    ERRCODE_FEATURE_NOT_SUPPORTED,
-                    "vchordrq indexes only scan forward",
-                );
-            }
+            forward_only(dir, "vchordrq");
             let index = (*scan).indexRelation;
             let store = Rel::new(index);
             let Some(st) = state(scan).as_mut() else {
@@ -112,13 +89,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
                 return false;
             };
             if st.search.is_none() {
-                if !sys::vchord_shim_is_mvcc((*scan).xs_snapshot) {
-                    Error::new(
-                        ERRCODE_FEATURE_NOT_SUPPORTED,
-                        "vchordrq indexes support only MVCC snapshots",
-                    )
-                    .raise();
-                }
+                require_mvcc(scan, "vchordrq");
                 let meta = vchord_ivf::read_meta(&store).or_corrupt(index);
                 check_dims(meta.dims, q.len());
                 let set = settings(&meta);
@@ -130,14 +101,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
                 };
                 st.search = Some(Search::start(&store, &meta, query, &p).or_corrupt(index));
                 if meta.rerank_in_table && st.fetch.is_null() {
-                    let heap = (*scan).heapRelation;
-                    if heap.is_null() {
-                        error(
-                            ERRCODE_FEATURE_NOT_SUPPORTED,
-                            "a vchordrq index with rerank_in_table needs the table to scan",
-                        );
-                    }
-                    st.fetch = pg_try(|| sys::vchord_shim_fetch_begin(heap, index));
+                    st.fetch = fetch_begin(scan, "vchordrq");
                 }
             }
             if st.max >= 0 && st.returned >= st.max {
@@ -146,25 +110,11 @@ pub unsafe extern "C-unwind" fn amgettuple(
             let search = st.search.as_mut().unwrap();
             let (f, snapshot, elem) = (st.fetch, (*scan).xs_snapshot, st.elem);
             // Only called for an index with rerank_in_table, where `f` was made above.
-            let mut fetch = |tid: vchord_ivf::page::Addr| -> Option<Vec<u8>> {
-                let mut t: sys::ItemPointerData = std::mem::zeroed();
-                set_tid(&mut t, tid);
-                let mut key: sys::Datum = std::mem::zeroed();
-                let mut isnull = false;
-                let found = pg_try(|| {
-                    sys::vchord_shim_fetch_key(f, &mut t, snapshot, &mut key, &mut isnull)
-                });
-                (found && !isnull).then(|| key_bytes(elem, key))
-            };
+            let mut fetch = |tid| fetch_key(f, snapshot, elem, tid);
             match search.next(&store, &mut fetch) {
                 Some((tid, d)) => {
                     st.returned += 1;
-                    set_tid(&mut (*scan).xs_heaptid, tid);
-                    (*scan).xs_recheck = false;
-                    (*scan).xs_recheckorderby = false;
-                    *(*scan).xs_orderbyvals =
-                        crate::pg::fmgr::datum_f64(vchord_ivf::sql_distance(st.metric, d));
-                    *(*scan).xs_orderbynulls = false;
+                    emit(scan, tid, vchord_ivf::sql_distance(st.metric, d), false);
                     true
                 }
                 None => false,
@@ -176,11 +126,8 @@ pub unsafe extern "C-unwind" fn amgettuple(
 pub unsafe extern "C-unwind" fn amendscan(scan: sys::IndexScanDesc) {
     unsafe {
         boundary(|| {
-            if let Some(st) = state(scan).as_mut()
-                && !st.fetch.is_null()
-            {
-                let f = std::mem::replace(&mut st.fetch, std::ptr::null_mut());
-                pg_try(|| sys::vchord_shim_fetch_end(f));
+            if let Some(st) = state(scan).as_mut() {
+                fetch_end(std::mem::replace(&mut st.fetch, std::ptr::null_mut()));
             }
             *state(scan) = None;
         })

@@ -3,14 +3,6 @@ use super::*;
 use crate::pg::buffer::Rel;
 use vchord_ivf::Store;
 
-fn stats_or_new(stats: *mut sys::IndexBulkDeleteResult) -> *mut sys::IndexBulkDeleteResult {
-    if stats.is_null() {
-        palloc0::<sys::IndexBulkDeleteResult>()
-    } else {
-        stats
-    }
-}
-
 pub unsafe extern "C-unwind" fn ambulkdelete(
     info: *mut sys::IndexVacuumInfo,
     stats: *mut sys::IndexBulkDeleteResult,

@@ -1,0 +1,250 @@
+//! ambuild and ambuildempty.
+//!
+//! A build reads every row the index must hold (one table scan) into memory, builds the graph
+//! there on several threads, then writes it out page by page. Memory is bounded by
+//! maintenance_work_mem: when the rows would not fit, what was read so far is built and
+//! written, and the remaining rows go in one by one as inserts do (slower), with a NOTICE.
+use super::*;
+use crate::pg::buffer::Rel;
+use crate::pg::guard::report;
+use crate::pg::memcxt::TempContext;
+use vchord_graph::build::{Data, Params};
+use vchord_graph::{Meta, Rows};
+use vchord_ivf::Store;
+
+struct State {
+    index: sys::Relation,
+    elem: Elem,
+    labelled: bool,
+    meta: Meta,
+    store: Rel,
+    rows: Rows,
+    /// Rows the memory budget (`mem` bytes) allows.
+    capacity: usize,
+    mem: u64,
+    /// Set once the in-memory rows were written: the rest are inserted one by one.
+    written: bool,
+    done: i64,
+    cxt: TempContext,
+}
+
+unsafe extern "C-unwind" fn callback(
+    _index: sys::Relation,
+    tid: sys::ItemPointer,
+    values: *mut sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut c_void,
+) {
+    unsafe {
+        boundary(|| {
+            let st = &mut *(state as *mut State);
+            if *isnull {
+                return;
+            }
+            let d = *values;
+            let ld = (st.labelled && !*isnull.add(1)).then(|| *values.add(1));
+            let elem = st.elem;
+            let (v, labels) = st.cxt.run(|| (read_key(elem, d).0, ld.map(read_labels).unwrap_or_default()));
+            if st.meta.dims == 0 {
+                st.meta.dims = v.len() as u32;
+                st.rows = Rows::new(v.len());
+                check_fits(&st.meta, st.index);
+                let per_row = Rows::bytes_per_row(v.len(), st.meta.m as usize) as u64;
+                st.capacity = (st.mem / per_row).max(1) as usize;
+            }
+            check_dims(st.meta.dims, v.len());
+            check_finite(&v);
+            let tid = tid_of(&*tid);
+            if st.written {
+                vchord_graph::insert(&st.store, &v, tid, &labels).or_corrupt(st.index);
+            } else if st.rows.len() < st.capacity {
+                st.rows.tids.push(tid);
+                st.rows.vectors.extend_from_slice(&v);
+                st.rows.labels.push(labels);
+            } else {
+                report(
+                    sys::NOTICE,
+                    &format!(
+                        "vchordg: {} rows fill maintenance_work_mem; the graph of those is built in memory and later rows are inserted one by one (raise maintenance_work_mem for a faster build)",
+                        st.rows.len()
+                    ),
+                );
+                build_and_write(st);
+                st.written = true;
+                progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_INSERT);
+                vchord_graph::insert(&st.store, &v, tid, &labels).or_corrupt(st.index);
+            }
+            st.done += 1;
+            if st.done % 256 == 0 {
+                crate::pg::check_for_interrupts();
+                progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
+            }
+        })
+    }
+}
+
+/// Distances over NaN or infinite elements mean nothing; the types never hold them, but a
+/// vector built by a C function might.
+fn check_finite(v: &[f32]) {
+    if v.iter().any(|x| !x.is_finite()) {
+        error(ERRCODE_DATA_EXCEPTION, "vchordg cannot index NaN or infinite elements");
+    }
+}
+
+fn check_fits(meta: &Meta, index: sys::Relation) {
+    if meta.dims as usize > 16000 {
+        error(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("vchordg indexes at most 16000 dimensions, not {}", meta.dims),
+        );
+    }
+    if !meta.fits() {
+        Error::new(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "a vertex of index \"{}\" ({} dimensions, m = {}) does not fit a page",
+                relname(index),
+                meta.dims,
+                meta.m
+            ),
+        )
+        .hint("Use rerank_in_table = true (the index then keeps no vectors), a smaller m, or halfvec.")
+        .raise();
+    }
+}
+
+fn build_and_write(st: &mut State) {
+    progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_GRAPH);
+    let opts = options_of(st.index);
+    let data = Data {
+        dims: st.rows.dims.max(1),
+        metric: st.meta.metric,
+        vectors: &st.rows.vectors,
+        labels: &st.rows.labels,
+    };
+    let p = Params {
+        m: st.meta.m as usize,
+        ef_construction: st.meta.ef_construction as usize,
+        alpha: st.meta.alpha,
+        threads: build_threads(opts.build_threads),
+        on_thread: Some(block_signals),
+    };
+    let graph = vchord_graph::build::build(&data, &p, &mut |done| {
+        crate::pg::check_for_interrupts();
+        progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
+    });
+    progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_WRITE);
+    let mut meta = st.meta.clone();
+    meta.dims = meta.dims.max(1);
+    st.meta = vchord_graph::write(&st.store, meta, &st.rows, &graph, &mut |done| {
+        if done % 64 == 0 {
+            crate::pg::check_for_interrupts();
+        }
+    });
+    st.rows = Rows::new(st.rows.dims);
+}
+
+fn meta_for(index: sys::Relation, dims: u32) -> Meta {
+    let (elem, metric) = opclass_of(index);
+    let o = options_of(index);
+    Meta {
+        dims,
+        metric,
+        elem,
+        bits: o.bits,
+        rerank_in_table: o.rerank_in_table,
+        m: o.m,
+        ef_construction: o.ef_construction,
+        alpha: o.alpha as f32,
+        entry: vchord_ivf::page::Addr::NONE,
+        centre: 0,
+        labels: 0,
+        ef_search: o.search.ef_search,
+        epsilon: o.search.epsilon.map(|e| e as f32),
+        max_scan_tuples: o.search.max_scan_tuples.map(|m| m as i32),
+    }
+}
+
+pub unsafe extern "C-unwind" fn ambuild(
+    heap: sys::Relation,
+    index: sys::Relation,
+    info: *mut sys::IndexInfo,
+) -> *mut sys::IndexBuildResult {
+    unsafe { boundary(|| build(heap, index, info)) }
+}
+
+fn build(
+    heap: sys::Relation,
+    index: sys::Relation,
+    info: *mut sys::IndexInfo,
+) -> *mut sys::IndexBuildResult {
+    let store = unsafe { Rel::new(index) };
+    if store.nblocks() != 0 {
+        error(
+            ERRCODE_INTERNAL_ERROR,
+            format!("index \"{}\" already contains data", relname(index)),
+        );
+    }
+    let labelled = columns(index);
+    let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
+    let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
+    let meta = meta_for(index, dims0);
+    if dims0 > 0 {
+        check_fits(&meta, index);
+    }
+    let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
+    let per_row = Rows::bytes_per_row(dims0.max(1) as usize, meta.m as usize) as u64;
+    let capacity = (mem / per_row).max(1) as usize;
+    progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_LOAD);
+    let reltuples = unsafe { sys::vchord_shim_reltuples(heap) }.max(0.0);
+    progress(sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, reltuples as i64);
+    let mut st = State {
+        index,
+        elem: meta.elem,
+        labelled,
+        meta,
+        store,
+        rows: Rows::new(dims0.max(1) as usize),
+        capacity,
+        mem,
+        written: false,
+        done: 0,
+        cxt: TempContext::new(c"vchordg build"),
+    };
+    let stp: *mut State = &raw mut st;
+    let reltuples = unsafe {
+        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(callback), stp.cast()))
+    };
+    if st.meta.dims == 0 {
+        Error::new(ERRCODE_DATA_EXCEPTION, "column does not have dimensions")
+            .hint("Declare the column with dimensions, as in vector(768), or build the index after loading rows.")
+            .raise();
+    }
+    if !st.written {
+        build_and_write(&mut st);
+    }
+    progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
+    let res = palloc0::<sys::IndexBuildResult>();
+    unsafe {
+        (*res).heap_tuples = reltuples;
+        (*res).index_tuples = st.done as f64;
+    }
+    res
+}
+
+/// The init fork of an unlogged index: an empty index with the main fork's parameters.
+pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
+    unsafe {
+        boundary(|| {
+            let main = Rel::new(index);
+            let meta = vchord_graph::read_meta(&main).or_corrupt(index);
+            let init = Rel::init_fork(index);
+            let rows = Rows::new(meta.dims as usize);
+            let data = Data { dims: meta.dims as usize, metric: meta.metric, vectors: &[], labels: &[] };
+            let p = Params { m: 1, ef_construction: 1, alpha: 1.0, threads: 1, on_thread: None };
+            let graph = vchord_graph::build::build(&data, &p, &mut |_| {});
+            vchord_graph::write(&init, meta, &rows, &graph, &mut |_| {});
+        })
+    }
+}
