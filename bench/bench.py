@@ -80,7 +80,14 @@ def minilm_wordnet(quick: bool):
 DATASETS = {"fashion-mnist": fashion_mnist, "minilm-wordnet": minilm_wordnet, "glove-50": glove}
 
 
-def ground_truth(base, queries, metric, k=100):
+def ground_truth(base, queries, metric, k=100, labels=None):
+    """Exact top-k ids per query; with `labels`, among the rows carrying query i's label."""
+    if labels is not None:
+        out = []
+        for i, q in enumerate(queries):
+            ids = np.arange(labels[i], len(base), LABELS)
+            out.append(ids[ground_truth(base[ids], q[None, :], metric, k)[0]])
+        return out
     out = []
     if metric == "cosine":
         b = base / np.linalg.norm(base, axis=1, keepdims=True)
@@ -113,9 +120,24 @@ def systems(n, metric):
             "knob": "vchordrq.probes", "sweep": [str(p) for p in [3, 5, 8, 12, 16, 24, 32, 48, 64]],
         },
         {
+            "name": "vchordg", "db": "vchord",
+            "create": f"CREATE INDEX idx ON items USING vchordg (v {opclass}, labels)",
+            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 96, 128, 200]],
+            "filtered": [],
+        },
+        {
+            "name": "vchordg in-table", "db": "vchord",
+            "create": f"CREATE INDEX idx ON items USING vchordg (v {opclass}, labels) "
+                      "WITH (options = 'rerank_in_table = true')",
+            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 96, 128, 200]],
+            "filtered": [],
+        },
+        {
             "name": "pgvector hnsw", "db": "pgvector",
             "create": f"CREATE INDEX idx ON items USING hnsw (v {opclass}) WITH (m = 16, ef_construction = 64)",
             "knob": "hnsw.ef_search", "sweep": [str(e) for e in [10, 20, 40, 60, 80, 120, 160, 240, 400]],
+            # pgvector filters after the index; its iterative scan keeps going for full results
+            "filtered": ["SET hnsw.iterative_scan = relaxed_order"],
         },
         {
             "name": "pgvector ivfflat", "db": "pgvector",
@@ -129,21 +151,26 @@ def vec(v) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in v) + "]"
 
 
+LABELS = 100  # row i carries label i % 100: a filter on one label selects 1 % of the rows
+
+
 def load(conn, base):
     conn.execute("DROP TABLE IF EXISTS items")
-    conn.execute(f"CREATE TABLE items (id int PRIMARY KEY, v vector({base.shape[1]}))")
-    with conn.cursor().copy("COPY items (id, v) FROM STDIN") as cp:
+    conn.execute(f"CREATE TABLE items (id int PRIMARY KEY, v vector({base.shape[1]}), labels smallint[])")
+    with conn.cursor().copy("COPY items (id, v, labels) FROM STDIN") as cp:
         for i, row in enumerate(base):
-            cp.write_row((i, vec(row)))
+            cp.write_row((i, vec(row), [i % LABELS]))
     conn.execute("VACUUM ANALYZE items")
 
 
-def run_queries(conn, op, qs, k=10):
-    sql = f"SELECT id FROM items ORDER BY v {op} %s::vector LIMIT {k}"
+def run_queries(conn, op, qs, k=10, labels=None):
+    where = "" if labels is None else "WHERE labels && %s::smallint[]"
+    sql = f"SELECT id FROM items {where} ORDER BY v {op} %s::vector LIMIT {k}"
     lat, res = [], []
-    for q in qs:
+    for i, q in enumerate(qs):
+        args = (q,) if labels is None else ([labels[i]], q)
         t = time.perf_counter()
-        rows = conn.execute(sql, (q,), prepare=True).fetchall()
+        rows = conn.execute(sql, args, prepare=True).fetchall()
         lat.append(time.perf_counter() - t)
         res.append([r[0] for r in rows])
     return lat, res
@@ -175,6 +202,8 @@ def bench_dataset(c, name, quick):
     op = OPS[metric][0]
     print(f"\n== {name}: {len(base)} x {base.shape[1]}, {len(queries)} queries, {metric}", flush=True)
     gt = ground_truth(base, queries, metric)
+    qlabels = [i % LABELS for i in range(len(queries))]
+    fgt = ground_truth(base, queries, metric, 10, qlabels)
     qs = [vec(q) for q in queries]
     rows = []
     curves = {}
@@ -201,8 +230,21 @@ def bench_dataset(c, name, quick):
                       f"p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
                 if rec >= 0.995:
                     break
+            at95 = next((p for p in points if p[1] >= 0.95), None)
+            filt = None
+            if at95 and "filtered" in s:
+                # 1 % selectivity: query i asks for the rows with label i % 100
+                conn.execute(f"SET {s['knob']} = '{at95[0]}'")
+                for st in s["filtered"]:
+                    conn.execute(st)
+                run_queries(conn, op, qs[:20], labels=qlabels)
+                lat, res = run_queries(conn, op, qs, labels=qlabels)
+                frec = np.mean([len(set(r) & set(g[:10].tolist())) / 10 for r, g in zip(res, fgt)])
+                full = np.mean([len(r) == 10 for r in res])
+                filt = (frec, len(qs) / sum(lat), full)
+                print(f"  1% filter at {s['knob']}={at95[0]}: recall@10 {frec:.3f}, "
+                      f"{filt[1]:.0f} QPS, full result sets {full:.3f}", flush=True)
         curves[s["name"]] = points
-        at95 = next((p for p in points if p[1] >= 0.95), None)
         qps2 = qps4 = None
         if at95:
             qps2 = concurrent_qps(c, s["db"], s["knob"], at95[0], op, qs, 2)
@@ -213,10 +255,11 @@ def bench_dataset(c, name, quick):
             src = base[np.arange(n_ins) % len(base)]
             t = time.perf_counter()
             for i, v in enumerate(src):
-                conn.execute("INSERT INTO items VALUES (%s, %s)", (len(base) + i, vec(v)), prepare=True)
+                conn.execute("INSERT INTO items VALUES (%s, %s, %s)", (len(base) + i, vec(v), [i % LABELS]),
+                             prepare=True)
             ins = n_ins / (time.perf_counter() - t)
             conn.execute("DROP TABLE items")
-        rows.append((s["name"], build, size, at95, qps2, qps4, ins))
+        rows.append((s["name"], build, size, at95, qps2, qps4, ins, filt))
     return base, queries, metric, rows, curves
 
 
@@ -224,15 +267,16 @@ def write_results(name, base, queries, metric, rows, curves, versions):
     os.makedirs(RESULTS, exist_ok=True)
     lines = [f"### {name} ({len(base)} x {base.shape[1]}, {metric}, {len(queries)} queries)", "",
              f"{versions}", "",
-             "| index | build s | size MiB | setting @0.95 | recall@10 | QPS 1 conn | p50 ms | p99 ms | QPS 2 | QPS 4 | inserts/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (sname, build, size, at95, q2, q4, ins) in rows:
+             "| index | build s | size MiB | setting @0.95 | recall@10 | QPS 1 conn | p50 ms | p99 ms | QPS 2 | QPS 4 | inserts/s | 1% filter: recall / QPS / full |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (sname, build, size, at95, q2, q4, ins, filt) in rows:
+        f = f"{filt[0]:.3f} / {filt[1]:.0f} / {filt[2]:.2f}" if filt else ""
         if at95:
             setting, rec, qps, p50, p99 = at95
             lines.append(f"| {sname} | {build:.1f} | {size / 2**20:.1f} | {setting} | {rec:.3f} | {qps:.0f} | "
-                         f"{p50:.2f} | {p99:.2f} | {q2:.0f} | {q4:.0f} | {ins:.0f} |")
+                         f"{p50:.2f} | {p99:.2f} | {q2:.0f} | {q4:.0f} | {ins:.0f} | {f} |")
         else:
-            lines.append(f"| {sname} | {build:.1f} | {size / 2**20:.1f} | not reached | | | | | | | {ins:.0f} |")
+            lines.append(f"| {sname} | {build:.1f} | {size / 2**20:.1f} | not reached | | | | | | | {ins:.0f} | |")
     lines += ["", "Sweeps (setting: recall@10 / QPS):", ""]
     for sname, pts in curves.items():
         lines.append(f"- {sname}: " + ", ".join(f"{p[0]}: {p[1]:.3f} / {p[2]:.0f}" for p in pts))

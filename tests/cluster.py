@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import tempfile
 import time
 
@@ -136,6 +137,20 @@ class Cluster:
     def connect(self, dbname: str = "postgres", **kw) -> psycopg.Connection:
         return psycopg.connect(host=self.dir, port=self.port, user=self.user, dbname=dbname,
                                autocommit=kw.pop("autocommit", True), **kw)
+
+    def crash_during(self, workers, seconds: float) -> None:
+        """Runs each `worker(cluster, stop_event)` on a thread, stops the server with
+        `-m immediate` after `seconds`, then restarts it once every worker has returned."""
+        stop = threading.Event()
+        threads = [threading.Thread(target=w, args=(self, stop)) for w in workers]
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        self.stop("immediate")
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        self.start()
 
     def client(self, program: str, *args: str) -> subprocess.CompletedProcess:
         """Runs one of the server's client programs (psql, pgbench, ...) against it."""

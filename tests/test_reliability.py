@@ -19,7 +19,7 @@ from data import copy_rows, fashion, load, vec
 
 STRESS_SECONDS = float(os.environ.get("VCHORD_STRESS_MINUTES", "0")) * 60
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REGRESS = ["foundation", "vector", "halfvec", "cast", "vchordrq"]
+REGRESS = ["foundation", "vector", "halfvec", "cast", "vchordrq", "vchordg"]
 WAL_CHECK = {"wal_consistency_checking": "'generic'", "autovacuum": "off"}
 
 
@@ -116,17 +116,8 @@ def test_crash_during_concurrent_writes(pg_config_path):
               "[build.internal]\nlists = [20]$$)")
         n = 0
         for n in cycles(4):
-            stop = threading.Event()
-            threads = [threading.Thread(target=writer, args=(c, stop, 100 * n + t)) for t in range(3)]
-            threads.append(threading.Thread(target=vacuumer, args=(c, stop)))
-            for t in threads:
-                t.start()
-            time.sleep(1.0 + rng.random() * 2)
-            c.stop("immediate")
-            stop.set()
-            for t in threads:
-                t.join(timeout=60)
-            c.start()
+            writers = [lambda c, stop, seed=100 * n + t: writer(c, stop, seed) for t in range(3)]
+            c.crash_during(writers + [vacuumer], 1.0 + rng.random() * 2)
             with c.connect() as conn:
                 found_list = full_scan(conn, "crash", dims)
                 table = {r[0] for r in conn.execute("SELECT id FROM crash")}
@@ -207,6 +198,7 @@ INSERT INTO w SELECT i, ARRAY(SELECT random() FROM generate_series(1, 64) WHERE 
     FROM generate_series(1, 3000) i;
 CREATE INDEX w_v_idx ON w USING vchordrq (v vector_l2_ops) WITH (options = $$[build.internal]
 lists = [8, 40]$$);
+CREATE INDEX w_g_idx ON w USING vchordg (v vector_cosine_ops) WITH (options = 'm = 12');
 INSERT INTO w SELECT i, ARRAY(SELECT random() FROM generate_series(1, 64) WHERE i > 0)::real[]::vector
     FROM generate_series(3001, 5000) i;
 DELETE FROM w WHERE id % 3 = 0;
@@ -219,7 +211,7 @@ INSERT INTO w SELECT i, ARRAY(SELECT random() FROM generate_series(1, 64) WHERE 
 def test_wal_consistency_over_regression_workload(pg_config_path):
     """The whole pg_regress workload runs on a primary with wal_consistency_checking =
     'generic' while a standby replays it: no inconsistency, no crash, and the standby ends
-    with the same vchordrq answers."""
+    with the same vchordrq and vchordg answers."""
     with Cluster(pg_config_path, name="walcheck", conf=WAL_CHECK) as p:
         with p.standby() as s:
             n = 0
@@ -234,13 +226,15 @@ def test_wal_consistency_over_regression_workload(pg_config_path):
                 for statement in filter(str.strip, EXTRA_WORKLOAD.split(";\n")):
                     p.sql(statement, dbname="regression")
                 p.wait_replayed(s)
-                query = "SELECT id FROM w ORDER BY v <-> (SELECT v FROM w WHERE id = 7) LIMIT 20"
                 with p.connect("regression") as a, s.connect("regression") as b:
                     for conn in (a, b):
                         conn.execute("SET enable_seqscan = off; SET vchordrq.probes = '100'")
-                    want = a.execute(query).fetchall()
-                    assert len(want) == 20 and b.execute(query).fetchall() == want
+                    for op in ("<->", "<=>"):  # vchordrq, vchordg
+                        query = f"SELECT id FROM w ORDER BY v {op} (SELECT v FROM w WHERE id = 7) LIMIT 20"
+                        want = a.execute(query).fetchall()
+                        assert len(want) == 20 and b.execute(query).fetchall() == want
                     assert b.execute("SELECT vchordrq_verify('w_v_idx')").fetchone()[0] == []
+                    assert b.execute("SELECT vchordg_verify('w_g_idx')").fetchone()[0] == []
             no_crashes(p, s)
             print(f"\nwal check: the regression workload replayed {n + 1} times without inconsistency")
 

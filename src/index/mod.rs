@@ -4,10 +4,10 @@ pub mod g;
 pub mod rq;
 
 use crate::pg::error::*;
-use crate::pg::sys;
 use crate::pg::pg_try;
-use std::ffi::{CStr, c_char, c_int};
+use crate::pg::sys;
 use half::f16;
+use std::ffi::{CStr, c_char, c_int};
 use vchord_ivf::page::Addr;
 use vchord_ivf::{Corrupt, Elem, Metric};
 
@@ -403,6 +403,33 @@ pub struct Costs {
     pub selectivity: f64,
 }
 
+/// Defines `amcostestimate` for an access method: `estimate_costs` with its `enabled` flag and
+/// cost `model`.
+#[macro_export]
+macro_rules! am_costestimate {
+    ($enabled:expr, $model:expr) => {
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe extern "C-unwind" fn amcostestimate(
+            root: *mut sys::PlannerInfo,
+            path: *mut sys::IndexPath,
+            loop_count: f64,
+            startup: *mut sys::Cost,
+            total: *mut sys::Cost,
+            selectivity: *mut sys::Selectivity,
+            correlation: *mut f64,
+            pages: *mut f64,
+        ) {
+            let out = (startup, total, selectivity, correlation, pages);
+            let model = $model;
+            unsafe {
+                $crate::pg::boundary(|| {
+                    $crate::index::estimate_costs(root, path, loop_count, out, $enabled, model)
+                })
+            }
+        }
+    };
+}
+
 /// amcostestimate's frame: a path without ORDER BY distance (which the index cannot serve)
 /// or with the access method disabled gets disable_cost; else `model` prices it.
 #[allow(clippy::too_many_arguments)]
@@ -410,7 +437,13 @@ pub fn estimate_costs(
     root: *mut sys::PlannerInfo,
     path: *mut sys::IndexPath,
     loop_count: f64,
-    out: (*mut sys::Cost, *mut sys::Cost, *mut sys::Selectivity, *mut f64, *mut f64),
+    out: (
+        *mut sys::Cost,
+        *mut sys::Cost,
+        *mut sys::Selectivity,
+        *mut f64,
+        *mut f64,
+    ),
     enabled: bool,
     model: impl FnOnce(&sys::VchordPathInfo, sys::Relation) -> Costs,
 ) {

@@ -338,15 +338,33 @@ impl<S: Store> Ctx<'_, S> {
             );
             r.iter().zip(&self.centre).map(|(a, b)| a + b).collect()
         } else {
-            prepare(
-                self.meta.metric,
-                &self.rot,
-                &elems_to_f32(self.meta.elem, v.vector()),
-            )
+            self.unrotated(&elems_to_f32(self.meta.elem, v.vector()))
         };
         Point {
             x,
             labels: v.labels(),
+        }
+    }
+
+    /// With vectors kept, pruning works in the original space (the rotation preserves
+    /// distances, so it is skipped): unit length for cosine.
+    fn unrotated(&self, v: &[f32]) -> Vec<f32> {
+        let mut x = v.to_vec();
+        if self.meta.metric == Metric::Cos {
+            vchord_kmeans::normalize(&mut x);
+        }
+        x
+    }
+
+    /// A new row's point, in the space [`Ctx::point_of`] uses for this index.
+    fn point_new(&self, v: &[f32], labels: &[i16]) -> Point {
+        Point {
+            x: if self.meta.rerank_in_table {
+                prepare(self.meta.metric, &self.rot, v)
+            } else {
+                self.unrotated(v)
+            },
+            labels: labels.to_vec(),
         }
     }
 
@@ -750,10 +768,8 @@ pub fn insert<S: Store>(s: &S, v: &[f32], tid: Addr, labels: &[i16]) -> Result<A
     let cx = new_ctx(s, &meta)?;
     let (f, code) = code_of(&meta, &cx.rot, &cx.centre, v);
     let stored = elems_bytes(meta.elem, v);
-    let me = Point {
-        x: prepare(meta.metric, &cx.rot, v),
-        labels: labels.to_vec(),
-    };
+    let me = cx.point_new(v, labels);
+    let x = prepare(meta.metric, &cx.rot, v);
     if meta.entry.is_none() {
         // The first vertex becomes the entry, under the meta page's lock.
         let mut g = s.write(0);
@@ -772,17 +788,11 @@ pub fn insert<S: Store>(s: &S, v: &[f32], tid: Addr, labels: &[i16]) -> Result<A
     // Candidates: an unfiltered search, and one among rows sharing a label.
     let mut found: Vec<Addr> = vec![];
     let ef = meta.ef_construction as usize;
-    let mut srch = Search::for_insert(s, &meta, &cx.centre, me.x.clone(), ef, None)?;
+    let mut srch = Search::for_insert(s, &meta, &cx.centre, x.clone(), ef, None)?;
     found.extend(srch.beam(s)?);
     if !labels.is_empty() {
-        let mut srch = Search::for_insert(
-            s,
-            &meta,
-            &cx.centre,
-            me.x.clone(),
-            ef,
-            Some(labels.to_vec()),
-        )?;
+        let mut srch =
+            Search::for_insert(s, &meta, &cx.centre, x.clone(), ef, Some(labels.to_vec()))?;
         found.extend(srch.beam(s)?);
     }
     found.sort_unstable();

@@ -45,7 +45,9 @@ unsafe extern "C-unwind" fn callback(
             let d = *values;
             let ld = (st.labelled && !*isnull.add(1)).then(|| *values.add(1));
             let elem = st.elem;
-            let (v, labels) = st.cxt.run(|| (read_key(elem, d).0, ld.map(read_labels).unwrap_or_default()));
+            let (v, labels) = st
+                .cxt
+                .run(|| (read_key(elem, d).0, ld.map(read_labels).unwrap_or_default()));
             if st.meta.dims == 0 {
                 st.meta.dims = v.len() as u32;
                 st.rows = Rows::new(v.len());
@@ -88,7 +90,10 @@ unsafe extern "C-unwind" fn callback(
 /// vector built by a C function might.
 fn check_finite(v: &[f32]) {
     if v.iter().any(|x| !x.is_finite()) {
-        error(ERRCODE_DATA_EXCEPTION, "vchordg cannot index NaN or infinite elements");
+        error(
+            ERRCODE_DATA_EXCEPTION,
+            "vchordg cannot index NaN or infinite elements",
+        );
     }
 }
 
@@ -96,7 +101,10 @@ fn check_fits(meta: &Meta, index: sys::Relation) {
     if meta.dims as usize > 16000 {
         error(
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!("vchordg indexes at most 16000 dimensions, not {}", meta.dims),
+            format!(
+                "vchordg indexes at most 16000 dimensions, not {}",
+                meta.dims
+            ),
         );
     }
     if !meta.fits() {
@@ -241,8 +249,19 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
             let meta = vchord_graph::read_meta(&main).or_corrupt(index);
             let init = Rel::init_fork(index);
             let rows = Rows::new(meta.dims as usize);
-            let data = Data { dims: meta.dims as usize, metric: meta.metric, vectors: &[], labels: &[] };
-            let p = Params { m: 1, ef_construction: 1, alpha: 1.0, threads: 1, on_thread: None };
+            let data = Data {
+                dims: meta.dims as usize,
+                metric: meta.metric,
+                vectors: &[],
+                labels: &[],
+            };
+            let p = Params {
+                m: 1,
+                ef_construction: 1,
+                alpha: 1.0,
+                threads: 1,
+                on_thread: None,
+            };
             let graph = vchord_graph::build::build(&data, &p, &mut |_| {});
             vchord_graph::write(&init, meta, &rows, &graph, &mut |_| {});
         })

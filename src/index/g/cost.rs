@@ -3,40 +3,23 @@
 use super::*;
 use crate::pg::buffer::Rel;
 
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C-unwind" fn amcostestimate(
-    root: *mut sys::PlannerInfo,
-    path: *mut sys::IndexPath,
-    loop_count: f64,
-    startup: *mut sys::Cost,
-    total: *mut sys::Cost,
-    selectivity: *mut sys::Selectivity,
-    correlation: *mut f64,
-    pages: *mut f64,
-) {
-    let out = (startup, total, selectivity, correlation, pages);
-    unsafe {
-        boundary(|| {
-            estimate_costs(root, path, loop_count, out, ENABLE_SCAN.get(), |info, index| {
-                let store = Rel::new(index);
-                let (ef, m) = match vchord_graph::read_meta(&store) {
-                    Ok(meta) => (settings(&meta).ef as f64, meta.m as f64),
-                    Err(_) => (64.0, 32.0),
-                };
-                let tuples = info.index_tuples.max(1.0);
-                // A search expands about ef vertices and scores their neighbours, each a
-                // page visit and a code estimate; a label filter walks 1/selectivity as far.
-                let sel = info.selectivity.clamp(1e-4, 1.0);
-                let scored = (ef * m / sel).min(tuples);
-                let read = (scored / 8.0).min(info.index_pages).max(1.0);
-                let start = read * 0.5 + scored * 0.0025;
-                Costs {
-                    startup: start,
-                    total: start + tuples * sel * 0.01,
-                    pages: read,
-                    selectivity: info.selectivity,
-                }
-            })
-        })
+crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
+    let store = unsafe { Rel::new(index) };
+    let (ef, m) = match vchord_graph::read_meta(&store) {
+        Ok(meta) => (settings(&meta).ef as f64, meta.m as f64),
+        Err(_) => (64.0, 32.0),
+    };
+    let tuples = info.index_tuples.max(1.0);
+    // A search expands about ef vertices and scores their neighbours, each a page visit and a
+    // code estimate; a label filter walks 1/selectivity as far.
+    let sel = info.selectivity.clamp(1e-4, 1.0);
+    let scored = (ef * m / sel).min(tuples);
+    let read = (scored / 8.0).min(info.index_pages).max(1.0);
+    let start = read * 0.5 + scored * 0.0025;
+    Costs {
+        startup: start,
+        total: start + tuples * sel * 0.01,
+        pages: read,
+        selectivity: info.selectivity,
     }
-}
+});

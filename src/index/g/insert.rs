@@ -25,8 +25,12 @@ pub unsafe extern "C-unwind" fn aminsert(
             let store = Rel::new(index);
             let meta = vchord_graph::read_meta(&store).or_corrupt(index);
             let cxt = TempContext::new(c"vchordg insert");
-            let (v, labels) =
-                cxt.run(|| (read_key(meta.elem, d).0, ld.map(read_labels).unwrap_or_default()));
+            let (v, labels) = cxt.run(|| {
+                (
+                    read_key(meta.elem, d).0,
+                    ld.map(read_labels).unwrap_or_default(),
+                )
+            });
             check_dims(meta.dims, v.len());
             vchord_graph::insert(&store, &v, tid_of(&*heap_tid), &labels).or_corrupt(index);
             false

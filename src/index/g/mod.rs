@@ -58,7 +58,8 @@ pub fn settings(meta: &vchord_graph::Meta) -> Settings {
     let ef = if guc::is_set(c"vchordg.ef_search") {
         EF_SEARCH.get() as usize
     } else {
-        meta.ef_search.map_or(EF_SEARCH.get() as usize, |e| e as usize)
+        meta.ef_search
+            .map_or(EF_SEARCH.get() as usize, |e| e as usize)
     };
     let max_scan_tuples = if guc::is_set(c"vchordg.max_scan_tuples") {
         MAX_SCAN_TUPLES.get() as i64
@@ -91,7 +92,9 @@ fn parse_options(text: &str) -> Options {
             ERRCODE_INVALID_PARAMETER_VALUE,
             format!("invalid vchordg options: {e}"),
         )
-        .hint("See the README for the option keys, e.g. options = $$m = 32\nef_construction = 64$$.")
+        .hint(
+            "See the README for the option keys, e.g. options = $$m = 32\nef_construction = 64$$.",
+        )
         .raise()
     })
 }

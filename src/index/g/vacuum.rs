@@ -43,7 +43,8 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
             let store = Rel::new(index);
             let stats = if stats.is_null() {
                 let s = stats_or_new(stats);
-                (*s).num_index_tuples = vchord_graph::count_vertices(&store).or_corrupt(index) as f64;
+                (*s).num_index_tuples =
+                    vchord_graph::count_vertices(&store).or_corrupt(index) as f64;
                 s
             } else {
                 stats

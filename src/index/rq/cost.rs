@@ -3,47 +3,30 @@
 use super::*;
 use crate::pg::buffer::Rel;
 
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C-unwind" fn amcostestimate(
-    root: *mut sys::PlannerInfo,
-    path: *mut sys::IndexPath,
-    loop_count: f64,
-    startup: *mut sys::Cost,
-    total: *mut sys::Cost,
-    selectivity: *mut sys::Selectivity,
-    correlation: *mut f64,
-    pages: *mut f64,
-) {
-    let out = (startup, total, selectivity, correlation, pages);
-    unsafe {
-        boundary(|| {
-            estimate_costs(root, path, loop_count, out, ENABLE_SCAN.get(), |info, index| {
-                // The share of the index a scan reads: probes over lists, per level.
-                let store = Rel::new(index);
-                let fraction = match vchord_ivf::read_meta(&store) {
-                    Ok(meta) => {
-                        let set = settings(&meta);
-                        meta.lists
-                            .iter()
-                            .zip(&set.probes)
-                            .map(|(&l, &p)| p as f64 / l.max(1) as f64)
-                            .product::<f64>()
-                            .min(1.0)
-                    }
-                    Err(_) => 1.0,
-                };
-                let tuples = info.index_tuples.max(1.0);
-                let read = (info.index_pages * fraction).max(1.0);
-                // All estimates happen before the first row (startup); each row returned
-                // costs a rerank (one page and a distance).
-                let start = read * 1.0 + tuples * fraction * 0.0025;
-                Costs {
-                    startup: start,
-                    total: start + tuples * 0.01,
-                    pages: read,
-                    selectivity: 1.0,
-                }
-            })
-        })
+crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
+    // The share of the index a scan reads: probes over lists, per level.
+    let store = unsafe { Rel::new(index) };
+    let fraction = match vchord_ivf::read_meta(&store) {
+        Ok(meta) => {
+            let set = settings(&meta);
+            meta.lists
+                .iter()
+                .zip(&set.probes)
+                .map(|(&l, &p)| p as f64 / l.max(1) as f64)
+                .product::<f64>()
+                .min(1.0)
+        }
+        Err(_) => 1.0,
+    };
+    let tuples = info.index_tuples.max(1.0);
+    let read = (info.index_pages * fraction).max(1.0);
+    // All estimates happen before the first row (startup); each row returned costs a rerank
+    // (one page and a distance).
+    let start = read * 1.0 + tuples * fraction * 0.0025;
+    Costs {
+        startup: start,
+        total: start + tuples * 0.01,
+        pages: read,
+        selectivity: 1.0,
     }
-}
+});
