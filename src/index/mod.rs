@@ -420,7 +420,7 @@ macro_rules! am_costestimate {
             pages: *mut f64,
         ) {
             let out = (startup, total, selectivity, correlation, pages);
-            let model = $model;
+            let model: fn(&sys::VchordPathInfo, sys::Relation) -> $crate::index::Costs = $model;
             unsafe {
                 $crate::pg::boundary(|| {
                     $crate::index::estimate_costs(root, path, loop_count, out, $enabled, model)
