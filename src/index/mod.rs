@@ -469,3 +469,35 @@ pub fn estimate_costs(
         *selectivity = c.selectivity;
     }
 }
+
+/// ambulkdelete's frame: `delete(store, dead)` removes the entries whose heap TID `dead` says
+/// is gone and returns (removed, kept); the statistics are filled in here.
+pub fn bulk_delete_with(
+    info: *mut sys::IndexVacuumInfo,
+    stats: *mut sys::IndexBulkDeleteResult,
+    callback: sys::IndexBulkDeleteCallback,
+    callback_state: *mut std::ffi::c_void,
+    delete: impl FnOnce(
+        crate::pg::buffer::Rel,
+        &mut dyn FnMut(Addr) -> bool,
+    ) -> vchord_ivf::Result<(u64, u64)>,
+) -> *mut sys::IndexBulkDeleteResult {
+    use vchord_ivf::Store;
+    unsafe {
+        let stats = stats_or_new(stats);
+        let index = (*info).index;
+        let store = crate::pg::buffer::Rel::new(index).for_vacuum();
+        let cb = callback.expect("bulk delete without a callback");
+        let mut tid: sys::ItemPointerData = std::mem::zeroed();
+        let tp: *mut sys::ItemPointerData = &raw mut tid;
+        let (removed, kept) = delete(store, &mut |a| {
+            set_tid(&mut *tp, a);
+            pg_try(|| cb(tp, callback_state))
+        })
+        .or_corrupt(index);
+        (*stats).tuples_removed += removed as f64;
+        (*stats).num_index_tuples = kept as f64;
+        (*stats).num_pages = store.nblocks();
+        stats
+    }
+}

@@ -11,21 +11,9 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
 ) -> *mut sys::IndexBulkDeleteResult {
     unsafe {
         boundary(|| {
-            let stats = stats_or_new(stats);
-            let index = (*info).index;
-            let store = Rel::new(index).for_vacuum();
-            let cb = callback.expect("bulk delete without a callback");
-            let mut tid: sys::ItemPointerData = std::mem::zeroed();
-            let tp: *mut sys::ItemPointerData = &raw mut tid;
-            let (removed, kept) = vchord_graph::bulk_delete(&store, &mut |a| {
-                set_tid(&mut *tp, a);
-                pg_try(|| cb(tp, callback_state))
+            bulk_delete_with(info, stats, callback, callback_state, |store, dead| {
+                vchord_graph::bulk_delete(&store, dead)
             })
-            .or_corrupt(index);
-            (*stats).tuples_removed += removed as f64;
-            (*stats).num_index_tuples = kept as f64;
-            (*stats).num_pages = store.nblocks();
-            stats
         })
     }
 }
