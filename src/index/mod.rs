@@ -2,6 +2,7 @@
 //! methods (opclass info, reading key datums, TIDs, errors) lives here.
 pub mod g;
 pub mod rq;
+pub mod scan;
 
 use crate::pg::error::*;
 use crate::pg::pg_try;
@@ -152,6 +153,68 @@ pub fn build_options(
         pg_try(|| sys::build_reloptions(reloptions, validate, kind, size_of::<RelOptions>(), p, 1))
             as *mut sys::bytea
     }
+}
+
+/// An access method's typed options (TOML in `WITH (options = ...)`).
+pub trait AmOptions: Default + Sized {
+    /// The access method, for messages.
+    const AM: &'static str;
+    /// An example for the error's hint.
+    const EXAMPLE: &'static str;
+    fn parse(text: &str) -> Result<Self, String>;
+}
+
+impl AmOptions for vchord_ivf::options::Options {
+    const AM: &'static str = "vchordrq";
+    const EXAMPLE: &'static str = "options = $$[build.internal]\nlists = [1000]$$";
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+}
+
+impl AmOptions for vchord_graph::options::Options {
+    const AM: &'static str = "vchordg";
+    const EXAMPLE: &'static str = "options = $$m = 32\nef_construction = 64$$";
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+}
+
+/// Parses options, or raises 22023 naming the key at fault.
+pub fn parse_options<O: AmOptions>(text: &str) -> O {
+    O::parse(text).unwrap_or_else(|e| {
+        Error::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid {} options: {e}", O::AM),
+        )
+        .hint(format!(
+            "See the README for the option keys, e.g. {}.",
+            O::EXAMPLE
+        ))
+        .raise()
+    })
+}
+
+/// The options of an index (defaults when none were given).
+pub fn index_options<O: AmOptions>(index: sys::Relation) -> O {
+    options_text(index).map_or_else(O::default, |t| parse_options(&t))
+}
+
+/// The `options` reloption's validator: a bad value fails CREATE INDEX / ALTER INDEX.
+pub unsafe extern "C-unwind" fn validate_options<O: AmOptions>(value: *const c_char) {
+    unsafe {
+        crate::pg::boundary(|| {
+            if !value.is_null() {
+                parse_options::<O>(&CStr::from_ptr(value).to_string_lossy());
+            }
+        })
+    }
+}
+
+/// amvalidate: the opclasses are created by the extension script only, with their operators
+/// and support function; there is nothing a user can get wrong.
+pub unsafe extern "C-unwind" fn amvalidate(_opclass: sys::Oid) -> bool {
+    unsafe { crate::pg::boundary(|| true) }
 }
 
 /// The `options` text of an index, if one was given.
@@ -500,4 +563,39 @@ pub fn bulk_delete_with(
         (*stats).num_pages = store.nblocks();
         stats
     }
+}
+
+/// amvacuumcleanup's frame: when no bulk delete ran (nothing to remove), `count(store)` gives
+/// the entries for the statistics.
+pub fn vacuum_cleanup_with(
+    info: *mut sys::IndexVacuumInfo,
+    stats: *mut sys::IndexBulkDeleteResult,
+    count: impl FnOnce(crate::pg::buffer::Rel) -> vchord_ivf::Result<u64>,
+) -> *mut sys::IndexBulkDeleteResult {
+    use vchord_ivf::Store;
+    unsafe {
+        if (*info).analyze_only {
+            return stats;
+        }
+        let index = (*info).index;
+        let store = crate::pg::buffer::Rel::new(index);
+        let stats = if stats.is_null() {
+            let s = stats_or_new(stats);
+            (*s).num_index_tuples = count(store).or_corrupt(index) as f64;
+            (*s).estimated_count = false;
+            s
+        } else {
+            stats
+        };
+        (*stats).num_pages = store.nblocks();
+        stats
+    }
+}
+
+/// ambuildphasename over a table of (phase, name); null for an unknown phase.
+pub fn phase_name(phase: i64, names: &[(i64, &'static CStr)]) -> *mut c_char {
+    names
+        .iter()
+        .find(|x| x.0 == phase)
+        .map_or(std::ptr::null_mut(), |x| x.1.as_ptr() as *mut c_char)
 }

@@ -162,6 +162,16 @@ pub fn is_set(name: &'static CStr) -> bool {
     unsafe { pg_try(|| sys::vchord_shim_guc_is_set(name.as_ptr())) }
 }
 
+/// A search setting: the GUC `name`'s `value` when it was set, else the index's stored
+/// `default`, else the GUC's built-in value.
+pub fn set_or<T>(name: &'static CStr, value: T, default: Option<T>) -> T {
+    if is_set(name) {
+        value
+    } else {
+        default.unwrap_or(value)
+    }
+}
+
 /// Reports why a check hook rejected a value (GUC_check_errdetail).
 pub fn check_detail(msg: &str) {
     let c = std::ffi::CString::new(msg.replace('\0', "?")).unwrap();

@@ -206,19 +206,16 @@ fn medoid(dist: &Dist, rows: &[u32]) -> u32 {
         }
     }
     let norm = f32x::dot(&mean, &mean).sqrt();
-    let inv_mean = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+    // Inner product has no medoid; the direction of the mean serves, as for cosine.
+    let inv_mean = match d.metric {
+        Metric::L2 => 1.0,
+        _ if norm > 0.0 => 1.0 / norm,
+        _ => 0.0,
+    };
     *rows
         .iter()
         .min_by(|&&a, &&b| {
-            let da = match d.metric {
-                Metric::L2 => dist.to(a, &mean, 1.0),
-                _ => dist.to(a, &mean, inv_mean),
-            };
-            let db = match d.metric {
-                Metric::L2 => dist.to(b, &mean, 1.0),
-                _ => dist.to(b, &mean, inv_mean),
-            };
-            // Inner product has no medoid; the cosine one serves.
+            let (da, db) = (dist.to(a, &mean, inv_mean), dist.to(b, &mean, inv_mean));
             da.total_cmp(&db).then(a.cmp(&b))
         })
         .unwrap()

@@ -222,6 +222,16 @@ impl<'a> Vertex<'a> {
             .map(|c| i16::from_le_bytes([c[0], c[1]]))
             .collect()
     }
+    /// Whether the vertex carries one of the sorted `labels` (without decoding its own).
+    pub fn has_label_in(&self, labels: &[i16]) -> bool {
+        self.t[self.labels_at()..self.neigh_at()]
+            .chunks_exact(2)
+            .any(|c| {
+                labels
+                    .binary_search(&i16::from_le_bytes([c[0], c[1]]))
+                    .is_ok()
+            })
+    }
     pub fn neighbours(&self) -> Vec<Addr> {
         let at = self.neigh_at();
         (0..self.count())
@@ -411,30 +421,9 @@ fn new_page<S: Store>(s: &S, kind: u32) -> u32 {
     b
 }
 
-/// Appends `data` to the chain whose last page is at or after `tail` (as vchordrq's chains).
+/// Appends `data` to the chain whose last page is at or after `tail`.
 fn append<S: Store>(s: &S, tail: u32, kind: u32, data: &[u8]) -> Addr {
-    let mut blk = tail;
-    loop {
-        let mut g = s.write(blk);
-        let next = page::next(&g);
-        if next != INVALID_BLOCK {
-            drop(g);
-            blk = next;
-            continue;
-        }
-        if let Some(off) = (page::cost(data.len()) <= page::free_space(&g))
-            .then(|| page::add(&mut g, data))
-            .flatten()
-        {
-            return Addr { blk, off };
-        }
-        let (nb, mut ng) = s.extend();
-        page::init(&mut ng, kind);
-        let off = page::add(&mut ng, data).expect("a tuple fits an empty page");
-        drop(ng);
-        page::set_next(&mut g, nb);
-        return Addr { blk: nb, off };
-    }
+    vchord_ivf::append(s, tail, kind, data).0
 }
 
 fn write_centre<S: Store>(s: &S, centre: &[f32]) -> u32 {
@@ -470,10 +459,21 @@ pub fn read_centre<S: Store>(s: &S, meta: &Meta) -> Result<Vec<f32>> {
     Ok(f32s(&out))
 }
 
-/// Every `(label, entry, where the pair is stored)` of the label chain.
-fn label_directory<S: Store>(s: &S, meta: &Meta) -> Result<Vec<(i16, Addr, Addr)>> {
-    let mut out = vec![];
-    let mut blk = meta.labels;
+/// The `(label, entry, where the pair is stored)` tuples of label page `blk`.
+fn label_pairs(blk: u32, p: &page::Page, out: &mut Vec<(i16, Addr, Addr)>) {
+    for (off, t) in page::items(p) {
+        if t.len() == 8 {
+            out.push((
+                i16::from_le_bytes([t[0], t[1]]),
+                Addr::from_bytes(&t[2..8]),
+                Addr { blk, off },
+            ));
+        }
+    }
+}
+
+/// Every `(label, entry, where the pair is stored)` of the label chain from `blk` on.
+fn label_chain<S: Store>(s: &S, mut blk: u32, out: &mut Vec<(i16, Addr, Addr)>) -> Result<()> {
     let mut hops = 0;
     while blk != INVALID_BLOCK {
         hops += 1;
@@ -484,17 +484,15 @@ fn label_directory<S: Store>(s: &S, meta: &Meta) -> Result<Vec<(i16, Addr, Addr)
         if page::kind(&p) != KIND_LABELS {
             return corrupt(format!("block {blk} is not a label page"));
         }
-        for (off, t) in page::items(&p) {
-            if t.len() == 8 {
-                out.push((
-                    i16::from_le_bytes([t[0], t[1]]),
-                    Addr::from_bytes(&t[2..8]),
-                    Addr { blk, off },
-                ));
-            }
-        }
+        label_pairs(blk, &p, out);
         blk = page::next(&p);
     }
+    Ok(())
+}
+
+fn label_directory<S: Store>(s: &S, meta: &Meta) -> Result<Vec<(i16, Addr, Addr)>> {
+    let mut out = vec![];
+    label_chain(s, meta.labels, &mut out)?;
     Ok(out)
 }
 
@@ -520,7 +518,12 @@ fn add_label_entries<S: Store>(s: &S, meta: &Meta, labels: &[i16], a: Addr) {
         return;
     }
     let mut head = s.write(meta.labels);
-    let dir = label_directory_locked(s, meta, &head);
+    // The head's pairs from the guard (a read lock on it now would wait on ourselves).
+    let mut dir = vec![];
+    label_pairs(meta.labels, &head, &mut dir);
+    if label_chain(s, page::next(&head), &mut dir).is_err() {
+        return; // a broken chain: verify reports it; the row stays reachable from the entry
+    }
     for &l in labels {
         match dir.iter().find(|x| x.0 == l) {
             Some((_, e, _)) if !e.is_none() => {}
@@ -555,34 +558,6 @@ fn add_label_entries<S: Store>(s: &S, meta: &Meta, labels: &[i16], a: Addr) {
             }
         }
     }
-}
-
-/// The directory read while the head page is held (its content from the guard).
-fn label_directory_locked<S: Store>(
-    s: &S,
-    meta: &Meta,
-    head: &page::Page,
-) -> Vec<(i16, Addr, Addr)> {
-    let mut out = vec![];
-    let mut pages: Vec<(u32, Box<page::Page>)> = vec![(meta.labels, Box::new(*head))];
-    let mut blk = page::next(head);
-    while blk != INVALID_BLOCK && blk < s.nblocks() && pages.len() <= s.nblocks() as usize {
-        let p = s.read(blk);
-        pages.push((blk, Box::new(*p)));
-        blk = page::next(&p);
-    }
-    for (blk, p) in &pages {
-        for (off, t) in page::items(p) {
-            if t.len() == 8 {
-                out.push((
-                    i16::from_le_bytes([t[0], t[1]]),
-                    Addr::from_bytes(&t[2..8]),
-                    Addr { blk: *blk, off },
-                ));
-            }
-        }
-    }
-    out
 }
 
 // ---- build -----------------------------------------------------------------------------
@@ -762,15 +737,15 @@ fn append_vertex<S: Store>(s: &S, t: &[u8]) -> Addr {
     Addr { blk: b, off }
 }
 
-/// Inserts one row: `v` its elements as f32, `labels` sorted and deduplicated.
-pub fn insert<S: Store>(s: &S, v: &[f32], tid: Addr, labels: &[i16]) -> Result<Addr> {
-    let meta = read_meta(s)?;
+/// Inserts one row: `v` its elements as f32, `labels` sorted and deduplicated. `meta` is the
+/// index's, as just read (its entry is checked again under the meta page's lock when none).
+pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16]) -> Result<Addr> {
     let cx = new_ctx(s, &meta)?;
     let (f, code) = code_of(&meta, &cx.rot, &cx.centre, v);
     let stored = elems_bytes(meta.elem, v);
     let me = cx.point_new(v, labels);
     let x = prepare(meta.metric, &cx.rot, v);
-    if meta.entry.is_none() {
+    let entry = if meta.entry.is_none() {
         // The first vertex becomes the entry, under the meta page's lock.
         let mut g = s.write(0);
         let cur = Meta::decode(page::get(&g, 1).unwrap_or(&[]))?;
@@ -783,17 +758,22 @@ pub fn insert<S: Store>(s: &S, v: &[f32], tid: Addr, labels: &[i16]) -> Result<A
             add_label_entries(s, &meta, labels, a);
             return Ok(a);
         }
-    }
-    let meta = read_meta(s)?;
+        cur.entry
+    } else {
+        meta.entry
+    };
+    let meta = Meta {
+        entry,
+        ..meta.clone()
+    };
     // Candidates: an unfiltered search, and one among rows sharing a label.
     let mut found: Vec<Addr> = vec![];
     let ef = meta.ef_construction as usize;
     let mut srch = Search::for_insert(s, &meta, &cx.centre, x.clone(), ef, None)?;
-    found.extend(srch.beam(s)?);
+    found.extend(srch.beam(s));
     if !labels.is_empty() {
-        let mut srch =
-            Search::for_insert(s, &meta, &cx.centre, x.clone(), ef, Some(labels.to_vec()))?;
-        found.extend(srch.beam(s)?);
+        let mut srch = Search::for_insert(s, &meta, &cx.centre, x, ef, Some(labels.to_vec()))?;
+        found.extend(srch.beam(s));
     }
     found.sort_unstable();
     found.dedup();

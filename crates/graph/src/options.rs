@@ -49,16 +49,7 @@ pub struct Search {
 impl Options {
     /// Parses and validates; the error names the offending key.
     pub fn parse(text: &str) -> Result<Options, String> {
-        let o: Options = toml::from_str(text).map_err(|e| {
-            let m = e.message().trim().to_owned();
-            match e.span() {
-                Some(s) if !text.is_empty() => {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                    format!("{m} (line {line})")
-                }
-                _ => m,
-            }
-        })?;
+        let o: Options = vchord_ivf::options::parse_toml(text)?;
         o.validate()?;
         Ok(o)
     }

@@ -8,7 +8,6 @@
 //!
 //! With a label filter the walk starts at the filter's label entries, emits only vertices
 //! sharing a label with the filter, and walks through non-matching vertices one hop deep.
-use crate::prune::overlaps;
 use crate::{Meta, Metric, Query, Result, Store, Vertex, label_entries, with_vertex};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
@@ -194,7 +193,7 @@ impl Search {
                 let f = v.factors();
                 let (est, err) =
                     vchord_rabitq::estimate(kind, &f, lut.code_dot(bits, v.code()), lq);
-                let matching = filter.is_none_or(|f| overlaps(&v.labels(), f));
+                let matching = filter.is_none_or(|f| v.has_label_in(f));
                 (est + offset, err, v.tid(), v.deleted(), matching)
             })
         else {
@@ -247,11 +246,11 @@ impl Search {
     }
 
     /// The beam after convergence: the best `ef` live matching vertices by estimate.
-    pub fn beam<S: Store>(&mut self, s: &S) -> Result<Vec<Addr>> {
+    pub fn beam<S: Store>(&mut self, s: &S) -> Vec<Addr> {
         self.converge(s);
         let mut b: Vec<Node> = self.beam.iter().copied().collect();
         b.sort();
-        Ok(b.into_iter().map(|n| n.addr).collect())
+        b.into_iter().map(|n| n.addr).collect()
     }
 
     /// The next row (heap TID, internal distance), or `None` when the graph is exhausted.
@@ -276,17 +275,22 @@ impl Search {
             }
             if let Some(Reverse(c)) = self.pool.pop() {
                 self.stats.reranked += 1;
-                let v = if self.meta.rerank_in_table {
-                    fetch(c.tid).filter(|v| v.len() == bytes)
+                let (q, elem) = (
+                    self.query.as_ref().expect("a scan's search has its query"),
+                    self.meta.elem,
+                );
+                // The distance is computed on the page (no copy of a kept vector).
+                let d = if self.meta.rerank_in_table {
+                    fetch(c.tid)
+                        .filter(|v| v.len() == bytes)
+                        .map(|v| q.exact(elem, &v))
                 } else {
                     with_vertex(s, &self.meta, c.addr, |v| {
-                        (v.tid() == c.tid && !v.deleted()).then(|| v.vector().to_vec())
+                        (v.tid() == c.tid && !v.deleted()).then(|| q.exact(elem, v.vector()))
                     })
                     .flatten()
                 };
-                if let Some(v) = v {
-                    let q = self.query.as_ref().expect("a scan's search has its query");
-                    let d = q.exact(self.meta.elem, &v);
+                if let Some(d) = d {
                     self.results.push(Reverse(Node { key: d, ..c }));
                 }
                 continue;

@@ -270,7 +270,7 @@ fn inserts_build_a_searchable_graph() {
         let (s, _) = build_index(&data[..1], meta(784, Metric::L2, in_table), &|_| vec![1]);
         for (i, v) in data.iter().enumerate().skip(1) {
             let l = if i % 4 == 0 { vec![1i16, 2] } else { vec![1] };
-            insert(&s, v, tid(i), &l).unwrap();
+            insert(&s, read_meta(&s).unwrap(), v, tid(i), &l).unwrap();
         }
         let (problems, live, reached) = verify(&s);
         assert!(problems.is_empty(), "{problems:?}");
@@ -331,7 +331,7 @@ fn empty_index_takes_its_first_insert_as_entry() {
     let data = fashion(30, 0);
     assert!(search(&s, &data[0], 10, None, 10, &mut no_fetch).is_empty());
     for (i, v) in data.iter().enumerate() {
-        insert(&s, v, tid(i), &[]).unwrap();
+        insert(&s, read_meta(&s).unwrap(), v, tid(i), &[]).unwrap();
     }
     assert!(verify(&s).0.is_empty());
     assert_eq!(search(&s, &data[3], 10, None, 1, &mut no_fetch), vec![3]);
@@ -386,7 +386,7 @@ fn vacuum_repairs_the_graph() {
     bulk_delete(&s, &mut |_| true).unwrap();
     assert_eq!(verify(&s), (vec![], 0, 0));
     assert!(search(&s, &queries[0], 40, None, 10, &mut no_fetch).is_empty());
-    insert(&s, &data[1], tid(1), &[]).unwrap();
+    insert(&s, read_meta(&s).unwrap(), &data[1], tid(1), &[]).unwrap();
     assert_eq!(
         search(&s, &queries[0], 40, None, 10, &mut no_fetch),
         vec![1]

@@ -241,8 +241,8 @@ pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 /// Appends `data` to the chain whose last page is at or after `tail`; returns the address and
-/// the chain's last block.
-fn append<S: Store>(s: &S, tail: u32, kind: u32, data: &[u8]) -> (Addr, u32) {
+/// the chain's last block. (vchordg's chains use it too.)
+pub fn append<S: Store>(s: &S, tail: u32, kind: u32, data: &[u8]) -> (Addr, u32) {
     let mut blk = tail;
     loop {
         let mut g = s.write(blk);

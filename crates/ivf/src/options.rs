@@ -75,17 +75,7 @@ pub struct Search {
 impl Options {
     /// Parses and validates; the error names the offending key.
     pub fn parse(text: &str) -> Result<Options, String> {
-        let o: Options = toml::from_str(text).map_err(|e| {
-            // toml's messages carry a source excerpt over several lines; keep the gist.
-            let m = e.message().trim().to_owned();
-            match e.span() {
-                Some(s) if !text.is_empty() => {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                    format!("{m} (line {line})")
-                }
-                _ => m,
-            }
-        })?;
+        let o: Options = parse_toml(text)?;
         o.validate()?;
         Ok(o)
     }
@@ -151,6 +141,21 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// Deserialises TOML options; the error gives toml's message and the line (its source
+/// excerpt spans several lines, too much for an ERROR message).
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    toml::from_str(text).map_err(|e| {
+        let m = e.message().trim().to_owned();
+        match e.span() {
+            Some(s) if !text.is_empty() => {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!("{m} (line {line})")
+            }
+            _ => m,
+        }
+    })
 }
 
 /// Lists for an index over `rows` rows when none are given: about the square root, so a list

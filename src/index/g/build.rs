@@ -59,7 +59,8 @@ unsafe extern "C-unwind" fn callback(
             check_finite(&v);
             let tid = tid_of(&*tid);
             if st.written {
-                vchord_graph::insert(&st.store, &v, tid, &labels).or_corrupt(st.index);
+                vchord_graph::insert(&st.store, st.meta.clone(), &v, tid, &labels)
+                    .or_corrupt(st.index);
             } else if st.rows.len() < st.capacity {
                 st.rows.tids.push(tid);
                 st.rows.vectors.extend_from_slice(&v);
@@ -75,7 +76,8 @@ unsafe extern "C-unwind" fn callback(
                 build_and_write(st);
                 st.written = true;
                 progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_INSERT);
-                vchord_graph::insert(&st.store, &v, tid, &labels).or_corrupt(st.index);
+                vchord_graph::insert(&st.store, st.meta.clone(), &v, tid, &labels)
+                    .or_corrupt(st.index);
             }
             st.done += 1;
             if st.done % 256 == 0 {
@@ -83,17 +85,6 @@ unsafe extern "C-unwind" fn callback(
                 progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
             }
         })
-    }
-}
-
-/// Distances over NaN or infinite elements mean nothing; the types never hold them, but a
-/// vector built by a C function might.
-fn check_finite(v: &[f32]) {
-    if v.iter().any(|x| !x.is_finite()) {
-        error(
-            ERRCODE_DATA_EXCEPTION,
-            "vchordg cannot index NaN or infinite elements",
-        );
     }
 }
 
@@ -124,7 +115,7 @@ fn check_fits(meta: &Meta, index: sys::Relation) {
 
 fn build_and_write(st: &mut State) {
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_GRAPH);
-    let opts = options_of(st.index);
+    let opts: Options = index_options(st.index);
     let data = Data {
         dims: st.rows.dims.max(1),
         metric: st.meta.metric,
@@ -155,7 +146,7 @@ fn build_and_write(st: &mut State) {
 
 fn meta_for(index: sys::Relation, dims: u32) -> Meta {
     let (elem, metric) = opclass_of(index);
-    let o = options_of(index);
+    let o: Options = index_options(index);
     Meta {
         dims,
         metric,

@@ -32,7 +32,8 @@ pub unsafe extern "C-unwind" fn aminsert(
                 )
             });
             check_dims(meta.dims, v.len());
-            vchord_graph::insert(&store, &v, tid_of(&*heap_tid), &labels).or_corrupt(index);
+            check_finite(&v);
+            vchord_graph::insert(&store, meta, &v, tid_of(&*heap_tid), &labels).or_corrupt(index);
             false
         })
     }

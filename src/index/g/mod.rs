@@ -9,7 +9,7 @@ mod vacuum;
 use super::*;
 use crate::pg::guc::{self, Guc};
 use crate::pg::{boundary, pg_try};
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use vchord_graph::options::Options;
 
 // ---- settings --------------------------------------------------------------------------
@@ -39,7 +39,7 @@ pub fn init() {
         c"Lets the planner use vchordg indexes.",
         &ENABLE_SCAN,
     );
-    let kind = register_options(c"vchordg options, in TOML", validate_options);
+    let kind = register_options(c"vchordg options, in TOML", validate_options::<Options>);
     RELOPT_KIND.with(|k| k.set(kind));
 }
 
@@ -55,18 +55,16 @@ pub struct Settings {
 }
 
 pub fn settings(meta: &vchord_graph::Meta) -> Settings {
-    let ef = if guc::is_set(c"vchordg.ef_search") {
-        EF_SEARCH.get() as usize
-    } else {
-        meta.ef_search
-            .map_or(EF_SEARCH.get() as usize, |e| e as usize)
-    };
-    let max_scan_tuples = if guc::is_set(c"vchordg.max_scan_tuples") {
-        MAX_SCAN_TUPLES.get() as i64
-    } else {
-        meta.max_scan_tuples
-            .map_or(MAX_SCAN_TUPLES.get() as i64, |m| m as i64)
-    };
+    let ef = guc::set_or(
+        c"vchordg.ef_search",
+        EF_SEARCH.get() as usize,
+        meta.ef_search.map(|e| e as usize),
+    );
+    let max_scan_tuples = guc::set_or(
+        c"vchordg.max_scan_tuples",
+        MAX_SCAN_TUPLES.get() as i64,
+        meta.max_scan_tuples.map(i64::from),
+    );
     Settings {
         ef,
         epsilon: meta.epsilon.unwrap_or(EPSILON),
@@ -76,40 +74,8 @@ pub fn settings(meta: &vchord_graph::Meta) -> Settings {
 
 // ---- options ---------------------------------------------------------------------------
 
-unsafe extern "C-unwind" fn validate_options(value: *const c_char) {
-    unsafe {
-        boundary(|| {
-            if !value.is_null() {
-                parse_options(&CStr::from_ptr(value).to_string_lossy());
-            }
-        })
-    }
-}
-
-fn parse_options(text: &str) -> Options {
-    Options::parse(text).unwrap_or_else(|e| {
-        Error::new(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("invalid vchordg options: {e}"),
-        )
-        .hint(
-            "See the README for the option keys, e.g. options = $$m = 32\nef_construction = 64$$.",
-        )
-        .raise()
-    })
-}
-
-pub fn options_of(index: sys::Relation) -> Options {
-    options_text(index).map_or_else(Options::default, |t| parse_options(&t))
-}
-
 unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
     unsafe { boundary(|| build_options(reloptions, validate, RELOPT_KIND.with(|k| k.get()))) }
-}
-
-unsafe extern "C-unwind" fn amvalidate(_opclass: sys::Oid) -> bool {
-    // The opclasses are created by the extension script only.
-    unsafe { boundary(|| true) }
 }
 
 pub const PHASE_LOAD: i64 = 2;
@@ -118,17 +84,23 @@ pub const PHASE_WRITE: i64 = 4;
 pub const PHASE_INSERT: i64 = 5;
 
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
-    unsafe {
-        boundary(|| {
-            let name: &'static CStr = match phase {
-                PHASE_LOAD => c"loading rows",
-                PHASE_GRAPH => c"building graph",
-                PHASE_WRITE => c"writing index",
-                PHASE_INSERT => c"inserting rows",
-                _ => return std::ptr::null_mut(),
-            };
-            name.as_ptr() as *mut c_char
-        })
+    let names = [
+        (PHASE_LOAD, c"loading rows"),
+        (PHASE_GRAPH, c"building graph"),
+        (PHASE_WRITE, c"writing index"),
+        (PHASE_INSERT, c"inserting rows"),
+    ];
+    unsafe { boundary(|| phase_name(phase, &names)) }
+}
+
+/// Distances over NaN or infinite elements mean nothing; the types never hold them, but a
+/// vector made by a C function might.
+pub fn check_finite(v: &[f32]) {
+    if v.iter().any(|x| !x.is_finite()) {
+        error(
+            ERRCODE_DATA_EXCEPTION,
+            "vchordg cannot index NaN or infinite elements",
+        );
     }
 }
 
@@ -175,8 +147,16 @@ pub fn read_filter(d: sys::Datum) -> Vec<i16> {
 }
 
 fn labels_at_most(d: sys::Datum, max: usize, what: &str) -> Vec<i16> {
-    let mut buf = vec![0i16; max];
-    let n = unsafe { pg_try(|| sys::vchord_shim_labels(d, buf.as_mut_ptr(), max as c_int)) };
+    // Most arrays are short: try a small buffer first.
+    let read = |cap: usize| {
+        let mut buf = vec![0i16; cap];
+        let n = unsafe { pg_try(|| sys::vchord_shim_labels(d, buf.as_mut_ptr(), cap as c_int)) };
+        (buf, n)
+    };
+    let (mut buf, mut n) = read(max.min(64));
+    if n < 0 && max > 64 {
+        (buf, n) = read(max);
+    }
     if n < 0 {
         Error::new(
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,

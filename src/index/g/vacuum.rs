@@ -1,7 +1,5 @@
 //! ambulkdelete (flag, repair, remove; see `vchord_graph::bulk_delete`) and amvacuumcleanup.
 use super::*;
-use crate::pg::buffer::Rel;
-use vchord_ivf::Store;
 
 pub unsafe extern "C-unwind" fn ambulkdelete(
     info: *mut sys::IndexVacuumInfo,
@@ -23,22 +21,6 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     stats: *mut sys::IndexBulkDeleteResult,
 ) -> *mut sys::IndexBulkDeleteResult {
     unsafe {
-        boundary(|| {
-            if (*info).analyze_only {
-                return stats;
-            }
-            let index = (*info).index;
-            let store = Rel::new(index);
-            let stats = if stats.is_null() {
-                let s = stats_or_new(stats);
-                (*s).num_index_tuples =
-                    vchord_graph::count_vertices(&store).or_corrupt(index) as f64;
-                s
-            } else {
-                stats
-            };
-            (*stats).num_pages = store.nblocks();
-            stats
-        })
+        boundary(|| vacuum_cleanup_with(info, stats, |store| vchord_graph::count_vertices(&store)))
     }
 }

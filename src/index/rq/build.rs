@@ -150,7 +150,7 @@ fn build(
         );
     }
     let (elem, metric) = opclass_of(index);
-    let opts = options_of(index);
+    let opts: Options = index_options(index);
     let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
     let i = &opts.build.internal;
 

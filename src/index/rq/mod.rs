@@ -69,7 +69,7 @@ pub fn init() {
         c"Lets the planner use vchordrq indexes.",
         &ENABLE_SCAN,
     );
-    let kind = register_options(c"vchordrq options, in TOML", validate_options);
+    let kind = register_options(c"vchordrq options, in TOML", validate_options::<Options>);
     RELOPT_KIND.with(|k| k.set(kind));
 }
 
@@ -86,17 +86,12 @@ pub struct Settings {
 
 pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
     let probes = options::parse_probes(&PROBES.string()).unwrap_or_default();
-    let epsilon = if guc::is_set(c"vchordrq.epsilon") {
-        EPSILON.get() as f32
-    } else {
-        meta.epsilon.unwrap_or(EPSILON.get() as f32)
-    };
-    let max_scan_tuples = if guc::is_set(c"vchordrq.max_scan_tuples") {
-        MAX_SCAN_TUPLES.get() as i64
-    } else {
-        meta.max_scan_tuples
-            .map_or(MAX_SCAN_TUPLES.get() as i64, |m| m as i64)
-    };
+    let epsilon = guc::set_or(c"vchordrq.epsilon", EPSILON.get() as f32, meta.epsilon);
+    let max_scan_tuples = guc::set_or(
+        c"vchordrq.max_scan_tuples",
+        MAX_SCAN_TUPLES.get() as i64,
+        meta.max_scan_tuples.map(i64::from),
+    );
     Settings {
         probes: options::resolve_probes(&probes, &meta.probes, &meta.lists),
         epsilon,
@@ -106,40 +101,8 @@ pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
 
 // ---- options ---------------------------------------------------------------------------
 
-unsafe extern "C-unwind" fn validate_options(value: *const c_char) {
-    unsafe {
-        boundary(|| {
-            if !value.is_null() {
-                parse_options(&CStr::from_ptr(value).to_string_lossy());
-            }
-        })
-    }
-}
-
-fn parse_options(text: &str) -> Options {
-    Options::parse(text).unwrap_or_else(|e| {
-        Error::new(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("invalid vchordrq options: {e}"),
-        )
-        .hint("See the README for the option keys, e.g. options = $$[build.internal]\nlists = [1000]$$.")
-        .raise()
-    })
-}
-
-/// The options of an index (defaults when none were given).
-pub fn options_of(index: sys::Relation) -> Options {
-    options_text(index).map_or_else(Options::default, |t| parse_options(&t))
-}
-
 unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
     unsafe { boundary(|| build_options(reloptions, validate, RELOPT_KIND.with(|k| k.get()))) }
-}
-
-unsafe extern "C-unwind" fn amvalidate(_opclass: sys::Oid) -> bool {
-    // The opclasses are created by the extension script only, with their one operator and
-    // their one support function; there is nothing a user can get wrong here.
-    unsafe { boundary(|| true) }
 }
 
 pub const PHASE_SAMPLE: i64 = 2;
@@ -147,17 +110,12 @@ pub const PHASE_KMEANS: i64 = 3;
 pub const PHASE_INSERT: i64 = 4;
 
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
-    unsafe {
-        boundary(|| {
-            let name: &'static CStr = match phase {
-                PHASE_SAMPLE => c"sampling rows",
-                PHASE_KMEANS => c"clustering (k-means)",
-                PHASE_INSERT => c"inserting rows",
-                _ => return std::ptr::null_mut(),
-            };
-            name.as_ptr() as *mut c_char
-        })
-    }
+    let names = [
+        (PHASE_SAMPLE, c"sampling rows"),
+        (PHASE_KMEANS, c"clustering (k-means)"),
+        (PHASE_INSERT, c"inserting rows"),
+    ];
+    unsafe { boundary(|| phase_name(phase, &names)) }
 }
 
 // ---- handler ---------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 //! ambulkdelete and amvacuumcleanup.
 use super::*;
-use crate::pg::buffer::Rel;
-use vchord_ivf::Store;
 
 pub unsafe extern "C-unwind" fn ambulkdelete(
     info: *mut sys::IndexVacuumInfo,
@@ -25,23 +23,9 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
 ) -> *mut sys::IndexBulkDeleteResult {
     unsafe {
         boundary(|| {
-            if (*info).analyze_only {
-                return stats;
-            }
-            let index = (*info).index;
-            let store = Rel::new(index);
-            let stats = if stats.is_null() {
-                // No bulk delete ran (nothing to remove): count the entries for the stats.
-                let s = stats_or_new(stats);
-                let (_, n) = vchord_ivf::count_entries(&store).or_corrupt(index);
-                (*s).num_index_tuples = n as f64;
-                (*s).estimated_count = false;
-                s
-            } else {
-                stats
-            };
-            (*stats).num_pages = store.nblocks();
-            stats
+            vacuum_cleanup_with(info, stats, |store| {
+                vchord_ivf::count_entries(&store).map(|(_, n)| n)
+            })
         })
     }
 }
