@@ -229,6 +229,9 @@ fn bindings(root: &Path, include: &Path, wrappers: &Path) -> bindgen::Builder {
         "GucStringCheckHook",
         "ScanDirection",
         "IndexUniqueCheck",
+        "VchordWorker",
+        "dsm_segment",
+        "shm_toc",
     ] {
         b = b.allowlist_type(t);
     }
@@ -242,6 +245,7 @@ fn bindings(root: &Path, include: &Path, wrappers: &Path) -> bindgen::Builder {
         "ERROR",
         "WARNING",
         "NOTICE",
+        "DEBUG1",
         "ALLOCSET_DEFAULT_.*",
         "GUC_.*",
         "FLOAT4OID",

@@ -120,6 +120,7 @@ vchord_shim_catch_count(void)
 #include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "nodes/pathnodes.h"
+#include "optimizer/plancat.h"
 #include "storage/lmgr.h"
 #include "utils/backend_progress.h"
 #include "utils/guc.h"
@@ -270,7 +271,15 @@ vchord_shim_maintenance_work_mem(void)
 double
 vchord_shim_reltuples(Relation rel)
 {
-	return rel->rd_rel->reltuples;
+	BlockNumber pages;
+	double		tuples;
+	double		allvisfrac;
+
+	/* never vacuumed or analyzed (-1): the planner's estimate from the table's size */
+	if (rel->rd_rel->reltuples >= 0)
+		return rel->rd_rel->reltuples;
+	estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+	return tuples;
 }
 
 void
@@ -372,3 +381,271 @@ vchord_shim_fetch_end(VchordFetch *f)
 	FreeExecutorState(f->estate);
 	pfree(f);
 }
+
+/* ---- parallel index builds (17+) -------------------------------------------------------- */
+#if PG_VERSION_NUM >= 170000
+#include "access/parallel.h"
+#include "access/table.h"
+#include "executor/instrument.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/wait_event.h"
+
+#define VCHORD_KEY_SHARED		UINT64CONST(0x7663686F72640001)
+#define VCHORD_KEY_PAYLOAD		UINT64CONST(0x7663686F72640002)
+#define VCHORD_KEY_QUERY_TEXT	UINT64CONST(0x7663686F72640003)
+#define VCHORD_KEY_WAL_USAGE	UINT64CONST(0x7663686F72640004)
+#define VCHORD_KEY_BUFFER_USAGE UINT64CONST(0x7663686F72640005)
+
+struct VchordShared
+{
+	/* immutable */
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		concurrent;
+	Size		payload_len;
+	/* mutable, under mutex */
+	slock_t		mutex;
+	ConditionVariable done_cv;
+	int			ndone;
+	double		reltuples;
+	double		indtuples;
+	/* rows indexed so far by all participants (progress reporting) */
+	pg_atomic_uint64 rows;
+	/* the parallel table scan follows, at BUFFERALIGN(sizeof(VchordShared)) */
+};
+
+#define VchordSharedScan(s) \
+	((ParallelTableScanDesc) ((char *) (s) + BUFFERALIGN(sizeof(VchordShared))))
+
+struct VchordParallel
+{
+	ParallelContext *pcxt;
+	VchordShared *shared;
+	Snapshot	snapshot;
+	WalUsage   *walusage;
+	BufferUsage *bufferusage;
+};
+
+int
+vchord_shim_build_workers(IndexInfo *info)
+{
+	return info->ii_ParallelWorkers;
+}
+
+bool
+vchord_shim_build_concurrent(IndexInfo *info)
+{
+	return info->ii_Concurrent;
+}
+
+VchordParallel *
+vchord_shim_parallel_begin(Relation heap, Relation index, bool concurrent, int request,
+						   const char *entry, const char *payload, size_t len)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		est_shared;
+	VchordShared *shared;
+	char	   *pl;
+	int			querylen = debug_query_string ? strlen(debug_query_string) : 0;
+	VchordParallel *p;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("vchord", entry, request);
+
+	/*
+	 * A plain build scans with SnapshotAny and decides visibility itself (recently dead rows are
+	 * indexed too); CREATE INDEX CONCURRENTLY indexes what its MVCC snapshot sees.
+	 */
+	snapshot = concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+
+	est_shared = add_size(BUFFERALIGN(sizeof(VchordShared)),
+						  table_parallelscan_estimate(heap, snapshot));
+	shm_toc_estimate_chunk(&pcxt->estimator, est_shared);
+	shm_toc_estimate_chunk(&pcxt->estimator, Max(len, 1));
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(WalUsage), pcxt->nworkers));
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(BufferUsage), pcxt->nworkers));
+	shm_toc_estimate_keys(&pcxt->estimator, 4);
+	if (debug_query_string)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, querylen + 1);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		/* no DSM segment to be had: a serial build */
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return NULL;
+	}
+
+	shared = (VchordShared *) shm_toc_allocate(pcxt->toc, est_shared);
+	shared->heaprelid = RelationGetRelid(heap);
+	shared->indexrelid = RelationGetRelid(index);
+	shared->concurrent = concurrent;
+	shared->payload_len = len;
+	SpinLockInit(&shared->mutex);
+	ConditionVariableInit(&shared->done_cv);
+	shared->ndone = 0;
+	shared->reltuples = 0;
+	shared->indtuples = 0;
+	pg_atomic_init_u64(&shared->rows, 0);
+	table_parallelscan_initialize(heap, VchordSharedScan(shared), snapshot);
+	shm_toc_insert(pcxt->toc, VCHORD_KEY_SHARED, shared);
+
+	pl = shm_toc_allocate(pcxt->toc, Max(len, 1));
+	if (len > 0)
+		memcpy(pl, payload, len);
+	shm_toc_insert(pcxt->toc, VCHORD_KEY_PAYLOAD, pl);
+
+	if (debug_query_string)
+	{
+		char	   *q = shm_toc_allocate(pcxt->toc, querylen + 1);
+
+		memcpy(q, debug_query_string, querylen + 1);
+		shm_toc_insert(pcxt->toc, VCHORD_KEY_QUERY_TEXT, q);
+	}
+
+	p = palloc0(sizeof(VchordParallel));
+	p->walusage = shm_toc_allocate(pcxt->toc, mul_size(sizeof(WalUsage), pcxt->nworkers));
+	shm_toc_insert(pcxt->toc, VCHORD_KEY_WAL_USAGE, p->walusage);
+	p->bufferusage = shm_toc_allocate(pcxt->toc, mul_size(sizeof(BufferUsage), pcxt->nworkers));
+	shm_toc_insert(pcxt->toc, VCHORD_KEY_BUFFER_USAGE, p->bufferusage);
+
+	LaunchParallelWorkers(pcxt);
+	p->pcxt = pcxt;
+	p->shared = shared;
+	p->snapshot = snapshot;
+	if (pcxt->nworkers_launched == 0)
+	{
+		WaitForParallelWorkersToFinish(pcxt);
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		pfree(p);
+		return NULL;
+	}
+	return p;
+}
+
+VchordShared *
+vchord_shim_parallel_shared(VchordParallel *p)
+{
+	return p->shared;
+}
+
+int
+vchord_shim_parallel_participants(VchordParallel *p)
+{
+	return p->pcxt->nworkers_launched + 1;
+}
+
+double
+vchord_shim_parallel_scan(Relation heap, Relation index, VchordShared *shared,
+						  IndexBuildCallback cb, void *state, bool progress)
+{
+	IndexInfo  *info = BuildIndexInfo(index);
+	TableScanDesc scan;
+
+	info->ii_Concurrent = shared->concurrent;
+	scan = table_beginscan_parallel(heap, VchordSharedScan(shared));
+	return table_index_build_scan(heap, index, info, true, progress, cb, state, scan);
+}
+
+uint64
+vchord_shim_parallel_add_rows(VchordShared *shared, uint64 n)
+{
+	return pg_atomic_add_fetch_u64(&shared->rows, n);
+}
+
+void
+vchord_shim_parallel_done(VchordShared *shared, double reltuples, double indtuples)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->ndone++;
+	shared->reltuples += reltuples;
+	shared->indtuples += indtuples;
+	SpinLockRelease(&shared->mutex);
+	ConditionVariableSignal(&shared->done_cv);
+}
+
+void
+vchord_shim_parallel_end(VchordParallel *p, double *reltuples, double *indtuples)
+{
+	VchordShared *shared = p->shared;
+	int			participants = p->pcxt->nworkers_launched + 1;
+
+	/* a worker that could not start raises an ERROR here rather than leave us waiting */
+	WaitForParallelWorkersToAttach(p->pcxt);
+	for (;;)
+	{
+		bool		all;
+
+		SpinLockAcquire(&shared->mutex);
+		all = shared->ndone == participants;
+		*reltuples = shared->reltuples;
+		*indtuples = shared->indtuples;
+		SpinLockRelease(&shared->mutex);
+		if (all)
+			break;
+		/* also where a worker's ERROR reaches us (CHECK_FOR_INTERRUPTS) */
+		ConditionVariableSleep(&shared->done_cv, WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
+	}
+	ConditionVariableCancelSleep();
+	WaitForParallelWorkersToFinish(p->pcxt);
+	for (int i = 0; i < p->pcxt->nworkers_launched; i++)
+		InstrAccumParallelQuery(&p->bufferusage[i], &p->walusage[i]);
+	if (IsMVCCSnapshot(p->snapshot))
+		UnregisterSnapshot(p->snapshot);
+	DestroyParallelContext(p->pcxt);
+	ExitParallelMode();
+	pfree(p);
+}
+
+void
+vchord_shim_worker_begin(shm_toc *toc, VchordWorker *w)
+{
+	VchordShared *shared = shm_toc_lookup(toc, VCHORD_KEY_SHARED, false);
+
+	debug_query_string = shm_toc_lookup(toc, VCHORD_KEY_QUERY_TEXT, true);
+	pgstat_report_activity(STATE_RUNNING, debug_query_string);
+	/* the lock modes index.c holds in the leader (the lock group shares them) */
+	if (shared->concurrent)
+	{
+		w->heap_lock = ShareUpdateExclusiveLock;
+		w->index_lock = RowExclusiveLock;
+	}
+	else
+	{
+		w->heap_lock = ShareLock;
+		w->index_lock = AccessExclusiveLock;
+	}
+	w->heap = table_open(shared->heaprelid, w->heap_lock);
+	w->index = index_open(shared->indexrelid, w->index_lock);
+	w->shared = shared;
+	w->payload = shm_toc_lookup(toc, VCHORD_KEY_PAYLOAD, false);
+	w->payload_len = shared->payload_len;
+	w->participant = ParallelWorkerNumber + 1;
+	w->toc = toc;
+	InstrStartParallelQuery();
+}
+
+void
+vchord_shim_worker_end(VchordWorker *w)
+{
+	BufferUsage *bufferusage = shm_toc_lookup(w->toc, VCHORD_KEY_BUFFER_USAGE, false);
+	WalUsage   *walusage = shm_toc_lookup(w->toc, VCHORD_KEY_WAL_USAGE, false);
+
+	InstrEndParallelQuery(&bufferusage[ParallelWorkerNumber], &walusage[ParallelWorkerNumber]);
+	index_close(w->index, w->index_lock);
+	table_close(w->heap, w->heap_lock);
+}
+#endif

@@ -101,6 +101,7 @@ extern void vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *pa
 extern void vchord_shim_vacuum_delay(void);
 extern void vchord_shim_progress(int param, int64 value);
 extern int	vchord_shim_maintenance_work_mem(void);
+/* pg_class.reltuples, or the planner's estimate where it is unknown (-1) */
 extern double vchord_shim_reltuples(Relation rel);
 
 /* START_CRIT_SECTION / END_CRIT_SECTION */
@@ -128,3 +129,57 @@ extern void vchord_shim_fetch_end(VchordFetch *f);
 
 /* GUC_check_errdetail("%s", msg) */
 extern void vchord_shim_guc_check_detail(const char *msg);
+
+#if PG_VERSION_NUM >= 170000
+/*
+ * Parallel index builds (PostgreSQL 17+, amcanbuildparallel): PostgreSQL's own machinery, as
+ * its BRIN and GIN builds use it. The leader enters parallel mode and places in one DSM
+ * segment the shared state (ids, a spinlock, a condition variable, counters), a parallel
+ * table scan and the access method's read-only payload; workers (the library function named
+ * `entry`) and the leader each join the scan. Every participant reports once it is done; the
+ * leader waits for all of them. A worker's ERROR reaches the leader, which fails the build;
+ * abort processing stops any worker left.
+ */
+typedef struct VchordParallel VchordParallel;
+typedef struct VchordShared VchordShared;
+
+/*
+ * Launches up to `request` workers. NULL when none could be launched (the caller builds
+ * serially): nothing is left to clean up then.
+ */
+/* the workers the planner gave a build (ii_ParallelWorkers), and whether it is concurrent */
+extern int	vchord_shim_build_workers(struct IndexInfo *info);
+extern bool vchord_shim_build_concurrent(struct IndexInfo *info);
+extern VchordParallel *vchord_shim_parallel_begin(Relation heap, Relation index, bool concurrent,
+												  int request, const char *entry,
+												  const char *payload, size_t len);
+/* the shared state, and the number of participants (workers launched plus the leader) */
+extern VchordShared *vchord_shim_parallel_shared(VchordParallel *p);
+extern int	vchord_shim_parallel_participants(VchordParallel *p);
+/* joins the parallel table scan with the index's build callback; returns heap tuples seen */
+extern double vchord_shim_parallel_scan(Relation heap, Relation index, VchordShared *shared,
+										IndexBuildCallback cb, void *state, bool progress);
+/* adds n to the rows indexed by all participants so far; returns the new total */
+extern uint64 vchord_shim_parallel_add_rows(VchordShared *shared, uint64 n);
+/* a participant is done: its counts go to the totals, and the leader is woken */
+extern void vchord_shim_parallel_done(VchordShared *shared, double reltuples, double indtuples);
+/* leader: waits for every participant, then for the workers to exit; ends parallel mode */
+extern void vchord_shim_parallel_end(VchordParallel *p, double *reltuples, double *indtuples);
+
+/* What a worker finds: the relations (opened with the build's lock modes) and the payload. */
+typedef struct VchordWorker
+{
+	Relation	heap;
+	Relation	index;
+	VchordShared *shared;
+	const char *payload;
+	size_t		payload_len;
+	/* 1 + ParallelWorkerNumber (the leader is participant 0) */
+	int			participant;
+	int			heap_lock;
+	int			index_lock;
+	struct shm_toc *toc;
+} VchordWorker;
+extern void vchord_shim_worker_begin(struct shm_toc *toc, VchordWorker *w);
+extern void vchord_shim_worker_end(VchordWorker *w);
+#endif

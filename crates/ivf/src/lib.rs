@@ -195,8 +195,18 @@ pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {
 
 // ---- tuples ----------------------------------------------------------------------------
 
-/// A centroid tuple: kind, four block numbers, then a blob of the rotated centroid (f32).
-const CENTROID_HEADER: usize = 20;
+/// A centroid tuple: kind, the number of chains less one (leaves), two bytes of padding, then
+/// an internal centroid's children chain (and three unused block numbers) or a leaf's chains
+/// (four block numbers each, see [`Chain`]); then a blob of the rotated centroid (f32).
+/// Format 1 wrote one chain and a zero count byte, which reads the same.
+const CENTROID_FIXED: usize = 4;
+const CHAIN_BYTES: usize = 16;
+/// Chains a list may have: one per build participant (see [`create`]).
+pub const MAX_CHAINS: usize = 64;
+
+fn centroid_header_len(chains: usize) -> usize {
+    CENTROID_FIXED + CHAIN_BYTES * chains.max(1)
+}
 const C_INTERNAL: u8 = 1;
 const C_LEAF: u8 = 2;
 
@@ -207,19 +217,64 @@ const BLOB_HEADER: usize = 12;
 /// A code entry: heap TID, address of the vector, factors, bits.
 const ENTRY_HEADER: usize = 12 + Factors::BYTES;
 
+/// One of a list's chains: a code chain and its vector chain (heads, or none yet, and tail
+/// hints). A list has several so that build participants, and concurrent inserts, append to
+/// different pages; a scan reads them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub head: u32,
+    pub tail: u32,
+    pub vhead: u32,
+    pub vtail: u32,
+}
+
+impl Chain {
+    pub const NONE: Chain = Chain {
+        head: INVALID_BLOCK,
+        tail: INVALID_BLOCK,
+        vhead: INVALID_BLOCK,
+        vtail: INVALID_BLOCK,
+    };
+
+    fn read(t: &[u8], i: usize) -> Chain {
+        let at = CENTROID_FIXED + CHAIN_BYTES * i;
+        Chain {
+            head: blk_at(t, at),
+            tail: blk_at(t, at + 4),
+            vhead: blk_at(t, at + 8),
+            vtail: blk_at(t, at + 12),
+        }
+    }
+
+    fn write(&self, t: &mut [u8], i: usize) {
+        let at = CENTROID_FIXED + CHAIN_BYTES * i;
+        put_blk(t, at, self.head);
+        put_blk(t, at + 4, self.tail);
+        put_blk(t, at + 8, self.vhead);
+        put_blk(t, at + 12, self.vtail);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Centroid {
     pub addr: Addr,
     pub leaf: bool,
-    /// Internal: children chain head. Leaf: code chain head (or none yet).
-    pub head: u32,
-    /// Leaf: code chain tail hint.
-    pub tail: u32,
-    /// Leaf: vector chain head and tail hint.
-    pub vhead: u32,
-    pub vtail: u32,
+    /// Internal: the head of its children's chain.
+    pub children: u32,
+    /// Leaf: the list's chains.
+    pub chains: Vec<Chain>,
     /// Rotated (and, for spherical centroids, unit) centroid.
     pub vector: Vec<f32>,
+}
+
+impl Centroid {
+    /// Every code chain head of a leaf (a scan's starting points).
+    pub fn code_heads(&self) -> impl Iterator<Item = u32> + '_ {
+        self.chains
+            .iter()
+            .map(|c| c.head)
+            .filter(|&h| h != INVALID_BLOCK)
+    }
 }
 
 fn blk_at(t: &[u8], i: usize) -> u32 {
@@ -389,13 +444,27 @@ fn blob_addrs<S: Store>(s: &S, addr: Addr, header_len: usize) -> Vec<Addr> {
 }
 
 fn centroid_header(c: &Centroid) -> Vec<u8> {
-    let mut h = vec![0u8; CENTROID_HEADER];
-    h[0] = if c.leaf { C_LEAF } else { C_INTERNAL };
-    put_blk(&mut h, 4, c.head);
-    put_blk(&mut h, 8, c.tail);
-    put_blk(&mut h, 12, c.vhead);
-    put_blk(&mut h, 16, c.vtail);
+    let mut h = vec![0u8; centroid_header_len(c.chains.len())];
+    if c.leaf {
+        h[0] = C_LEAF;
+        h[1] = (c.chains.len().max(1) - 1) as u8;
+        for (i, ch) in c.chains.iter().enumerate() {
+            ch.write(&mut h, i);
+        }
+    } else {
+        h[0] = C_INTERNAL;
+        Chain {
+            head: c.children,
+            ..Chain::NONE
+        }
+        .write(&mut h, 0);
+    }
     h
+}
+
+/// The header length of the centroid tuple `t` (from its chain count).
+fn header_len_of(t: &[u8]) -> usize {
+    centroid_header_len(t.get(1).map_or(1, |&n| n as usize + 1))
 }
 
 /// Every centroid of the chain starting at `head`.
@@ -424,7 +493,7 @@ pub fn read_centroids<S: Store>(s: &S, meta: &Meta, head: u32) -> Result<Vec<Cen
                     continue;
                 }
                 let addr = Addr { blk, off };
-                let (h, _, seg, part) = blob_parts(t, CENTROID_HEADER)
+                let (h, _, seg, part) = blob_parts(t, header_len_of(t))
                     .filter(|x| x.3.len() <= bytes)
                     .ok_or_else(|| Corrupt(format!("centroid at {addr:?} is unreadable")))?;
                 let mut payload = Vec::with_capacity(bytes);
@@ -437,13 +506,21 @@ pub fn read_centroids<S: Store>(s: &S, meta: &Meta, head: u32) -> Result<Vec<Cen
             if !read_segments(s, seg, Addr::NONE, &mut payload, bytes) {
                 return corrupt(format!("centroid at {addr:?} is unreadable"));
             }
+            let leaf = h[0] == C_LEAF;
+            let n = (h.len() - CENTROID_FIXED) / CHAIN_BYTES;
             out.push(Centroid {
                 addr,
-                leaf: h[0] == C_LEAF,
-                head: blk_at(&h, 4),
-                tail: blk_at(&h, 8),
-                vhead: blk_at(&h, 12),
-                vtail: blk_at(&h, 16),
+                leaf,
+                children: if leaf {
+                    INVALID_BLOCK
+                } else {
+                    blk_at(&h, CENTROID_FIXED)
+                },
+                chains: if leaf {
+                    (0..n).map(|i| Chain::read(&h, i)).collect()
+                } else {
+                    vec![]
+                },
                 vector: f32s(&payload),
             });
         }
@@ -452,30 +529,31 @@ pub fn read_centroids<S: Store>(s: &S, meta: &Meta, head: u32) -> Result<Vec<Cen
     Ok(out)
 }
 
-/// Advances the tail hints of the leaf centroid at `addr` (never backwards: blocks are
-/// allocated in increasing order, so a later tail has a larger number).
-fn advance_tails<S: Store>(s: &S, addr: Addr, tail: u32, vtail: u32) {
+/// Advances the tail hints of chain `i` of the leaf centroid at `addr` (never backwards:
+/// blocks are allocated in increasing order, so a later tail has a larger number).
+fn advance_tails<S: Store>(s: &S, addr: Addr, i: usize, tail: u32, vtail: u32) {
     let mut g = s.write(addr.blk);
     let Some(t) = page::get(&g, addr.off) else {
         return;
     };
-    let (old, vold) = (blk_at(t, 8), blk_at(t, 16));
-    if tail > old || vtail > vold {
+    let old = Chain::read(t, i);
+    if tail > old.tail || vtail > old.vtail {
         let t = page::get_mut(&mut g, addr.off).unwrap();
-        put_blk(t, 8, tail.max(old));
-        put_blk(t, 16, vtail.max(vold));
+        Chain {
+            tail: tail.max(old.tail),
+            vtail: vtail.max(old.vtail),
+            ..old
+        }
+        .write(t, i);
     }
 }
 
-/// Reads the current fields of the leaf centroid at `addr` (the tuple's block numbers change
-/// when its chains are created or grow).
-fn reload_leaf<S: Store>(s: &S, c: &mut Centroid) {
+/// Reads the current state of chain `i` of the leaf centroid `c` (the tuple's block numbers
+/// change when its chains are created or grow).
+fn reload_chain<S: Store>(s: &S, c: &mut Centroid, i: usize) {
     let p = s.read(c.addr.blk);
     if let Some(t) = page::get(&p, c.addr.off) {
-        c.head = blk_at(t, 4);
-        c.tail = blk_at(t, 8);
-        c.vhead = blk_at(t, 12);
-        c.vtail = blk_at(t, 16);
+        c.chains[i] = Chain::read(t, i);
     }
 }
 
@@ -571,14 +649,17 @@ pub fn sql_distance(metric: Metric, d: f32) -> f64 {
 /// insert. Returns the leaves in order.
 ///
 /// `rotated`: the centroids are already in the rotated space (a copy of another index's
-/// skeleton, see [`skeleton`]).
+/// skeleton, see [`skeleton`]). `chains`: the chains of each list (a build gives each of
+/// its participants one).
 pub fn create<S: Store>(
     s: &S,
     mut meta: Meta,
     tree: &vchord_kmeans::Tree,
     rotated: bool,
+    nchains: usize,
 ) -> (Meta, Router) {
     assert_eq!(s.nblocks(), 0, "create needs an empty relation");
+    let nchains = nchains.clamp(1, MAX_CHAINS);
     let rot = meta.rotation();
     meta.lists = tree.levels.iter().map(|l| l.len() as u32).collect();
     let (mblk, g) = s.extend();
@@ -615,10 +696,12 @@ pub fn create<S: Store>(
             let mut c = Centroid {
                 addr: Addr::NONE,
                 leaf,
-                head: INVALID_BLOCK,
-                tail: INVALID_BLOCK,
-                vhead: INVALID_BLOCK,
-                vtail: INVALID_BLOCK,
+                children: INVALID_BLOCK,
+                chains: if leaf {
+                    vec![Chain::NONE; nchains]
+                } else {
+                    vec![]
+                },
                 vector: if rotated {
                     nodes.row(i).to_vec()
                 } else {
@@ -626,8 +709,8 @@ pub fn create<S: Store>(
                 },
             };
             if !leaf {
-                c.head = new_chain(s);
-                next_chains.push(c.head);
+                c.children = new_chain(s);
+                next_chains.push(c.children);
             }
             let (addr, t) = write_blob(
                 s,
@@ -652,13 +735,15 @@ pub fn create<S: Store>(
     (meta, router)
 }
 
-/// The meta page and the centroid tree (rotated) of an index, to create an empty copy.
-pub fn skeleton<S: Store>(s: &S) -> Result<(Meta, vchord_kmeans::Tree)> {
+/// The meta page, the centroid tree (rotated) and the chains per list of an index, to create
+/// an empty copy.
+pub fn skeleton<S: Store>(s: &S) -> Result<(Meta, vchord_kmeans::Tree, usize)> {
     let meta = read_meta(s)?;
     let dims = meta.dims as usize;
     let mut levels = vec![];
     let mut parents = vec![];
     let mut heads = vec![meta.root];
+    let mut chains = 1;
     for l in 0..meta.lists.len() {
         let mut m = vchord_kmeans::Matrix::new(dims);
         let mut ps = vec![];
@@ -667,8 +752,10 @@ pub fn skeleton<S: Store>(s: &S) -> Result<(Meta, vchord_kmeans::Tree)> {
             for c in read_centroids(s, &meta, h)? {
                 m.push(&c.vector);
                 ps.push(p as u32);
-                if !c.leaf {
-                    next.push(c.head);
+                if c.leaf {
+                    chains = chains.max(c.chains.len());
+                } else {
+                    next.push(c.children);
                 }
             }
         }
@@ -678,7 +765,7 @@ pub fn skeleton<S: Store>(s: &S) -> Result<(Meta, vchord_kmeans::Tree)> {
         levels.push(m);
         heads = next;
     }
-    Ok((meta, vchord_kmeans::Tree { levels, parents }))
+    Ok((meta, vchord_kmeans::Tree { levels, parents }, chains))
 }
 
 /// The centroid tree in memory, for routing the rows of a build without reading pages.
@@ -714,6 +801,102 @@ impl Router {
     pub fn leaves(&mut self) -> &mut [Centroid] {
         self.levels.last_mut().unwrap()
     }
+
+    /// A flat copy (for a parallel build's shared memory): every level's centroids with
+    /// their addresses, chains and vectors, and the children lists.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![];
+        let put = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
+        put(&mut b, self.levels.len() as u32);
+        for (l, nodes) in self.levels.iter().enumerate() {
+            put(&mut b, nodes.len() as u32);
+            for c in nodes {
+                b.extend_from_slice(&c.addr.to_bytes());
+                b.push(c.leaf as u8);
+                put(&mut b, c.children);
+                put(&mut b, c.chains.len() as u32);
+                for ch in &c.chains {
+                    for x in [ch.head, ch.tail, ch.vhead, ch.vtail] {
+                        put(&mut b, x);
+                    }
+                }
+                put(&mut b, c.vector.len() as u32);
+                b.extend_from_slice(&f32_bytes(&c.vector));
+            }
+            put(&mut b, self.children[l].len() as u32);
+            for kids in &self.children[l] {
+                put(&mut b, kids.len() as u32);
+                for &k in kids {
+                    put(&mut b, k as u32);
+                }
+            }
+        }
+        b
+    }
+
+    /// The router [`Router::to_bytes`] wrote; `None` if `b` is not one.
+    pub fn from_bytes(b: &[u8]) -> Option<Router> {
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let s = b.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(s)
+        };
+        fn u32_of(s: &[u8]) -> u32 {
+            u32::from_le_bytes(s.try_into().unwrap())
+        }
+        let mut r = Router {
+            levels: vec![],
+            children: vec![],
+        };
+        let nlevels = u32_of(take(4)?);
+        for _ in 0..nlevels {
+            let n = u32_of(take(4)?) as usize;
+            let mut nodes = Vec::with_capacity(n.min(1 << 20));
+            for _ in 0..n {
+                let addr = Addr::from_bytes(take(6)?);
+                let leaf = take(1)?[0] != 0;
+                let children = u32_of(take(4)?);
+                let nch = u32_of(take(4)?) as usize;
+                let mut chains = Vec::with_capacity(nch.min(MAX_CHAINS));
+                for _ in 0..nch {
+                    let x = take(16)?;
+                    chains.push(Chain {
+                        head: u32_of(&x[0..4]),
+                        tail: u32_of(&x[4..8]),
+                        vhead: u32_of(&x[8..12]),
+                        vtail: u32_of(&x[12..16]),
+                    });
+                }
+                let dims = u32_of(take(4)?) as usize;
+                let vector = f32s(take(dims.checked_mul(4)?)?);
+                nodes.push(Centroid {
+                    addr,
+                    leaf,
+                    children,
+                    chains,
+                    vector,
+                });
+            }
+            let np = u32_of(take(4)?) as usize;
+            let mut parents = Vec::with_capacity(np.min(1 << 20));
+            for _ in 0..np {
+                let k = u32_of(take(4)?) as usize;
+                let mut kids = Vec::with_capacity(k.min(1 << 20));
+                for _ in 0..k {
+                    let i = u32_of(take(4)?) as usize;
+                    if i >= nodes.len() {
+                        return None;
+                    }
+                    kids.push(i);
+                }
+                parents.push(kids);
+            }
+            r.levels.push(nodes);
+            r.children.push(parents);
+        }
+        (at == b.len() && !r.levels.is_empty()).then_some(r)
+    }
 }
 
 /// The leaf a new vector (rotated, prepared as for search) belongs to: greedy descent.
@@ -730,7 +913,7 @@ pub fn route<S: Store>(s: &S, meta: &Meta, rotated: &[f32]) -> Result<Centroid> 
         if best.leaf {
             return Ok(best);
         }
-        head = best.head;
+        head = best.children;
     }
 }
 
@@ -744,42 +927,68 @@ pub fn prepare(meta: &Meta, rot: &Rotation, v: &[f32]) -> Vec<f32> {
     x
 }
 
-/// Adds one row to the list of `leaf`: the vector (`stored`: its elements' bytes) to the
-/// vector chain, then its code to the code chain. `rotated` comes from [`prepare`].
+/// How an insert treats the chain it appends to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// Shared with concurrent inserts: tail hints are read from, and advanced on, the
+    /// centroid page.
+    Shared,
+    /// Owned by this build participant, which alone appends to it while the build runs: the
+    /// tails it keeps in memory are exact, and [`store_tails`] writes them at the end.
+    Owner,
+}
+
+/// The chain a single insert appends to: one of the list's chains, picked by a hash of the
+/// row's heap address, so concurrent inserts into one list spread over its chains.
+pub fn chain_for(leaf: &Centroid, tid: Addr) -> usize {
+    let n = leaf.chains.len().max(1) as u64;
+    let h = ((tid.blk as u64) << 16 | tid.off as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 32) % n) as usize
+}
+
+/// Adds one row to chain `chain` of the list of `leaf`: the vector (`stored`: its elements'
+/// bytes) to the vector chain, then its code to the code chain. `rotated` comes from
+/// [`prepare`].
+#[allow(clippy::too_many_arguments)]
 pub fn insert<S: Store>(
     s: &S,
     meta: &Meta,
     leaf: &mut Centroid,
+    chain: usize,
+    writer: Writer,
     rotated: &[f32],
     stored: &[u8],
     tid: Addr,
 ) {
-    reload_leaf(s, leaf);
-    if leaf.head == INVALID_BLOCK {
-        // First row of this list: create both chains under the centroid page's lock, after
-        // checking that nobody else did meanwhile.
+    let i = chain.min(leaf.chains.len() - 1);
+    let missing =
+        |c: &Chain| c.head == INVALID_BLOCK || (c.vhead == INVALID_BLOCK && !meta.rerank_in_table);
+    if writer == Writer::Shared || missing(&leaf.chains[i]) {
+        reload_chain(s, leaf, i);
+    }
+    if missing(&leaf.chains[i]) {
+        // First row of this chain (or of its code part, see `pack_tails`): create its pages
+        // under the centroid page's lock, after checking that nobody else did meanwhile.
         let mut g = s.write(leaf.addr.blk);
         let t = page::get(&g, leaf.addr.off).expect("leaf centroid tuple");
-        if blk_at(t, 4) == INVALID_BLOCK {
-            let (cb, mut cg) = s.extend();
-            page::init(&mut cg, KIND_CODES);
-            drop(cg);
-            let vb = if meta.rerank_in_table {
-                INVALID_BLOCK
-            } else {
+        let mut c = Chain::read(t, i);
+        if missing(&c) {
+            if c.head == INVALID_BLOCK {
+                let (cb, mut cg) = s.extend();
+                page::init(&mut cg, KIND_CODES);
+                (c.head, c.tail) = (cb, cb);
+            }
+            if c.vhead == INVALID_BLOCK && !meta.rerank_in_table {
                 let (vb, mut vg) = s.extend();
                 page::init(&mut vg, KIND_VECTORS);
-                vb
-            };
-            let t = page::get_mut(&mut g, leaf.addr.off).unwrap();
-            put_blk(t, 4, cb);
-            put_blk(t, 8, cb);
-            put_blk(t, 12, vb);
-            put_blk(t, 16, vb);
+                (c.vhead, c.vtail) = (vb, vb);
+            }
+            c.write(page::get_mut(&mut g, leaf.addr.off).unwrap(), i);
         }
         drop(g);
-        reload_leaf(s, leaf);
+        reload_chain(s, leaf, i);
     }
+    let ch = leaf.chains[i];
     let dims = meta.dims as usize;
     let zero;
     let centroid: &[f32] = if meta.residual {
@@ -792,19 +1001,140 @@ pub fn insert<S: Store>(
     let mut entry = vec![0u8; meta.code_len()];
     let f = vchord_rabitq::encode(&r, centroid, &mut entry[ENTRY_HEADER..]);
     let (vaddr, vtail) = if meta.rerank_in_table {
-        (Addr::NONE, leaf.vtail)
+        (Addr::NONE, ch.vtail)
     } else {
-        write_blob(s, leaf.vtail, KIND_VECTORS, &[], tid, stored)
+        write_blob(s, ch.vtail, KIND_VECTORS, &[], tid, stored)
     };
     entry[0..6].copy_from_slice(&tid.to_bytes());
     entry[6..12].copy_from_slice(&vaddr.to_bytes());
     entry[12..ENTRY_HEADER].copy_from_slice(&f.to_bytes());
-    let (_, tail) = append(s, leaf.tail, KIND_CODES, &entry);
-    if tail != leaf.tail || vtail != leaf.vtail {
+    let (_, tail) = append(s, ch.tail, KIND_CODES, &entry);
+    if tail != ch.tail || vtail != ch.vtail {
         // Tail hints only: a stale one costs a walk along `next`, never correctness.
-        advance_tails(s, leaf.addr, tail, vtail);
-        leaf.tail = leaf.tail.max(tail);
-        leaf.vtail = leaf.vtail.max(vtail);
+        if writer == Writer::Shared {
+            advance_tails(s, leaf.addr, i, tail, vtail);
+        }
+        let c = &mut leaf.chains[i];
+        c.tail = c.tail.max(tail);
+        c.vtail = c.vtail.max(vtail);
+    }
+}
+
+/// The end of a parallel build, once every participant is done and before anyone else uses
+/// the index: each list's chains end in partly filled code pages, one per participant, which
+/// every scan of the list would read. Their entries are packed into as few of those pages as
+/// hold them; an emptied page leaves its code chain and goes to the end of that chain's vector
+/// chain, where inserts fill it (an index without vector chains leaves it unused). Returns
+/// the code pages saved.
+pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
+    let mut saved = 0u64;
+    for leaf in leaves(s, meta)? {
+        s.yield_point();
+        // (chain, its code pages in order)
+        let mut chains: Vec<(usize, Vec<u32>)> = vec![];
+        for (i, ch) in leaf.chains.iter().enumerate() {
+            let mut blocks = vec![];
+            let mut blk = ch.head;
+            while blk != INVALID_BLOCK {
+                if blk >= s.nblocks() || blocks.len() as u32 > s.nblocks() {
+                    return corrupt(format!("code chain at block {} is broken", ch.head));
+                }
+                blocks.push(blk);
+                blk = page::next(&s.read(blk));
+            }
+            if !blocks.is_empty() {
+                chains.push((i, blocks));
+            }
+        }
+        if chains.len() < 2 {
+            continue;
+        }
+        let mut entries: Vec<Vec<u8>> = vec![];
+        for (_, blocks) in &chains {
+            let p = s.read(*blocks.last().unwrap());
+            entries.extend(page::items(&p).map(|(_, t)| t.to_vec()));
+        }
+        // Refill the tails in order; the ones left over are emptied.
+        let mut k = 0;
+        let mut used = 0;
+        for (_, blocks) in &chains {
+            let tail = *blocks.last().unwrap();
+            let mut g = s.write_full(tail);
+            page::init(&mut g, KIND_CODES);
+            while k < entries.len() && page::add(&mut g, &entries[k]).is_some() {
+                k += 1;
+            }
+            if page::count(&g) > 0 {
+                used += 1;
+            }
+        }
+        assert_eq!(k, entries.len(), "the entries came from these pages");
+        for (i, blocks) in &chains[used..] {
+            let tail = *blocks.last().unwrap();
+            let prev = blocks.len().checked_sub(2).map(|j| blocks[j]);
+            if let Some(prev) = prev {
+                let mut g = s.write(prev);
+                page::set_next(&mut g, INVALID_BLOCK);
+            }
+            let mut g = s.write(leaf.addr.blk);
+            let t = page::get_mut(&mut g, leaf.addr.off).expect("leaf centroid tuple");
+            let mut c = Chain::read(t, *i);
+            (c.head, c.tail) = match prev {
+                Some(p) => (c.head, p),
+                None => (INVALID_BLOCK, INVALID_BLOCK),
+            };
+            if c.vtail != INVALID_BLOCK {
+                // The vector chain's real end (the hint may be behind).
+                let mut end = c.vtail;
+                loop {
+                    let n = page::next(&s.read(end));
+                    if n == INVALID_BLOCK {
+                        break;
+                    }
+                    end = n;
+                }
+                let mut e = s.write_full(tail);
+                page::init(&mut e, KIND_VECTORS);
+                drop(e);
+                let mut v = s.write(end);
+                page::set_next(&mut v, tail);
+                drop(v);
+                c.vtail = tail;
+            }
+            c.write(t, *i);
+            saved += 1;
+        }
+    }
+    Ok(saved)
+}
+
+/// Stores the tails of chain `chain` of every leaf, as a build participant that owned it
+/// ([`Writer::Owner`]) knows them, into the centroid tuples: one write per centroid page.
+pub fn store_tails<S: Store>(s: &S, leaves: &[Centroid], chain: usize) {
+    let mut by_blk: std::collections::BTreeMap<u32, Vec<(u16, Chain)>> = Default::default();
+    for c in leaves {
+        if let Some(ch) = c.chains.get(chain).filter(|ch| ch.head != INVALID_BLOCK) {
+            by_blk
+                .entry(c.addr.blk)
+                .or_default()
+                .push((c.addr.off, *ch));
+        }
+    }
+    for (blk, items) in by_blk {
+        s.yield_point();
+        let mut g = s.write(blk);
+        for (off, ch) in items {
+            let Some(t) = page::get_mut(&mut g, off) else {
+                continue;
+            };
+            let old = Chain::read(t, chain);
+            Chain {
+                tail: ch.tail.max(old.tail),
+                vtail: ch.vtail.max(old.vtail),
+                ..old
+            }
+            .write(t, chain);
+        }
     }
 }
 
@@ -892,7 +1222,7 @@ impl Search {
                 if c.leaf {
                     frontier.push(c);
                 } else {
-                    frontier.extend(read_centroids(s, meta, c.head)?);
+                    frontier.extend(read_centroids(s, meta, c.children)?);
                 }
             }
         }
@@ -924,29 +1254,30 @@ impl Search {
                     norm: query.norm,
                 },
             };
-            let mut blk = leaf.head;
-            let mut hops = 0;
-            while blk != INVALID_BLOCK && hops <= s.nblocks() {
-                hops += 1;
-                stats.pages += 1;
-                let pg = s.read(blk);
-                if !page::is_valid(&pg) || page::kind(&pg) != KIND_CODES {
-                    return corrupt(format!("block {blk} is not a code page"));
-                }
-                for (_, t) in page::items(&pg) {
-                    if t.len() != code_len {
-                        return corrupt(format!("a code in block {blk} has a bad length"));
+            for mut blk in leaf.code_heads() {
+                let mut hops = 0;
+                while blk != INVALID_BLOCK && hops <= s.nblocks() {
+                    hops += 1;
+                    stats.pages += 1;
+                    let pg = s.read(blk);
+                    if !page::is_valid(&pg) || page::kind(&pg) != KIND_CODES {
+                        return corrupt(format!("block {blk} is not a code page"));
                     }
-                    let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
-                    let (est, err) =
-                        vchord_rabitq::estimate(kind, &f, lut.sign_dot(&t[ENTRY_HEADER..]), lq);
-                    candidates.push(Cand {
-                        key: est + offset - p.epsilon * err,
-                        tid: Addr::from_bytes(&t[0..6]),
-                        vec: Addr::from_bytes(&t[6..12]),
-                    });
+                    for (_, t) in page::items(&pg) {
+                        if t.len() != code_len {
+                            return corrupt(format!("a code in block {blk} has a bad length"));
+                        }
+                        let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
+                        let (est, err) =
+                            vchord_rabitq::estimate(kind, &f, lut.sign_dot(&t[ENTRY_HEADER..]), lq);
+                        candidates.push(Cand {
+                            key: est + offset - p.epsilon * err,
+                            tid: Addr::from_bytes(&t[0..6]),
+                            vec: Addr::from_bytes(&t[6..12]),
+                        });
+                    }
+                    blk = page::next(&pg);
                 }
-                blk = page::next(&pg);
             }
         }
         stats.codes = candidates.len() as u64;
@@ -1014,7 +1345,7 @@ pub fn leaves<S: Store>(s: &S, meta: &Meta) -> Result<Vec<Centroid>> {
             if c.leaf {
                 out.push(c);
             } else {
-                stack.push(c.head);
+                stack.push(c.children);
             }
         }
     }
@@ -1029,8 +1360,7 @@ pub fn bulk_delete<S: Store>(
     dead: &mut dyn FnMut(Addr) -> bool,
 ) -> Result<(u64, u64)> {
     let (mut removed, mut kept) = (0u64, 0u64);
-    for leaf in leaves(s, meta)? {
-        let mut blk = leaf.head;
+    for mut blk in leaves(s, meta)?.iter().flat_map(|l| l.code_heads()) {
         while blk != INVALID_BLOCK {
             s.yield_point();
             let mut vecs = vec![];
@@ -1080,13 +1410,13 @@ pub fn count_entries<S: Store>(s: &S) -> Result<(u64, u64)> {
     let meta = read_meta(s)?;
     let leaves = leaves(s, &meta)?;
     let mut n = 0u64;
-    for leaf in &leaves {
-        let mut blk = leaf.head;
+    for head in leaves.iter().flat_map(|l| l.code_heads()) {
+        let mut blk = head;
         let mut hops = 0;
         while blk != INVALID_BLOCK {
             hops += 1;
             if blk >= s.nblocks() || hops > s.nblocks() {
-                return corrupt(format!("code chain at block {} is broken", leaf.head));
+                return corrupt(format!("code chain at block {head} is broken"));
             }
             s.yield_point();
             let p = s.read(blk);
@@ -1152,58 +1482,63 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
                 continue;
             }
             if !c.leaf {
-                stack.push((c.head, level + 1));
+                stack.push((c.children, level + 1));
                 continue;
             }
             leaves_seen += 1;
-            let mut vblk = c.vhead;
-            while vblk != INVALID_BLOCK {
-                if !claim(vblk, KIND_VECTORS, &mut problems) {
-                    break;
+            for ch in &c.chains {
+                if meta.rerank_in_table && ch.vhead != INVALID_BLOCK {
+                    problems.push(format!("list {:?} has a vector chain", c.addr));
                 }
-                let p = s.read(vblk);
-                if !page::is_valid(&p) || page::kind(&p) != KIND_VECTORS {
-                    problems.push(format!("block {vblk}: expected a vector page"));
-                    break;
-                }
-                vblk = page::next(&p);
-            }
-            let mut blk = c.head;
-            while blk != INVALID_BLOCK {
-                if !claim(blk, KIND_CODES, &mut problems) {
-                    break;
-                }
-                let p = s.read(blk);
-                if !page::is_valid(&p) || page::kind(&p) != KIND_CODES {
-                    problems.push(format!("block {blk}: expected a code page"));
-                    break;
-                }
-                for (off, t) in page::items(&p) {
-                    entries += 1;
-                    if t.len() != code_len {
-                        problems.push(format!("code ({blk},{off}) has length {}", t.len()));
-                        continue;
+                let mut vblk = ch.vhead;
+                while vblk != INVALID_BLOCK {
+                    if !claim(vblk, KIND_VECTORS, &mut problems) {
+                        break;
                     }
-                    let tid = Addr::from_bytes(&t[0..6]);
-                    let va = Addr::from_bytes(&t[6..12]);
-                    let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
-                    if ![f.norm_sq, f.sum_abs, f.sign_dot_c, f.err]
-                        .iter()
-                        .all(|x| x.is_finite())
-                    {
-                        problems.push(format!("code ({blk},{off}) has non-finite factors"));
+                    let p = s.read(vblk);
+                    if !page::is_valid(&p) || page::kind(&p) != KIND_VECTORS {
+                        problems.push(format!("block {vblk}: expected a vector page"));
+                        break;
                     }
-                    if meta.rerank_in_table {
-                        if va != Addr::NONE {
-                            problems.push(format!("code ({blk},{off}) points at a vector"));
+                    vblk = page::next(&p);
+                }
+                let mut blk = ch.head;
+                while blk != INVALID_BLOCK {
+                    if !claim(blk, KIND_CODES, &mut problems) {
+                        break;
+                    }
+                    let p = s.read(blk);
+                    if !page::is_valid(&p) || page::kind(&p) != KIND_CODES {
+                        problems.push(format!("block {blk}: expected a code page"));
+                        break;
+                    }
+                    for (off, t) in page::items(&p) {
+                        entries += 1;
+                        if t.len() != code_len {
+                            problems.push(format!("code ({blk},{off}) has length {}", t.len()));
+                            continue;
                         }
-                    } else if read_blob(s, va, 0, Some(tid), vbytes).is_none() {
-                        problems.push(format!(
+                        let tid = Addr::from_bytes(&t[0..6]);
+                        let va = Addr::from_bytes(&t[6..12]);
+                        let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
+                        if ![f.norm_sq, f.sum_abs, f.sign_dot_c, f.err]
+                            .iter()
+                            .all(|x| x.is_finite())
+                        {
+                            problems.push(format!("code ({blk},{off}) has non-finite factors"));
+                        }
+                        if meta.rerank_in_table {
+                            if va != Addr::NONE {
+                                problems.push(format!("code ({blk},{off}) points at a vector"));
+                            }
+                        } else if read_blob(s, va, 0, Some(tid), vbytes).is_none() {
+                            problems.push(format!(
                             "code ({blk},{off}) for row {tid:?}: its vector at {va:?} is missing"
                         ));
+                        }
                     }
+                    blk = page::next(&p);
                 }
-                blk = page::next(&p);
             }
         }
     }

@@ -74,6 +74,19 @@ fn build_with(
     lists: &[u32],
     rerank_in_table: bool,
 ) -> (MemStore, Meta) {
+    build_parts(data, metric, elem, lists, rerank_in_table, 1)
+}
+
+/// A build as `parts` participants do it: each routes its share of the rows (every
+/// `parts`-th, from its own copy of the router) into its own chain of each list.
+fn build_parts(
+    data: &[Vec<f32>],
+    metric: Metric,
+    elem: Elem,
+    lists: &[u32],
+    rerank_in_table: bool,
+    parts: usize,
+) -> (MemStore, Meta) {
     let dims = data[0].len();
     let s = MemStore::new();
     let m0 = Meta {
@@ -97,19 +110,29 @@ fn build_with(
         on_thread: None,
     };
     let tree = hierarchy(&sample, &ls, p, &mut |_, _| true);
-    let (meta, mut router) = create(&s, m0, &tree, false);
+    let (meta, router) = create(&s, m0, &tree, false, parts);
     let rot = meta.rotation();
-    for (i, v) in data.iter().enumerate() {
-        let x = prepare(&meta, &rot, &as_elem(elem, v));
-        let leaf = router.route(metric, &x);
-        insert(
-            &s,
-            &meta,
-            &mut router.leaves()[leaf],
-            &x,
-            &stored(elem, v),
-            tid(i),
-        );
+    let shared = router.to_bytes();
+    for part in 0..parts {
+        let mut router = Router::from_bytes(&shared).unwrap();
+        for (i, v) in data.iter().enumerate().skip(part).step_by(parts) {
+            let x = prepare(&meta, &rot, &as_elem(elem, v));
+            let leaf = router.route(metric, &x);
+            insert(
+                &s,
+                &meta,
+                &mut router.leaves()[leaf],
+                part,
+                Writer::Owner,
+                &x,
+                &stored(elem, v),
+                tid(i),
+            );
+        }
+        store_tails(&s, router.leaves(), part);
+    }
+    if parts > 1 {
+        pack_tails(&s, &meta).unwrap();
     }
     (s, meta)
 }
@@ -298,9 +321,9 @@ fn two_levels_and_big_vectors() {
     let got = search(&s, &meta, &data[17], vec![1, 1], 1.9, 5);
     assert!(!got.is_empty());
     // An empty copy (an unlogged index's init fork) has the same centroids and no rows.
-    let (m2, tree) = skeleton(&s).unwrap();
+    let (m2, tree, chains) = skeleton(&s).unwrap();
     let copy = MemStore::new();
-    let (m3, _) = create(&copy, m2.clone(), &tree, true);
+    let (m3, _) = create(&copy, m2.clone(), &tree, true, chains);
     assert_eq!(m3, meta);
     assert_eq!(verify(&copy), (vec![], 0));
     let a: Vec<Vec<f32>> = leaves(&s, &meta)
@@ -341,6 +364,8 @@ fn delete_then_vacuum() {
         &s,
         &meta,
         &mut leaf,
+        0,
+        Writer::Shared,
         &x,
         &stored(Elem::F32, &data[3]),
         tid(3),
@@ -404,14 +429,24 @@ fn insert_into_an_index_built_without_rows() {
         levels: vec![m],
         parents: vec![],
     };
-    let (meta, _) = create(&s, m0, &tree, false);
+    let (meta, _) = create(&s, m0, &tree, false, 1);
     assert_eq!(read_meta(&s).unwrap(), meta);
     let rot = meta.rotation();
     for i in 0..2000 {
         let v = [i as f32, 1.0, -(i as f32)];
         let x = prepare(&meta, &rot, &v);
         let mut leaf = route(&s, &meta, &x).unwrap();
-        insert(&s, &meta, &mut leaf, &x, &stored(Elem::F32, &v), tid(i));
+        let ch = chain_for(&leaf, tid(i));
+        insert(
+            &s,
+            &meta,
+            &mut leaf,
+            ch,
+            Writer::Shared,
+            &x,
+            &stored(Elem::F32, &v),
+            tid(i),
+        );
     }
     assert_eq!(verify(&s), (vec![], 2000));
     let got = search(&s, &meta, &[10.2, 1.0, -10.2], vec![1], 1.9, 3);
@@ -426,7 +461,7 @@ fn verify_finds_damage() {
     let leaf = &leaves(&s, &meta).unwrap()[0];
     // Remove a vector behind the code's back.
     let va = {
-        let p = s.read(leaf.head);
+        let p = s.read(leaf.chains[0].head);
         let (_, t) = page::items(&p).next().unwrap();
         Addr::from_bytes(&t[6..12])
     };
@@ -445,4 +480,111 @@ fn verify_finds_damage() {
     g[page::PAGE_SIZE - 4] = 9;
     drop(g);
     assert!(read_meta(&s).is_err());
+}
+
+#[test]
+fn chains_of_build_participants_then_shared_inserts() {
+    let data = clustered(3000, 24, 11);
+    let (base, _) = build(&data[..2000], Metric::L2, Elem::F32, &[6]);
+    let (s, meta) = build_parts(&data[..2000], Metric::L2, Elem::F32, &[6], false, 3);
+    assert_eq!(verify(&s), (vec![], 2000));
+    // Each participant filled its own chain and the tail hints are exact; packing left each
+    // list as few code pages as one chain has.
+    let code_pages = |s: &MemStore, leaf: &Centroid| -> usize {
+        let mut n = 0;
+        for mut blk in leaf.code_heads() {
+            while blk != page::INVALID_BLOCK {
+                n += 1;
+                blk = page::next(&s.read(blk));
+            }
+        }
+        n
+    };
+    let base_leaves = leaves(&base, &meta).unwrap();
+    let mut without_codes = 0;
+    for (leaf, b) in leaves(&s, &meta).unwrap().iter().zip(&base_leaves) {
+        assert_eq!(leaf.chains.len(), 3);
+        assert_eq!(code_pages(&s, leaf), code_pages(&base, b));
+        for ch in &leaf.chains {
+            assert_ne!(ch.vhead, page::INVALID_BLOCK);
+            assert_eq!(page::next(&s.read(ch.vtail)), page::INVALID_BLOCK);
+            if ch.head == page::INVALID_BLOCK {
+                without_codes += 1;
+            } else {
+                assert_eq!(page::next(&s.read(ch.tail)), page::INVALID_BLOCK);
+            }
+        }
+    }
+    assert!(without_codes > 0);
+    // The same lists as one participant's build, so the same answers at full probes.
+    for q in data.iter().skip(2000).step_by(50) {
+        let a = search(&s, &meta, q, vec![6], 100.0, 10);
+        let b = search(&base, &meta, q, vec![6], 100.0, 10);
+        assert_eq!(a, b);
+        assert_eq!(
+            a.iter().map(|x| x.0).collect::<Vec<_>>(),
+            exact(Metric::L2, Elem::F32, &data[..2000], q, 10)
+        );
+    }
+    // Single inserts spread over the chains.
+    let rot = meta.rotation();
+    let mut used = std::collections::HashSet::new();
+    for (i, v) in data.iter().enumerate().skip(2000) {
+        let x = prepare(&meta, &rot, v);
+        let mut leaf = route(&s, &meta, &x).unwrap();
+        let ch = chain_for(&leaf, tid(i));
+        used.insert(ch);
+        insert(
+            &s,
+            &meta,
+            &mut leaf,
+            ch,
+            Writer::Shared,
+            &x,
+            &stored(Elem::F32, v),
+            tid(i),
+        );
+    }
+    assert_eq!(used.len(), 3);
+    assert_eq!(verify(&s), (vec![], 3000));
+    // The skeleton keeps the chain count (an unlogged index's init fork).
+    assert_eq!(skeleton(&s).unwrap().2, 3);
+    let q = &data[7];
+    let got = search(&s, &meta, q, vec![6], 100.0, 10);
+    assert_eq!(
+        got.iter().map(|x| x.0).collect::<Vec<_>>(),
+        exact(Metric::L2, Elem::F32, &data, q, 10)
+    );
+}
+
+#[test]
+fn router_bytes_round_trip() {
+    let data = clustered(500, 8, 3);
+    let s = MemStore::new();
+    let mut sample = Matrix::new(8);
+    for v in &data {
+        sample.push(v);
+    }
+    let p = Params {
+        iterations: 4,
+        spherical: false,
+        threads: 1,
+        seed: 1,
+        on_thread: None,
+    };
+    let tree = hierarchy(&sample, &[3, 12], p, &mut |_, _| true);
+    let (meta, router) = create(
+        &s,
+        meta(8, Metric::L2, Elem::F32, &[3, 12]),
+        &tree,
+        false,
+        2,
+    );
+    let b = router.to_bytes();
+    let r = Router::from_bytes(&b).unwrap();
+    assert_eq!(r.to_bytes(), b);
+    let x = prepare(&meta, &meta.rotation(), &data[5]);
+    assert_eq!(r.route(meta.metric, &x), router.route(meta.metric, &x));
+    assert!(Router::from_bytes(&b[..b.len() - 1]).is_none());
+    assert!(Router::from_bytes(&[]).is_none());
 }

@@ -4,11 +4,17 @@
 //! rows visible to the build's snapshot: a dead row's value is never read, so missing TOAST
 //! cannot fail a build); k-means over the sample gives the lists; the second scan routes
 //! every row the index must hold (recently dead ones too) to its list.
+//!
+//! On PostgreSQL 17 and later the second scan is parallel when the planner gives the build
+//! workers (max_parallel_maintenance_workers, the table's parallel_workers): the leader and
+//! each worker join one parallel table scan, and participant `i` appends to chain `i` of
+//! every list, so participants never wait on each other's pages. The centroids come to the
+//! workers in shared memory, not through the buffer manager.
 use super::*;
 use crate::pg::buffer::Rel;
 use crate::pg::guard::report;
 use crate::pg::memcxt::TempContext;
-use vchord_ivf::{Meta, Router, Store};
+use vchord_ivf::{Meta, Router, Store, Writer};
 use vchord_kmeans::{Matrix, Params};
 use vchord_rabitq::{Rng, Rotation};
 
@@ -82,14 +88,66 @@ unsafe extern "C-unwind" fn sample_callback(
     }
 }
 
+/// A participant of the insert phase (the only one, in a serial build).
 struct InsertState {
     elem: Elem,
     store: Rel,
     meta: Meta,
     rot: Rotation,
     router: Router,
+    /// The chain of every list this participant appends to, alone.
+    chain: usize,
     done: i64,
+    /// Rows not yet added to the shared count (parallel builds).
+    unshared: u64,
+    /// The parallel build's shared state, or null.
+    #[cfg_attr(not(pg_ge17), allow(dead_code))]
+    shared: *mut c_void,
+    /// Reports progress (the leader, or a serial build).
+    leader: bool,
     cxt: TempContext,
+}
+
+impl InsertState {
+    fn new(elem: Elem, store: Rel, meta: Meta, router: Router, chain: usize) -> InsertState {
+        InsertState {
+            elem,
+            store,
+            rot: meta.rotation(),
+            meta,
+            router,
+            chain,
+            done: 0,
+            unshared: 0,
+            shared: std::ptr::null_mut(),
+            leader: true,
+            cxt: TempContext::new(c"vchordrq build"),
+        }
+    }
+
+    /// Counts the rows since the last call; reports the total (of every participant) to
+    /// pg_stat_progress_create_index when this is the leader.
+    fn count(&mut self) {
+        #[cfg(pg_ge17)]
+        if !self.shared.is_null() {
+            let n = std::mem::take(&mut self.unshared);
+            let total =
+                unsafe { pg_try(|| sys::vchord_shim_parallel_add_rows(self.shared.cast(), n)) };
+            if self.leader {
+                progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, total as i64);
+            }
+            return;
+        }
+        if self.leader {
+            progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, self.done);
+        }
+    }
+
+    /// The end of this participant's scan: the tails of its chains go to the centroids.
+    fn finish(&mut self) {
+        self.count();
+        vchord_ivf::store_tails(&self.store, self.router.leaves(), self.chain);
+    }
 }
 
 unsafe extern "C-unwind" fn insert_callback(
@@ -116,14 +174,17 @@ unsafe extern "C-unwind" fn insert_callback(
                 &st.store,
                 &st.meta,
                 &mut st.router.leaves()[leaf],
+                st.chain,
+                Writer::Owner,
                 &x,
                 &bytes,
                 tid_of(&*tid),
             );
             st.done += 1;
+            st.unshared += 1;
             if st.done % 256 == 0 {
                 crate::pg::check_for_interrupts();
-                progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
+                st.count();
             }
         })
     }
@@ -155,6 +216,7 @@ fn build(
     let i = &opts.build.internal;
 
     // 1. Sample.
+    let t0 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_SAMPLE);
     let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
     let reltuples = unsafe { sys::vchord_shim_reltuples(heap) }.max(0.0) as u64;
@@ -234,6 +296,7 @@ fn build(
     drop(st);
 
     // 2. k-means.
+    let t1 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_KMEANS);
     let spherical = i.spherical_centroids.unwrap_or(metric != Metric::L2);
     let tree = if sample.is_empty() {
@@ -261,6 +324,7 @@ fn build(
     drop(sample);
 
     // 3. The skeleton, then every row.
+    let t2 = std::time::Instant::now();
     let meta = Meta {
         dims,
         metric,
@@ -273,29 +337,163 @@ fn build(
         max_scan_tuples: opts.search.max_scan_tuples.map(|m| m as i32),
         rerank_in_table: opts.rerank_in_table,
     };
-    let (meta, router) = vchord_ivf::create(&store, meta, &tree, false);
+    // Participant i of the insert phase appends to chain i of every list.
+    let workers = planned_workers(info);
+    let (meta, router) = vchord_ivf::create(&store, meta, &tree, false, workers + 1);
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_INSERT);
     progress(sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, rows as i64);
-    let mut ist = InsertState {
-        elem,
-        store,
-        rot: meta.rotation(),
-        meta,
-        router,
-        done: 0,
-        cxt: TempContext::new(c"vchordrq build"),
-    };
-    let ip: *mut InsertState = &raw mut ist;
-    let reltuples = unsafe {
-        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(insert_callback), ip.cast()))
-    };
-    progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, ist.done);
+    let mut ist = InsertState::new(elem, store, meta, router, 0);
+    let (reltuples, indtuples, participants) = insert_rows(heap, index, info, &mut ist, workers);
+    report(
+        sys::DEBUG1,
+        &format!(
+            "vchordrq build: sample {:.2} s, k-means {:.2} s, insert {:.2} s ({} rows, {} participants)",
+            (t1 - t0).as_secs_f64(),
+            (t2 - t1).as_secs_f64(),
+            t2.elapsed().as_secs_f64(),
+            indtuples,
+            participants
+        ),
+    );
     let res = palloc0::<sys::IndexBuildResult>();
     unsafe {
         (*res).heap_tuples = reltuples;
-        (*res).index_tuples = ist.done as f64;
+        (*res).index_tuples = indtuples;
     }
     res
+}
+
+/// The workers the planner gave this build (plan_create_index_workers: 0 before 17).
+fn planned_workers(info: *mut sys::IndexInfo) -> usize {
+    #[cfg(pg_ge17)]
+    {
+        let n = unsafe { sys::vchord_shim_build_workers(info) }.max(0) as usize;
+        n.min(vchord_ivf::MAX_CHAINS - 1)
+    }
+    #[cfg(not(pg_ge17))]
+    {
+        let _ = info;
+        0
+    }
+}
+
+/// The second scan: every row to its list. Returns heap tuples seen, rows indexed and the
+/// number of participants.
+fn insert_rows(
+    heap: sys::Relation,
+    index: sys::Relation,
+    info: *mut sys::IndexInfo,
+    ist: &mut InsertState,
+    workers: usize,
+) -> (f64, f64, usize) {
+    let ip: *mut InsertState = ist;
+    #[cfg(pg_ge17)]
+    if workers > 0 {
+        let payload = ist.router.to_bytes();
+        let concurrent = unsafe { sys::vchord_shim_build_concurrent(info) };
+        let p = unsafe {
+            pg_try(|| {
+                sys::vchord_shim_parallel_begin(
+                    heap,
+                    index,
+                    concurrent,
+                    workers as c_int,
+                    c"vchordrq_parallel_build_main".as_ptr(),
+                    payload.as_ptr().cast(),
+                    payload.len(),
+                )
+            })
+        };
+        drop(payload);
+        if !p.is_null() {
+            // The leader takes part as participant 0.
+            let shared = unsafe { sys::vchord_shim_parallel_shared(p) };
+            let participants = unsafe { sys::vchord_shim_parallel_participants(p) } as usize;
+            ist.shared = shared.cast();
+            let reltuples = unsafe {
+                pg_try(|| {
+                    sys::vchord_shim_parallel_scan(
+                        heap,
+                        index,
+                        shared,
+                        Some(insert_callback),
+                        ip.cast(),
+                        true,
+                    )
+                })
+            };
+            ist.finish();
+            let done = ist.done as f64;
+            let (mut rt, mut it) = (0f64, 0f64);
+            unsafe {
+                pg_try(|| sys::vchord_shim_parallel_done(shared, reltuples, done));
+                pg_try(|| sys::vchord_shim_parallel_end(p, &mut rt, &mut it));
+            }
+            progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, it as i64);
+            // Every participant left a partly filled code page in each list.
+            vchord_ivf::pack_tails(&ist.store, &ist.meta).or_corrupt(index);
+            return (rt, it, participants);
+        }
+    }
+    let _ = workers;
+    let reltuples = unsafe {
+        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(insert_callback), ip.cast()))
+    };
+    ist.finish();
+    (reltuples, ist.done as f64, 1)
+}
+
+/// A parallel build's worker (PostgreSQL starts it by this name in this library): joins the
+/// table scan as participant 1 + its worker number, with the centroids from shared memory.
+#[cfg(pg_ge17)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn vchordrq_parallel_build_main(
+    _seg: *mut sys::dsm_segment,
+    toc: *mut sys::shm_toc,
+) {
+    unsafe { boundary(|| parallel_worker(toc)) }
+}
+
+#[cfg(pg_ge17)]
+fn parallel_worker(toc: *mut sys::shm_toc) {
+    let mut w = std::mem::MaybeUninit::<sys::VchordWorker>::zeroed();
+    let wp = w.as_mut_ptr();
+    unsafe { pg_try(|| sys::vchord_shim_worker_begin(toc, wp)) };
+    let w = unsafe { w.assume_init() };
+    let payload = unsafe { std::slice::from_raw_parts(w.payload.cast::<u8>(), w.payload_len) };
+    let Some(router) = Router::from_bytes(payload) else {
+        error(
+            ERRCODE_INTERNAL_ERROR,
+            "vchordrq: a parallel build worker found unreadable shared state",
+        );
+    };
+    let store = unsafe { Rel::new(w.index) };
+    let meta = vchord_ivf::read_meta(&store).or_corrupt(w.index);
+    let (elem, _) = opclass_of(w.index);
+    let mut st = InsertState::new(elem, store, meta, router, w.participant as usize);
+    st.shared = w.shared.cast();
+    st.leader = false;
+    let stp: *mut InsertState = &raw mut st;
+    let reltuples = unsafe {
+        pg_try(|| {
+            sys::vchord_shim_parallel_scan(
+                w.heap,
+                w.index,
+                w.shared,
+                Some(insert_callback),
+                stp.cast(),
+                false,
+            )
+        })
+    };
+    st.finish();
+    let done = st.done as f64;
+    drop(st);
+    let wp: *const sys::VchordWorker = &w;
+    unsafe {
+        pg_try(|| sys::vchord_shim_parallel_done(w.shared, reltuples, done));
+        pg_try(|| sys::vchord_shim_worker_end(wp.cast_mut()));
+    }
 }
 
 /// The init fork of an unlogged index: an empty copy of the main fork's skeleton (ambuild has
@@ -304,9 +502,9 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
     unsafe {
         boundary(|| {
             let main = Rel::new(index);
-            let (meta, tree) = vchord_ivf::skeleton(&main).or_corrupt(index);
+            let (meta, tree, chains) = vchord_ivf::skeleton(&main).or_corrupt(index);
             let init = Rel::init_fork(index);
-            vchord_ivf::create(&init, meta, &tree, true);
+            vchord_ivf::create(&init, meta, &tree, true, chains);
         })
     }
 }

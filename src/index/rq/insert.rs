@@ -2,6 +2,7 @@
 use super::*;
 use crate::pg::buffer::Rel;
 use crate::pg::memcxt::TempContext;
+use vchord_ivf::Writer;
 
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C-unwind" fn aminsert(
@@ -28,7 +29,17 @@ pub unsafe extern "C-unwind" fn aminsert(
             check_dims(meta.dims, v.len());
             let x = vchord_ivf::prepare(&meta, &meta.rotation(), &v);
             let mut leaf = vchord_ivf::route(&store, &meta, &x).or_corrupt(index);
-            vchord_ivf::insert(&store, &meta, &mut leaf, &x, &bytes, tid);
+            let chain = vchord_ivf::chain_for(&leaf, tid);
+            vchord_ivf::insert(
+                &store,
+                &meta,
+                &mut leaf,
+                chain,
+                Writer::Shared,
+                &x,
+                &bytes,
+                tid,
+            );
             false
         })
     }

@@ -136,6 +136,11 @@ crate::pg_fn!(vchord_rq_amhandler, |fc| {
         a.amrescan = Some(scan::amrescan);
         a.amgettuple = Some(scan::amgettuple);
         a.amendscan = Some(scan::amendscan);
+        // The planner gives builds workers (see build.rs).
+        #[cfg(pg_ge17)]
+        {
+            a.amcanbuildparallel = true;
+        }
     })
 });
 
