@@ -95,12 +95,18 @@ bench: setup
 	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/bench.py --pg-config $(PG18_CONFIG) $(BENCH_ARGS)
 
+# Parallel build figures: vchordrq built with 0 and 2 workers (BUILD_BENCH_ARGS=--workers 0,1,2).
+bench-build: setup
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
+	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/build.py --pg-config $(PG18_CONFIG) $(BUILD_BENCH_ARGS)
+
 demo: setup
 	$(MAKE) install PG_CONFIG=$(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE setup test stress fuzz demo bench regress-prep cargo-clean
+.PHONY: FORCE setup test stress fuzz demo bench bench-build regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target

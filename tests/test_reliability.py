@@ -153,7 +153,7 @@ def answers(c: Cluster, table: str, queries: np.ndarray, probes: str) -> list:
 
 def test_replica_follows_primary(pg_config_path):
     """A streaming standby made by pg_basebackup follows a primary doing inserts, deletes,
-    VACUUM and REINDEX, with wal_consistency_checking = 'generic' (the standby compares every
+    VACUUM and REINDEX (parallel builds on 17+), with wal_consistency_checking = 'generic' (the standby compares every
     replayed page with the primary's image). After each round the standby's answers equal the
     primary's, at default and full probes, for two indexes, and its indexes verify clean."""
     pool = fashion("train", 9000)
@@ -163,6 +163,8 @@ def test_replica_follows_primary(pg_config_path):
     with Cluster(pg_config_path, name="primary", conf=WAL_CHECK) as p:
         p.sql("CREATE EXTENSION vchord")
         load(p, "rep", pool[:3000])
+        # builds and REINDEX get 2 parallel workers on PostgreSQL 17+: their pages replay too
+        p.sql("ALTER TABLE rep SET (parallel_workers = 2)")
         p.sql("CREATE INDEX rep_l2 ON rep USING vchordrq (v vector_l2_ops) WITH (options = $$"
               "[build.internal]\nlists = [30]$$)")
         with p.standby() as s:
@@ -196,6 +198,7 @@ EXTRA_WORKLOAD = """
 CREATE TABLE w (id int PRIMARY KEY, v vector(64));
 INSERT INTO w SELECT i, ARRAY(SELECT random() FROM generate_series(1, 64) WHERE i > 0)::real[]::vector
     FROM generate_series(1, 3000) i;
+ALTER TABLE w SET (parallel_workers = 2);
 CREATE INDEX w_v_idx ON w USING vchordrq (v vector_l2_ops) WITH (options = $$[build.internal]
 lists = [8, 40]$$);
 CREATE INDEX w_g_idx ON w USING vchordg (v vector_cosine_ops) WITH (options = 'm = 12');
