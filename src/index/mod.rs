@@ -423,6 +423,35 @@ pub fn build_threads(opt: u32) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
+/// The store of an index that ambuild is to fill (it must have no pages yet).
+pub fn new_index_store(index: sys::Relation) -> crate::pg::buffer::Rel {
+    use vchord_ivf::Store;
+    let store = unsafe { crate::pg::buffer::Rel::new(index) };
+    if store.nblocks() != 0 {
+        error(
+            ERRCODE_INTERNAL_ERROR,
+            format!("index \"{}\" already contains data", relname(index)),
+        );
+    }
+    store
+}
+
+/// The table's row count as the build should plan for it: pg_class.reltuples, or the
+/// planner's size estimate for a table never vacuumed or analyzed.
+pub fn table_rows(heap: sys::Relation) -> f64 {
+    unsafe { pg_try(|| sys::vchord_shim_reltuples(heap)) }.max(0.0)
+}
+
+/// What ambuild returns.
+pub fn build_result(heap_tuples: f64, index_tuples: f64) -> *mut sys::IndexBuildResult {
+    let res = palloc0::<sys::IndexBuildResult>();
+    unsafe {
+        (*res).heap_tuples = heap_tuples;
+        (*res).index_tuples = index_tuples;
+    }
+    res
+}
+
 pub fn progress(param: u32, value: i64) {
     unsafe { pg_try(|| sys::vchord_shim_progress(param as c_int, value)) };
 }

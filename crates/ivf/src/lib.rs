@@ -1033,15 +1033,7 @@ pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
         // (chain, its code pages in order)
         let mut chains: Vec<(usize, Vec<u32>)> = vec![];
         for (i, ch) in leaf.chains.iter().enumerate() {
-            let mut blocks = vec![];
-            let mut blk = ch.head;
-            while blk != INVALID_BLOCK {
-                if blk >= s.nblocks() || blocks.len() as u32 > s.nblocks() {
-                    return corrupt(format!("code chain at block {} is broken", ch.head));
-                }
-                blocks.push(blk);
-                blk = page::next(&s.read(blk));
-            }
+            let blocks = chain_blocks(s, ch.head)?;
             if !blocks.is_empty() {
                 chains.push((i, blocks));
             }
@@ -1085,14 +1077,7 @@ pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
             };
             if c.vtail != INVALID_BLOCK {
                 // The vector chain's real end (the hint may be behind).
-                let mut end = c.vtail;
-                loop {
-                    let n = page::next(&s.read(end));
-                    if n == INVALID_BLOCK {
-                        break;
-                    }
-                    end = n;
-                }
+                let end = *chain_blocks(s, c.vtail)?.last().unwrap();
                 let mut e = s.write_full(tail);
                 page::init(&mut e, KIND_VECTORS);
                 drop(e);
@@ -1106,6 +1091,20 @@ pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
         }
     }
     Ok(saved)
+}
+
+/// The blocks of the chain starting at `head`, in order (none for `INVALID_BLOCK`).
+fn chain_blocks<S: Store>(s: &S, head: u32) -> Result<Vec<u32>> {
+    let mut blocks = vec![];
+    let mut blk = head;
+    while blk != INVALID_BLOCK {
+        if blk >= s.nblocks() || blocks.len() as u32 >= s.nblocks() {
+            return corrupt(format!("chain at block {head} is broken"));
+        }
+        blocks.push(blk);
+        blk = page::next(&s.read(blk));
+    }
+    Ok(blocks)
 }
 
 /// Stores the tails of chain `chain` of every leaf, as a build participant that owned it

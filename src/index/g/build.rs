@@ -10,7 +10,6 @@ use crate::pg::guard::report;
 use crate::pg::memcxt::TempContext;
 use vchord_graph::build::{Data, Params};
 use vchord_graph::{Meta, Rows};
-use vchord_ivf::Store;
 
 struct State {
     index: sys::Relation,
@@ -178,13 +177,7 @@ fn build(
     index: sys::Relation,
     info: *mut sys::IndexInfo,
 ) -> *mut sys::IndexBuildResult {
-    let store = unsafe { Rel::new(index) };
-    if store.nblocks() != 0 {
-        error(
-            ERRCODE_INTERNAL_ERROR,
-            format!("index \"{}\" already contains data", relname(index)),
-        );
-    }
+    let store = new_index_store(index);
     let labelled = columns(index);
     let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
     let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
@@ -196,7 +189,7 @@ fn build(
     let per_row = Rows::bytes_per_row(dims0.max(1) as usize, meta.m as usize) as u64;
     let capacity = (mem / per_row).max(1) as usize;
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_LOAD);
-    let reltuples = unsafe { sys::vchord_shim_reltuples(heap) }.max(0.0);
+    let reltuples = table_rows(heap);
     progress(sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, reltuples as i64);
     let mut st = State {
         index,
@@ -224,12 +217,7 @@ fn build(
         build_and_write(&mut st);
     }
     progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
-    let res = palloc0::<sys::IndexBuildResult>();
-    unsafe {
-        (*res).heap_tuples = reltuples;
-        (*res).index_tuples = st.done as f64;
-    }
-    res
+    build_result(reltuples, st.done as f64)
 }
 
 /// The init fork of an unlogged index: an empty index with the main fork's parameters.

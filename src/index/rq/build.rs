@@ -14,7 +14,7 @@ use super::*;
 use crate::pg::buffer::Rel;
 use crate::pg::guard::report;
 use crate::pg::memcxt::TempContext;
-use vchord_ivf::{Meta, Router, Store, Writer};
+use vchord_ivf::{Meta, Router, Writer};
 use vchord_kmeans::{Matrix, Params};
 use vchord_rabitq::{Rng, Rotation};
 
@@ -203,13 +203,7 @@ fn build(
     index: sys::Relation,
     info: *mut sys::IndexInfo,
 ) -> *mut sys::IndexBuildResult {
-    let store = unsafe { Rel::new(index) };
-    if store.nblocks() != 0 {
-        error(
-            ERRCODE_INTERNAL_ERROR,
-            format!("index \"{}\" already contains data", relname(index)),
-        );
-    }
+    let store = new_index_store(index);
     let (elem, metric) = opclass_of(index);
     let opts: Options = index_options(index);
     let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
@@ -219,7 +213,7 @@ fn build(
     let t0 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_SAMPLE);
     let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
-    let reltuples = unsafe { sys::vchord_shim_reltuples(heap) }.max(0.0) as u64;
+    let reltuples = table_rows(heap) as u64;
     let leaf_lists_hint = match i.lists.last() {
         Some(&l) => l as u64,
         None => options::auto_lists(reltuples.max(1)) as u64 * 2,
@@ -355,12 +349,7 @@ fn build(
             participants
         ),
     );
-    let res = palloc0::<sys::IndexBuildResult>();
-    unsafe {
-        (*res).heap_tuples = reltuples;
-        (*res).index_tuples = indtuples;
-    }
-    res
+    build_result(reltuples, indtuples)
 }
 
 /// The workers the planner gave this build (plan_create_index_workers: 0 before 17).
