@@ -599,6 +599,7 @@ pub fn bulk_delete_with(
 pub fn vacuum_cleanup_with(
     info: *mut sys::IndexVacuumInfo,
     stats: *mut sys::IndexBulkDeleteResult,
+    tidy: impl FnOnce(&crate::pg::buffer::Rel) -> vchord_ivf::Result<()>,
     count: impl FnOnce(crate::pg::buffer::Rel) -> vchord_ivf::Result<u64>,
 ) -> *mut sys::IndexBulkDeleteResult {
     use vchord_ivf::Store;
@@ -607,7 +608,8 @@ pub fn vacuum_cleanup_with(
             return stats;
         }
         let index = (*info).index;
-        let store = crate::pg::buffer::Rel::new(index);
+        let store = crate::pg::buffer::Rel::new(index).for_vacuum();
+        tidy(&store).or_corrupt(index);
         let stats = if stats.is_null() {
             let s = stats_or_new(stats);
             (*s).num_index_tuples = count(store).or_corrupt(index) as f64;

@@ -318,6 +318,16 @@ vchord_shim_relname(Relation rel)
 	return RelationGetRelationName(rel);
 }
 
+Oid
+vchord_shim_relfilenumber(Relation rel)
+{
+#if PG_VERSION_NUM >= 160000
+	return rel->rd_locator.relNumber;
+#else
+	return rel->rd_node.relNode;
+#endif
+}
+
 void
 vchord_shim_guc_check_detail(const char *msg)
 {

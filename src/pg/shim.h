@@ -113,6 +113,8 @@ extern bool vchord_shim_guc_is_set(const char *name);
 
 /* The relation's name, for messages. */
 extern const char *vchord_shim_relname(Relation rel);
+/* The relation's file number: a rebuilt index (REINDEX, TRUNCATE) gets a new one. */
+extern Oid vchord_shim_relfilenumber(Relation rel);
 
 /*
  * Reading an index key back from the table (vchordrq's rerank_in_table): the visible version of

@@ -14,16 +14,17 @@
 //! Chains only grow at their tail and pages are never unlinked, so a reader following `next`
 //! pointers never lands on a recycled page; a leaf's tail pointer is only a hint (writers walk
 //! `next` from it). Line pointers are never reused (see [`page`]).
+pub mod block;
 pub mod options;
 pub mod page;
 pub mod store;
 
 use half::f16;
 use page::{Addr, INVALID_BLOCK};
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 pub use store::{MemStore, Store};
-use vchord_rabitq::{Factors, Kind, ListQuery, QueryLut, Rotation};
+use vchord_rabitq::{BLOCK, Factors, FastLut, Kind, ListQuery, QueryLut, Rotation};
 use vchord_simd::{f16x, f32x};
 
 pub const MAGIC: u32 = 0x5152_4356; // "VCRQ" little-endian
@@ -110,6 +111,9 @@ pub struct Meta {
     pub max_scan_tuples: Option<i32>,
     /// No vector chains: rerank reads each candidate's vector from the table.
     pub rerank_in_table: bool,
+    /// Bumped whenever a list's chain is created or dropped: what a backend's cached copy
+    /// of the centroids ([`CentroidCache`]) checks.
+    pub generation: u32,
 }
 
 const META_BYTES: usize = 96;
@@ -135,6 +139,7 @@ impl Meta {
         b[56..60].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
         b[60..64].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
         b[64] = self.rerank_in_table as u8;
+        b[68..72].copy_from_slice(&self.generation.to_le_bytes());
         b
     }
 
@@ -167,6 +172,7 @@ impl Meta {
             epsilon: (!eps.is_nan()).then_some(eps),
             max_scan_tuples: (mst != i32::MIN).then_some(mst),
             rerank_in_table: b[64] != 0,
+            generation: u32_at(68),
         })
     }
 
@@ -177,6 +183,35 @@ impl Meta {
     fn code_len(&self) -> usize {
         ENTRY_HEADER + vchord_rabitq::code_bytes(self.dims as usize)
     }
+
+    /// The length of a fast-scan block, if one fits a page (up to 1808 dimensions; beyond,
+    /// lists hold single entries only).
+    pub fn block_len(&self) -> Option<usize> {
+        let n = block::len(self.dims as usize);
+        (n <= page::MAX_ITEM).then_some(n)
+    }
+
+    /// Bytes a build participant keeps per list while it gathers a block.
+    pub fn batch_bytes(&self) -> usize {
+        BLOCK * self.code_len()
+    }
+
+    /// What a tuple of a code page is: a single entry or a block.
+    fn code_tuple<'a>(&self, t: &'a [u8]) -> Option<Code<'a>> {
+        if t.len() == self.code_len() {
+            Some(Code::One(t))
+        } else if Some(t.len()) == self.block_len() {
+            Some(Code::Block(t))
+        } else {
+            None
+        }
+    }
+}
+
+/// A tuple of a code page.
+enum Code<'a> {
+    One(&'a [u8]),
+    Block(&'a [u8]),
 }
 
 pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {
@@ -545,6 +580,15 @@ fn advance_tails<S: Store>(s: &S, addr: Addr, i: usize, tail: u32, vtail: u32) {
             ..old
         }
         .write(t, i);
+    }
+}
+
+/// Tells cached copies of the centroids that a chain head changed (see [`Meta::generation`]).
+fn bump_generation<S: Store>(s: &S) {
+    let mut g = s.write(0);
+    if let Some(t) = page::get_mut(&mut g, 1).filter(|t| t.len() >= META_BYTES) {
+        let n = u32::from_le_bytes(t[68..72].try_into().unwrap()).wrapping_add(1);
+        t[68..72].copy_from_slice(&n.to_le_bytes());
     }
 }
 
@@ -961,6 +1005,68 @@ pub fn insert<S: Store>(
     tid: Addr,
 ) {
     let i = chain.min(leaf.chains.len() - 1);
+    let entry = encode_row(s, meta, leaf, i, writer, rotated, stored, tid);
+    append_code(s, leaf, i, writer, &entry);
+}
+
+/// A build participant's insert ([`Writer::Owner`]): the vector is written at once, the code
+/// joins `batch` (this list's pending codes), which goes to the code chain as one fast-scan
+/// block when it holds 32 (see [`flush_batch`] for the rest). Without blocks (more
+/// dimensions than a block fits a page) this is [`insert`].
+#[allow(clippy::too_many_arguments)]
+pub fn insert_batched<S: Store>(
+    s: &S,
+    meta: &Meta,
+    leaf: &mut Centroid,
+    chain: usize,
+    rotated: &[f32],
+    stored: &[u8],
+    tid: Addr,
+    batch: &mut Vec<Vec<u8>>,
+) {
+    let i = chain.min(leaf.chains.len() - 1);
+    let entry = encode_row(s, meta, leaf, i, Writer::Owner, rotated, stored, tid);
+    if meta.block_len().is_none() {
+        append_code(s, leaf, i, Writer::Owner, &entry);
+        return;
+    }
+    batch.push(entry);
+    if batch.len() == BLOCK {
+        flush_batch(s, meta, leaf, chain, batch);
+    }
+}
+
+/// Writes a list's pending codes ([`insert_batched`]) as one block, full or not.
+pub fn flush_batch<S: Store>(
+    s: &S,
+    meta: &Meta,
+    leaf: &mut Centroid,
+    chain: usize,
+    batch: &mut Vec<Vec<u8>>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let i = chain.min(leaf.chains.len() - 1);
+    let refs: Vec<&[u8]> = batch.iter().map(|e| e.as_slice()).collect();
+    let t = block::make(meta.dims as usize, &refs);
+    append_code(s, leaf, i, Writer::Owner, &t);
+    batch.clear();
+}
+
+/// Makes sure chain `i` of the list exists, writes the row's vector and returns its code
+/// entry (heap TID, vector address, factors, bits).
+#[allow(clippy::too_many_arguments)]
+fn encode_row<S: Store>(
+    s: &S,
+    meta: &Meta,
+    leaf: &mut Centroid,
+    i: usize,
+    writer: Writer,
+    rotated: &[f32],
+    stored: &[u8],
+    tid: Addr,
+) -> Vec<u8> {
     let missing =
         |c: &Chain| c.head == INVALID_BLOCK || (c.vhead == INVALID_BLOCK && !meta.rerank_in_table);
     if writer == Writer::Shared || missing(&leaf.chains[i]) {
@@ -984,6 +1090,7 @@ pub fn insert<S: Store>(
                 (c.vhead, c.vtail) = (vb, vb);
             }
             c.write(page::get_mut(&mut g, leaf.addr.off).unwrap(), i);
+            bump_generation(s);
         }
         drop(g);
         reload_chain(s, leaf, i);
@@ -1000,30 +1107,43 @@ pub fn insert<S: Store>(
     let r: Vec<f32> = rotated.iter().zip(centroid).map(|(x, c)| x - c).collect();
     let mut entry = vec![0u8; meta.code_len()];
     let f = vchord_rabitq::encode(&r, centroid, &mut entry[ENTRY_HEADER..]);
-    let (vaddr, vtail) = if meta.rerank_in_table {
-        (Addr::NONE, ch.vtail)
+    let vaddr = if meta.rerank_in_table {
+        Addr::NONE
     } else {
-        write_blob(s, ch.vtail, KIND_VECTORS, &[], tid, stored)
+        let (vaddr, vtail) = write_blob(s, ch.vtail, KIND_VECTORS, &[], tid, stored);
+        if vtail != ch.vtail {
+            // Tail hints only: a stale one costs a walk along `next`, never correctness.
+            if writer == Writer::Shared {
+                advance_tails(s, leaf.addr, i, ch.tail, vtail);
+            }
+            let c = &mut leaf.chains[i];
+            c.vtail = c.vtail.max(vtail);
+        }
+        vaddr
     };
     entry[0..6].copy_from_slice(&tid.to_bytes());
     entry[6..12].copy_from_slice(&vaddr.to_bytes());
     entry[12..ENTRY_HEADER].copy_from_slice(&f.to_bytes());
-    let (_, tail) = append(s, ch.tail, KIND_CODES, &entry);
-    if tail != ch.tail || vtail != ch.vtail {
-        // Tail hints only: a stale one costs a walk along `next`, never correctness.
+    entry
+}
+
+/// Appends a code tuple (an entry or a block) to code chain `i` of the list.
+fn append_code<S: Store>(s: &S, leaf: &mut Centroid, i: usize, writer: Writer, data: &[u8]) {
+    let ch = leaf.chains[i];
+    let (_, tail) = append(s, ch.tail, KIND_CODES, data);
+    if tail != ch.tail {
         if writer == Writer::Shared {
-            advance_tails(s, leaf.addr, i, tail, vtail);
+            advance_tails(s, leaf.addr, i, tail, ch.vtail);
         }
         let c = &mut leaf.chains[i];
         c.tail = c.tail.max(tail);
-        c.vtail = c.vtail.max(vtail);
     }
 }
 
 /// The end of a parallel build, once every participant is done and before anyone else uses
 /// the index: each list's chains end in partly filled code pages, one per participant, which
 /// every scan of the list would read. Their entries are packed into as few of those pages as
-/// hold them; an emptied page leaves its code chain and goes to the end of that chain's vector
+/// hold them, the participants' partial fast-scan blocks merged; an emptied page leaves its code chain and goes to the end of that chain's vector
 /// chain, where inserts fill it (an index without vector chains leaves it unused). Returns
 /// the code pages saved.
 pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
@@ -1042,9 +1162,22 @@ pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
             continue;
         }
         let mut entries: Vec<Vec<u8>> = vec![];
+        let mut pool: Vec<Vec<u8>> = vec![];
         for (_, blocks) in &chains {
             let p = s.read(*blocks.last().unwrap());
-            entries.extend(page::items(&p).map(|(_, t)| t.to_vec()));
+            for (_, t) in page::items(&p) {
+                match meta.code_tuple(t) {
+                    // each participant's last block is partial: they merge
+                    Some(Code::Block(t)) if block::lanes(t) < BLOCK => {
+                        pool.extend(block::live(t).map(|i| block::entry(meta.dims as usize, t, i)))
+                    }
+                    _ => entries.push(t.to_vec()),
+                }
+            }
+        }
+        for c in pool.chunks(BLOCK) {
+            let refs: Vec<&[u8]> = c.iter().map(|e| e.as_slice()).collect();
+            entries.push(block::make(meta.dims as usize, &refs));
         }
         // Refill the tails in order; the ones left over are emptied.
         let mut k = 0;
@@ -1087,6 +1220,8 @@ pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
                 c.vtail = tail;
             }
             c.write(t, *i);
+            drop(g);
+            bump_generation(s);
             saved += 1;
         }
     }
@@ -1165,6 +1300,27 @@ impl Ord for Cand {
     }
 }
 
+/// An f32 as a u32 of the same order (`f32::total_cmp`'s).
+#[inline]
+fn key_bits(k: f32) -> u32 {
+    let b = k.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// The inverse of [`key_bits`].
+#[inline]
+fn key_of(b: u32) -> f32 {
+    f32::from_bits(if b & 0x8000_0000 != 0 {
+        b & 0x7FFF_FFFF
+    } else {
+        !b
+    })
+}
+
 /// Search settings.
 #[derive(Clone, Debug)]
 pub struct SearchParams {
@@ -1181,6 +1337,45 @@ pub struct Stats {
     pub pages: u64,
 }
 
+/// A backend's copy of an index's centroid chains, read once and kept (the server keeps it
+/// with the relation, which drops it when the index is rebuilt). It is dropped when the meta
+/// page's root or generation differs from the one it was read under.
+#[derive(Default)]
+pub struct CentroidCache {
+    key: Option<(u32, u32, u32)>,
+    chains: std::collections::HashMap<u32, Vec<Centroid>>,
+}
+
+impl CentroidCache {
+    fn check(&mut self, meta: &Meta) {
+        let key = Some((meta.root, meta.generation, meta.dims));
+        if self.key != key {
+            self.chains.clear();
+            self.key = key;
+        }
+    }
+
+    fn load<S: Store>(&mut self, s: &S, meta: &Meta, head: u32) -> Result<()> {
+        if !self.chains.contains_key(&head) {
+            self.chains.insert(head, read_centroids(s, meta, head)?);
+        }
+        Ok(())
+    }
+
+    /// Roughly the memory it holds.
+    pub fn bytes(&self) -> usize {
+        self.chains
+            .values()
+            .flatten()
+            .map(|c| 4 * c.vector.len() + CHAIN_BYTES * c.chains.len() + 96)
+            .sum()
+    }
+
+    fn get(&self, head: u32) -> &[Centroid] {
+        self.chains.get(&head).map_or(&[], |c| c.as_slice())
+    }
+}
+
 /// A streaming search: candidates come out in exact-distance order, each emitted once no
 /// remaining candidate's lower bound can beat it.
 pub struct Search {
@@ -1188,7 +1383,10 @@ pub struct Search {
     elem: Elem,
     dims: usize,
     in_table: bool,
-    candidates: BinaryHeap<Cand>,
+    /// Every candidate, by position.
+    candidates: Vec<Cand>,
+    /// (lower bound, position) of the candidates not reranked yet, smallest first.
+    order: BinaryHeap<Reverse<u64>>,
     results: BinaryHeap<Cand>,
     pub stats: Stats,
 }
@@ -1196,15 +1394,30 @@ pub struct Search {
 impl Search {
     /// Chooses the lists and computes every estimate (the work a scan does on its first
     /// tuple).
-    pub fn start<S: Store>(s: &S, meta: &Meta, query: Query, p: &SearchParams) -> Result<Search> {
+    pub fn start<S: Store>(
+        s: &S,
+        meta: &Meta,
+        query: Query,
+        p: &SearchParams,
+        cache: &mut CentroidCache,
+    ) -> Result<Search> {
         let mut stats = Stats::default();
         let metric = meta.metric;
         let q = &query.rotated;
-        let mut frontier: Vec<Centroid> = read_centroids(s, meta, meta.root)?;
+        cache.check(meta);
+        // Per level: score the nodes of the chains in hand, keep the `probes` nearest, and
+        // go on to their children's chains. Only the chosen lists are copied.
+        let mut heads = vec![meta.root];
+        let mut kept_leaves: Vec<Centroid> = vec![];
         for level in 0..meta.lists.len() {
+            for &h in &heads {
+                cache.load(s, meta, h)?;
+            }
             let probes = p.probes.get(level).copied().unwrap_or(1);
-            let mut scored: Vec<(f32, Centroid)> = frontier
-                .into_iter()
+            let mut scored: Vec<(f32, &Centroid)> = heads
+                .iter()
+                .flat_map(|h| cache.get(*h))
+                .chain(kept_leaves.iter())
                 .map(|c| (route_dist(metric, &c.vector, q), c))
                 .collect();
             let keep = (probes as usize).max(1).min(scored.len());
@@ -1212,24 +1425,37 @@ impl Search {
                 scored.select_nth_unstable_by(keep - 1, |a, b| a.0.total_cmp(&b.0));
                 scored.truncate(keep);
             }
-            if level + 1 == meta.lists.len() {
-                frontier = scored.into_iter().map(|x| x.1).collect();
-                break;
-            }
-            frontier = vec![];
-            for (_, c) in scored {
-                if c.leaf {
-                    frontier.push(c);
-                } else {
-                    frontier.extend(read_centroids(s, meta, c.children)?);
+            let last = level + 1 == meta.lists.len();
+            let (leaves, inner): (Vec<_>, Vec<_>) = scored.into_iter().partition(|x| x.1.leaf);
+            let leaves: Vec<Centroid> = leaves.into_iter().map(|x| x.1.clone()).collect();
+            heads = if last {
+                vec![]
+            } else {
+                inner.iter().map(|x| x.1.children).collect()
+            };
+            kept_leaves = leaves;
+        }
+        let mut frontier = kept_leaves;
+        for c in frontier.iter_mut() {
+            if c.chains.iter().any(|ch| ch.head == INVALID_BLOCK) {
+                // A chain created since the copy was made (the generation check makes
+                // this rare): read the list's chains as they are now.
+                for i in 0..c.chains.len() {
+                    reload_chain(s, c, i);
                 }
             }
         }
         let lut = QueryLut::new(q);
+        let fast = meta.block_len().map(|_| FastLut::new(&lut));
         let kind = metric.kind();
         let offset = if metric == Metric::Cos { 1.0 } else { 0.0 };
+        // d estimate / d sum_i s_i q_i, per unit of norm_sq / sum_abs (see `estimate`)
+        let slope = match kind {
+            Kind::L2 => 2.0,
+            Kind::Dot => 1.0,
+        };
         let mut candidates = Vec::new();
-        let code_len = meta.code_len();
+        let nblocks = s.nblocks();
         for leaf in frontier.iter().filter(|c| c.leaf) {
             stats.lists += 1;
             let lq = match kind {
@@ -1255,7 +1481,7 @@ impl Search {
             };
             for mut blk in leaf.code_heads() {
                 let mut hops = 0;
-                while blk != INVALID_BLOCK && hops <= s.nblocks() {
+                while blk != INVALID_BLOCK && hops <= nblocks {
                     hops += 1;
                     stats.pages += 1;
                     let pg = s.read(blk);
@@ -1263,29 +1489,68 @@ impl Search {
                         return corrupt(format!("block {blk} is not a code page"));
                     }
                     for (_, t) in page::items(&pg) {
-                        if t.len() != code_len {
-                            return corrupt(format!("a code in block {blk} has a bad length"));
+                        match (meta.code_tuple(t), &fast) {
+                            (Some(Code::One(t)), _) => {
+                                let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
+                                let s_q = lut.sign_dot(&t[ENTRY_HEADER..]);
+                                let (est, err) = vchord_rabitq::estimate(kind, &f, s_q, lq);
+                                candidates.push(Cand {
+                                    key: est + offset - p.epsilon * err,
+                                    tid: Addr::from_bytes(&t[0..6]),
+                                    vec: Addr::from_bytes(&t[6..12]),
+                                });
+                            }
+                            (Some(Code::Block(t)), Some(fast)) => {
+                                let sums = fast.scan(block::codes(t));
+                                let [norm_sq, sum_abs, sign_dot_c, err] = block::factor_arrays(t);
+                                let keys: [f32; BLOCK] = std::array::from_fn(|i| {
+                                    let f = Factors {
+                                        norm_sq: norm_sq[i],
+                                        sum_abs: sum_abs[i],
+                                        sign_dot_c: sign_dot_c[i],
+                                        err: err[i],
+                                    };
+                                    let (est, e) = vchord_rabitq::estimate(kind, &f, sums[i], lq);
+                                    // the byte tables' rounding, bounded
+                                    let round = if f.sum_abs > 0.0 {
+                                        slope * f.norm_sq / f.sum_abs * fast.slack
+                                    } else {
+                                        0.0
+                                    };
+                                    est + offset - p.epsilon * e - round
+                                });
+                                for i in block::live(t) {
+                                    candidates.push(Cand {
+                                        key: keys[i],
+                                        tid: block::tid(t, i),
+                                        vec: block::vector(t, i),
+                                    });
+                                }
+                            }
+                            _ => {
+                                return corrupt(format!("a code in block {blk} has a bad length"));
+                            }
                         }
-                        let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
-                        let (est, err) =
-                            vchord_rabitq::estimate(kind, &f, lut.sign_dot(&t[ENTRY_HEADER..]), lq);
-                        candidates.push(Cand {
-                            key: est + offset - p.epsilon * err,
-                            tid: Addr::from_bytes(&t[0..6]),
-                            vec: Addr::from_bytes(&t[6..12]),
-                        });
                     }
                     blk = page::next(&pg);
                 }
             }
         }
         stats.codes = candidates.len() as u64;
+        // The heap orders packed (key, position) words: a cheaper compare than `Cand`'s,
+        // and ties go by position, so the order is deterministic.
+        let heap: Vec<Reverse<u64>> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Reverse((key_bits(c.key) as u64) << 32 | i as u64))
+            .collect();
         Ok(Search {
             query,
             elem: meta.elem,
             dims: meta.dims as usize,
             in_table: meta.rerank_in_table,
-            candidates: BinaryHeap::from(candidates),
+            order: BinaryHeap::from(heap),
+            candidates,
             results: BinaryHeap::new(),
             stats,
         })
@@ -1302,13 +1567,16 @@ impl Search {
     ) -> Option<(Addr, f32)> {
         loop {
             if let Some(best) = self.results.peek() {
-                let bound = self.candidates.peek().map_or(f32::INFINITY, |c| c.key);
+                let bound = self
+                    .order
+                    .peek()
+                    .map_or(f32::INFINITY, |c| key_of((c.0 >> 32) as u32));
                 if best.key <= bound {
                     let r = self.results.pop().unwrap();
                     return Some((r.tid, r.key));
                 }
             }
-            let c = self.candidates.pop()?;
+            let c = self.candidates[(self.order.pop()?.0 as u32) as usize];
             self.stats.reranked += 1;
             let bytes = self.dims * self.elem.size();
             let v = if self.in_table {
@@ -1351,8 +1619,8 @@ pub fn leaves<S: Store>(s: &S, meta: &Meta) -> Result<Vec<Centroid>> {
     Ok(out)
 }
 
-/// Removes the entries whose heap TID `dead` says is gone, with their vectors. Returns
-/// (removed, kept).
+/// Removes the entries whose heap TID `dead` says is gone, with their vectors, and packs each
+/// page it changes ([`repack`]). Returns (removed, kept).
 pub fn bulk_delete<S: Store>(
     s: &S,
     meta: &Meta,
@@ -1366,30 +1634,44 @@ pub fn bulk_delete<S: Store>(
             let next = {
                 let mut g = s.write(blk);
                 let mut offs = vec![];
+                let mut lanes = vec![];
                 for (off, t) in page::items(&g) {
-                    if t.len() < ENTRY_HEADER {
-                        continue;
-                    }
-                    if dead(Addr::from_bytes(&t[0..6])) {
-                        offs.push(off);
-                        let v = Addr::from_bytes(&t[6..12]);
-                        if v != Addr::NONE {
-                            vecs.push(v);
+                    match meta.code_tuple(t) {
+                        Some(Code::One(t)) => {
+                            if dead(Addr::from_bytes(&t[0..6])) {
+                                offs.push(off);
+                                vecs.push(Addr::from_bytes(&t[6..12]));
+                            } else {
+                                kept += 1;
+                            }
                         }
-                    } else {
-                        kept += 1;
+                        Some(Code::Block(t)) => {
+                            for i in block::live(t) {
+                                if dead(block::tid(t, i)) {
+                                    lanes.push((off, i));
+                                    vecs.push(block::vector(t, i));
+                                } else {
+                                    kept += 1;
+                                }
+                            }
+                        }
+                        None => {}
                     }
                 }
-                if !offs.is_empty() {
-                    removed += offs.len() as u64;
+                if !offs.is_empty() || !lanes.is_empty() {
+                    removed += (offs.len() + lanes.len()) as u64;
+                    for (off, i) in lanes {
+                        block::kill(page::get_mut(&mut g, off).unwrap(), i);
+                    }
                     page::remove(&mut g, &offs);
+                    repack(meta, &mut g);
                 }
                 page::next(&g)
             };
             // The vectors go after their codes: a scan that already holds a code finds the
             // vector gone and skips it.
             let mut by_blk: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
-            for v in vecs {
+            for v in vecs.into_iter().filter(|&v| v != Addr::NONE) {
                 for a in blob_addrs(s, v, 0) {
                     by_blk.entry(a.blk).or_default().push(a.off);
                 }
@@ -1404,7 +1686,96 @@ pub fn bulk_delete<S: Store>(
     Ok((removed, kept))
 }
 
-/// The number of lists and entries, walking every list's code chain (vacuum's statistics).
+/// Packs a code page's codes into fast-scan blocks, in place: the single entries (inserts
+/// append them) and the live lanes of blocks with dead ones go into full blocks, the rest
+/// stay single entries (or one partial block where they would not fit); sound blocks are
+/// kept as they are. The page changes at once under its lock, so a concurrent scan sees every
+/// code exactly once, before or after. Returns whether the page changed.
+pub fn repack(meta: &Meta, p: &mut page::Page) -> bool {
+    if meta.block_len().is_none() {
+        return false;
+    }
+    let dims = meta.dims as usize;
+    let mut keep: Vec<Vec<u8>> = vec![];
+    let mut pool: Vec<Vec<u8>> = vec![];
+    let mut holes = false;
+    for (_, t) in page::items(p) {
+        match meta.code_tuple(t) {
+            Some(Code::One(t)) => pool.push(t.to_vec()),
+            Some(Code::Block(t)) => {
+                let live: Vec<usize> = block::live(t).collect();
+                if live.len() == BLOCK {
+                    keep.push(t.to_vec());
+                } else {
+                    holes = true;
+                    pool.extend(live.into_iter().map(|i| block::entry(dims, t, i)));
+                }
+            }
+            None => keep.push(t.to_vec()), // not ours to judge: verify reports it
+        }
+    }
+    if !holes && pool.len() < BLOCK {
+        return false;
+    }
+    let mut out = keep;
+    let mut chunks = pool.chunks_exact(BLOCK);
+    for c in &mut chunks {
+        let refs: Vec<&[u8]> = c.iter().map(|e| e.as_slice()).collect();
+        out.push(block::make(dims, &refs));
+    }
+    let rest = chunks.remainder();
+    let used: usize = out.iter().map(|t| page::cost(t.len())).sum();
+    let singles: usize = rest.iter().map(|t| page::cost(t.len())).sum();
+    if used + singles <= page::CAPACITY {
+        out.extend(rest.iter().cloned());
+    } else {
+        let refs: Vec<&[u8]> = rest.iter().map(|e| e.as_slice()).collect();
+        out.push(block::make(dims, &refs));
+    }
+    page::clear(p);
+    for t in &out {
+        page::add(p, t).expect("the codes came from this page and take no more room");
+    }
+    true
+}
+
+/// Vacuum's packing pass over every code page ([`repack`]): the codes inserts appended since
+/// the build join fast-scan blocks. Returns the pages changed.
+pub fn compact<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
+    let mut changed = 0;
+    if meta.block_len().is_none() {
+        return Ok(0);
+    }
+    for head in leaves(s, meta)?.iter().flat_map(|l| l.code_heads()) {
+        for blk in chain_blocks(s, head)? {
+            s.yield_point();
+            if !wants_repack(meta, &s.read(blk)) {
+                continue;
+            }
+            let mut g = s.write(blk);
+            if repack(meta, &mut g) {
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Whether [`repack`] would change the page (checked under a share lock first).
+fn wants_repack(meta: &Meta, p: &page::Page) -> bool {
+    let mut singles = 0;
+    for (_, t) in page::items(p) {
+        match meta.code_tuple(t) {
+            Some(Code::One(_)) => singles += 1,
+            Some(Code::Block(t)) if block::live(t).count() < BLOCK => return true,
+            _ => {}
+        }
+    }
+    singles >= BLOCK
+}
+
+/// The number of lists and live entries, walking every list's code chain (vacuum's
+/// statistics).
 pub fn count_entries<S: Store>(s: &S) -> Result<(u64, u64)> {
     let meta = read_meta(s)?;
     let leaves = leaves(s, &meta)?;
@@ -1419,7 +1790,13 @@ pub fn count_entries<S: Store>(s: &S) -> Result<(u64, u64)> {
             }
             s.yield_point();
             let p = s.read(blk);
-            n += page::items(&p).count() as u64;
+            for (_, t) in page::items(&p) {
+                n += match meta.code_tuple(t) {
+                    Some(Code::One(_)) => 1,
+                    Some(Code::Block(t)) => block::live(t).count() as u64,
+                    None => 0,
+                };
+            }
             blk = page::next(&p);
         }
     }
@@ -1449,7 +1826,6 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
         owner[blk as usize] = kind as u8;
         true
     };
-    let code_len = meta.code_len();
     let vbytes = meta.dims as usize * meta.elem.size();
     let mut entries = 0u64;
     let mut stack = vec![(meta.root, 0usize)];
@@ -1512,28 +1888,52 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
                         break;
                     }
                     for (off, t) in page::items(&p) {
-                        entries += 1;
-                        if t.len() != code_len {
-                            problems.push(format!("code ({blk},{off}) has length {}", t.len()));
-                            continue;
-                        }
-                        let tid = Addr::from_bytes(&t[0..6]);
-                        let va = Addr::from_bytes(&t[6..12]);
-                        let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
-                        if ![f.norm_sq, f.sum_abs, f.sign_dot_c, f.err]
-                            .iter()
-                            .all(|x| x.is_finite())
-                        {
-                            problems.push(format!("code ({blk},{off}) has non-finite factors"));
-                        }
-                        if meta.rerank_in_table {
-                            if va != Addr::NONE {
-                                problems.push(format!("code ({blk},{off}) points at a vector"));
+                        let lanes: Vec<(Addr, Addr, Factors)> = match meta.code_tuple(t) {
+                            Some(Code::One(t)) => vec![(
+                                Addr::from_bytes(&t[0..6]),
+                                Addr::from_bytes(&t[6..12]),
+                                Factors::from_bytes(&t[12..ENTRY_HEADER]),
+                            )],
+                            Some(Code::Block(t)) => {
+                                if block::lanes(t) == 0
+                                    || block::lanes(t) != t[0] as usize + 256 * t[1] as usize
+                                {
+                                    problems
+                                        .push(format!("block ({blk},{off}) has a bad lane count"));
+                                }
+                                block::live(t)
+                                    .map(|i| {
+                                        (
+                                            block::tid(t, i),
+                                            block::vector(t, i),
+                                            block::factors(t, i),
+                                        )
+                                    })
+                                    .collect()
                             }
-                        } else if read_blob(s, va, 0, Some(tid), vbytes).is_none() {
-                            problems.push(format!(
-                            "code ({blk},{off}) for row {tid:?}: its vector at {va:?} is missing"
-                        ));
+                            None => {
+                                entries += 1;
+                                problems.push(format!("code ({blk},{off}) has length {}", t.len()));
+                                continue;
+                            }
+                        };
+                        for (tid, va, f) in lanes {
+                            entries += 1;
+                            if ![f.norm_sq, f.sum_abs, f.sign_dot_c, f.err]
+                                .iter()
+                                .all(|x| x.is_finite())
+                            {
+                                problems.push(format!("code ({blk},{off}) has non-finite factors"));
+                            }
+                            if meta.rerank_in_table {
+                                if va != Addr::NONE {
+                                    problems.push(format!("code ({blk},{off}) points at a vector"));
+                                }
+                            } else if read_blob(s, va, 0, Some(tid), vbytes).is_none() {
+                                problems.push(format!(
+                                    "code ({blk},{off}) for row {tid:?}: its vector at {va:?} is missing"
+                                ));
+                            }
                         }
                     }
                     blk = page::next(&p);

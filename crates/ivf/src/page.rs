@@ -49,6 +49,9 @@ const LP_NORMAL: u32 = 1;
 const LAYOUT_VERSION: u16 = 4;
 const ALIGN: usize = 8;
 
+/// Bytes an empty page has for tuples and their line pointers.
+pub const CAPACITY: usize = PAGE_SIZE - HEADER - SPECIAL;
+
 /// The largest tuple one page holds.
 pub const MAX_ITEM: usize = (PAGE_SIZE - HEADER - SPECIAL - LP) / ALIGN * ALIGN;
 
@@ -84,6 +87,13 @@ pub fn init(p: &mut Page, kind: u32) {
     set_u16(p, 18, PAGE_SIZE as u16 | LAYOUT_VERSION);
     set_next(p, INVALID_BLOCK);
     set_u32(p, PAGE_SIZE - 4, kind);
+}
+
+/// Removes every tuple and line pointer, keeping the page's kind and its `next` link.
+pub fn clear(p: &mut Page) {
+    let (k, n) = (kind(p), next(p));
+    init(p, k);
+    set_next(p, n);
 }
 
 /// A page that was never initialised (all zeroes, as a freshly extended block is).

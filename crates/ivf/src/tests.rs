@@ -31,6 +31,7 @@ fn meta(dims: usize, metric: Metric, elem: Elem, lists: &[u32]) -> Meta {
         epsilon: None,
         max_scan_tuples: None,
         rerank_in_table: false,
+        generation: 0,
     }
 }
 
@@ -74,18 +75,20 @@ fn build_with(
     lists: &[u32],
     rerank_in_table: bool,
 ) -> (MemStore, Meta) {
-    build_parts(data, metric, elem, lists, rerank_in_table, 1)
+    build_full(data, metric, elem, lists, rerank_in_table, 1, true)
 }
 
 /// A build as `parts` participants do it: each routes its share of the rows (every
-/// `parts`-th, from its own copy of the router) into its own chain of each list.
-fn build_parts(
+/// `parts`-th, from its own copy of the router) into its own chain of each list, in
+/// fast-scan blocks (`batched`, as the server builds) or as single entries.
+fn build_full(
     data: &[Vec<f32>],
     metric: Metric,
     elem: Elem,
     lists: &[u32],
     rerank_in_table: bool,
     parts: usize,
+    batched: bool,
 ) -> (MemStore, Meta) {
     let dims = data[0].len();
     let s = MemStore::new();
@@ -115,19 +118,19 @@ fn build_parts(
     let shared = router.to_bytes();
     for part in 0..parts {
         let mut router = Router::from_bytes(&shared).unwrap();
+        let mut batches = vec![vec![]; router.leaves().len()];
         for (i, v) in data.iter().enumerate().skip(part).step_by(parts) {
             let x = prepare(&meta, &rot, &as_elem(elem, v));
             let leaf = router.route(metric, &x);
-            insert(
-                &s,
-                &meta,
-                &mut router.leaves()[leaf],
-                part,
-                Writer::Owner,
-                &x,
-                &stored(elem, v),
-                tid(i),
-            );
+            let (l, st) = (&mut router.leaves()[leaf], stored(elem, v));
+            if batched {
+                insert_batched(&s, &meta, l, part, &x, &st, tid(i), &mut batches[leaf]);
+            } else {
+                insert(&s, &meta, l, part, Writer::Owner, &x, &st, tid(i));
+            }
+        }
+        for (l, b) in router.leaves().iter_mut().zip(&mut batches) {
+            flush_batch(&s, &meta, l, part, b);
         }
         store_tails(&s, router.leaves(), part);
     }
@@ -178,6 +181,7 @@ fn search_with(
             probes,
             epsilon: eps,
         },
+        &mut CentroidCache::default(),
     )
     .unwrap();
     let mut out = vec![];
@@ -324,7 +328,13 @@ fn two_levels_and_big_vectors() {
     let (m2, tree, chains) = skeleton(&s).unwrap();
     let copy = MemStore::new();
     let (m3, _) = create(&copy, m2.clone(), &tree, true, chains);
-    assert_eq!(m3, meta);
+    assert_eq!(
+        m3,
+        Meta {
+            generation: m3.generation,
+            ..meta.clone()
+        }
+    );
     assert_eq!(verify(&copy), (vec![], 0));
     let a: Vec<Vec<f32>> = leaves(&s, &meta)
         .unwrap()
@@ -463,7 +473,8 @@ fn verify_finds_damage() {
     let va = {
         let p = s.read(leaf.chains[0].head);
         let (_, t) = page::items(&p).next().unwrap();
-        Addr::from_bytes(&t[6..12])
+        assert_eq!(Some(t.len()), meta.block_len(), "a build writes blocks");
+        block::vector(t, 0)
     };
     let mut g = s.write(va.blk);
     page::remove(&mut g, &[va.off]);
@@ -486,7 +497,7 @@ fn verify_finds_damage() {
 fn chains_of_build_participants_then_shared_inserts() {
     let data = clustered(3000, 24, 11);
     let (base, _) = build(&data[..2000], Metric::L2, Elem::F32, &[6]);
-    let (s, meta) = build_parts(&data[..2000], Metric::L2, Elem::F32, &[6], false, 3);
+    let (s, meta) = build_full(&data[..2000], Metric::L2, Elem::F32, &[6], false, 3, true);
     assert_eq!(verify(&s), (vec![], 2000));
     // Each participant filled its own chain and the tail hints are exact; packing left each
     // list as few code pages as one chain has.
@@ -587,4 +598,201 @@ fn router_bytes_round_trip() {
     assert_eq!(r.route(meta.metric, &x), router.route(meta.metric, &x));
     assert!(Router::from_bytes(&b[..b.len() - 1]).is_none());
     assert!(Router::from_bytes(&[]).is_none());
+}
+
+/// Single inserts of `data[from..]` (f32), each into the chain its TID picks.
+fn insert_shared(s: &MemStore, meta: &Meta, data: &[Vec<f32>], from: usize) {
+    let rot = meta.rotation();
+    for (i, v) in data.iter().enumerate().skip(from) {
+        let x = prepare(meta, &rot, v);
+        let mut leaf = route(s, meta, &x).unwrap();
+        let ch = chain_for(&leaf, tid(i));
+        let st = stored(Elem::F32, v);
+        insert(s, meta, &mut leaf, ch, Writer::Shared, &x, &st, tid(i));
+    }
+}
+
+/// The code tuples of every list: (single entries, blocks, live lanes in blocks).
+fn code_tuples(s: &MemStore, meta: &Meta) -> (usize, usize, usize) {
+    let (mut one, mut blocks, mut lanes) = (0, 0, 0);
+    for head in leaves(s, meta).unwrap().iter().flat_map(|l| l.code_heads()) {
+        for blk in chain_blocks(s, head).unwrap() {
+            let p = s.read(blk);
+            for (_, t) in page::items(&p) {
+                match meta.code_tuple(t) {
+                    Some(Code::One(_)) => one += 1,
+                    Some(Code::Block(t)) => {
+                        blocks += 1;
+                        lanes += block::live(t).count();
+                    }
+                    None => panic!("a code of bad length"),
+                }
+            }
+        }
+    }
+    (one, blocks, lanes)
+}
+
+#[test]
+fn fast_scan_blocks_answer_as_single_entries_do() {
+    for (dims, metric, elem) in [
+        (24, Metric::L2, Elem::F32),
+        (100, Metric::Cos, Elem::F16),
+        (384, Metric::Ip, Elem::F32),
+    ] {
+        let data = clustered(1500, dims, 21);
+        let queries = clustered(20, dims, 22);
+        let (a, meta) = build_full(&data, metric, elem, &[5], false, 1, true);
+        let (b, _) = build_full(&data, metric, elem, &[5], false, 1, false);
+        assert_eq!(verify(&a), (vec![], 1500));
+        // every code in a block; one partial block per list at most
+        let (one, blocks, lanes) = code_tuples(&a, &meta);
+        assert_eq!((one, lanes), (0, 1500));
+        assert!(blocks <= 1500 / 32 + 5, "{blocks}");
+        assert_eq!(code_tuples(&b, &meta), (1500, 0, 0));
+        let (mut hit_a, mut hit_b) = (0, 0);
+        for q in &queries {
+            // exact at full probes and a wide bound, as single entries are
+            let got = search(&a, &meta, q, vec![5], 100.0, 10);
+            assert_eq!(got, search(&b, &meta, q, vec![5], 100.0, 10));
+            assert_eq!(
+                got.iter().map(|x| x.0).collect::<Vec<_>>(),
+                exact(metric, elem, &data, q, 10)
+            );
+            // at the default bound the recall is as good: the rounding is inside the bound
+            let want = exact(metric, elem, &data, q, 10);
+            for (s, hit) in [(&a, &mut hit_a), (&b, &mut hit_b)] {
+                *hit += search(s, &meta, q, vec![2], 1.9, 10)
+                    .iter()
+                    .filter(|x| want.contains(&x.0))
+                    .count();
+            }
+        }
+        assert!(
+            hit_a + 2 >= hit_b,
+            "{dims}: blocks {hit_a}, single entries {hit_b}"
+        );
+    }
+}
+
+#[test]
+fn vacuum_packs_inserted_codes_and_dead_lanes() {
+    let data = clustered(1200, 48, 23);
+    let (s, meta) = build(&data[..600], Metric::L2, Elem::F32, &[3]);
+    insert_shared(&s, &meta, &data, 600);
+    let (one, _, lanes) = code_tuples(&s, &meta);
+    assert_eq!((one, lanes), (600, 600));
+    // Packing: the inserted codes join blocks, a page at a time; nothing is lost.
+    assert!(compact(&s, &meta).unwrap() > 0);
+    assert_eq!(verify(&s), (vec![], 1200));
+    let (one, _, lanes) = code_tuples(&s, &meta);
+    assert!(one < 3 * 32 * 4 && one + lanes == 1200, "{one} {lanes}");
+    // Nothing more to pack: no page is written.
+    let before = s.writes.get();
+    assert_eq!(compact(&s, &meta).unwrap(), 0);
+    assert_eq!(s.writes.get(), before);
+    let q = &data[5];
+    let got: Vec<usize> = search(&s, &meta, q, vec![3], 100.0, 10)
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(got, exact(Metric::L2, Elem::F32, &data, q, 10));
+    // Deletes kill lanes; the pages they change are packed again.
+    let (removed, kept) = bulk_delete(&s, &meta, &mut |t| untid(t) % 4 == 1).unwrap();
+    assert_eq!((removed, kept), (300, 900));
+    assert_eq!(verify(&s), (vec![], 900));
+    assert_eq!(count_entries(&s).unwrap(), (3, 900));
+    for p in leaves(&s, &meta)
+        .unwrap()
+        .iter()
+        .flat_map(|l| l.code_heads())
+    {
+        for blk in chain_blocks(&s, p).unwrap() {
+            assert!(
+                !wants_repack(&meta, &s.read(blk)),
+                "block {blk} left unpacked"
+            );
+        }
+    }
+    let all = search(&s, &meta, q, vec![3], 100.0, 2000);
+    assert_eq!(all.len(), 900);
+    assert!(all.iter().all(|x| x.0 % 4 != 1));
+    let rest: Vec<Vec<f32>> = data.clone();
+    let want: Vec<usize> = {
+        let query = Query::new(&meta, q);
+        let mut d: Vec<(f32, usize)> = rest
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 != 1)
+            .map(|(i, v)| (query.exact(Elem::F32, &stored(Elem::F32, v)), i))
+            .collect();
+        d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        d.into_iter().take(10).map(|x| x.1).collect()
+    };
+    let got: Vec<usize> = all.iter().take(10).map(|x| x.0).collect();
+    assert_eq!(got, want);
+    // Deleting everything leaves empty pages, and inserts still work.
+    assert_eq!(bulk_delete(&s, &meta, &mut |_| true).unwrap(), (900, 0));
+    assert_eq!(verify(&s), (vec![], 0));
+    assert_eq!(code_tuples(&s, &meta), (0, 0, 0));
+}
+
+#[test]
+fn key_bits_keep_the_order_of_keys() {
+    let mut keys = vec![
+        f32::NEG_INFINITY,
+        -3.5e9,
+        -1.0,
+        -1e-30,
+        -0.0,
+        0.0,
+        1e-30,
+        0.5,
+        2.0,
+        7e20,
+        f32::INFINITY,
+    ];
+    let mut rng = Rng::new(3);
+    keys.extend((0..200).map(|_| rng.normal() as f32 * 10.0));
+    for a in &keys {
+        assert_eq!(key_of(key_bits(*a)).to_bits(), a.to_bits());
+        for b in &keys {
+            assert_eq!(key_bits(*a).cmp(&key_bits(*b)), a.total_cmp(b), "{a} {b}");
+        }
+    }
+}
+
+#[test]
+fn a_kept_centroid_cache_sees_new_chains_and_rows() {
+    let data = clustered(900, 16, 31);
+    let (s, _) = build_full(&data[..300], Metric::L2, Elem::F32, &[4], false, 3, true);
+    let mut cache = CentroidCache::default();
+    let run = |cache: &mut CentroidCache, q: &[f32]| -> Vec<usize> {
+        let meta = read_meta(&s).unwrap();
+        let p = SearchParams {
+            probes: vec![4],
+            epsilon: 100.0,
+        };
+        let mut it = Search::start(&s, &meta, Query::new(&meta, q), &p, cache).unwrap();
+        let mut out = vec![];
+        while let Some((t, _)) = it.next(&s, &mut |_| None) {
+            out.push(untid(t));
+        }
+        out
+    };
+    let g0 = read_meta(&s).unwrap().generation;
+    assert_eq!(run(&mut cache, &data[0]).len(), 300);
+    // Inserts fill the chains packing emptied: new chain heads, a new generation.
+    let meta = read_meta(&s).unwrap();
+    insert_shared(&s, &meta, &data, 300);
+    assert!(read_meta(&s).unwrap().generation > g0);
+    let mut all = run(&mut cache, &data[0]);
+    assert_eq!(all.len(), 900);
+    all.sort();
+    assert_eq!(all, (0..900).collect::<Vec<_>>());
+    // the same answers as a fresh cache
+    assert_eq!(
+        run(&mut cache, &data[7]),
+        run(&mut CentroidCache::default(), &data[7])
+    );
 }

@@ -1,37 +1,44 @@
-//! ns per code estimate (the hot loop of a vchordrq list scan): lookup-table sign sum plus the
-//! estimate, over codes laid out as in list pages. `cargo run --release -p vchord-rabitq --example scan`
+//! Estimate-pass benchmark: ns per code for the float nibble lookup (one code at a time) and
+//! the byte fast scan (32 codes at a time).
+//!     cargo run --release -p vchord-rabitq --example scan
+use std::hint::black_box;
 use std::time::Instant;
-use vchord_rabitq::*;
+use vchord_rabitq::{FastLut, QueryLut, Rng, block_code_bytes, code_bytes, pack_block};
 
 fn main() {
-    let mut rng = Rng::new(1);
+    let mut rng = Rng::new(5);
+    println!("| dims | float lookup ns/code | fast scan ns/code | speed-up |");
+    println!("|---|---|---|---|");
     for dims in [50usize, 384, 784, 1536] {
-        let n = 20_000;
-        let rot = Rotation::new(dims, 7);
-        let c = vec![0f32; dims];
-        let mut codes = vec![];
-        for _ in 0..n {
-            let v: Vec<f32> = (0..dims).map(|_| rng.normal() as f32).collect();
-            let mut bits = vec![0u8; code_bytes(dims)];
-            let f = encode(&rot.rotated(&v), &c, &mut bits);
-            codes.push((bits, f));
-        }
+        let nb = code_bytes(dims);
+        let n = 32 * 512;
+        let codes: Vec<u8> = (0..n * nb).map(|_| rng.next_u64() as u8).collect();
         let q: Vec<f32> = (0..dims).map(|_| rng.normal() as f32).collect();
-        let lut = QueryLut::new(&rot.rotated(&q));
-        let lq = ListQuery {
-            base: 1.0,
-            norm: 1.0,
-        };
-        let mut best = f64::INFINITY;
-        let mut sink = 0f32;
-        for _ in 0..5 {
-            let t = Instant::now();
-            for (bits, f) in &codes {
-                let (e, err) = estimate(Kind::L2, f, lut.sign_dot(bits), lq);
-                sink += e - 1.9 * err;
-            }
-            best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+        let lut = QueryLut::new(&q);
+        let fast = FastLut::new(&lut);
+        let mut blocks = vec![0u8; n / 32 * block_code_bytes(dims)];
+        for (b, out) in blocks.chunks_exact_mut(block_code_bytes(dims)).enumerate() {
+            let refs: Vec<&[u8]> = (0..32)
+                .map(|i| &codes[(32 * b + i) * nb..(32 * b + i + 1) * nb])
+                .collect();
+            pack_block(&refs, out);
         }
-        println!("dims {dims:5}: {best:6.1} ns per code (sink {sink:.1})");
+        let time = |f: &mut dyn FnMut() -> f32| {
+            let mut best = f64::MAX;
+            for _ in 0..7 {
+                let t = Instant::now();
+                black_box(f());
+                best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+            }
+            best
+        };
+        let slow = time(&mut || codes.chunks_exact(nb).map(|c| lut.sign_dot(c)).sum());
+        let quick = time(&mut || {
+            blocks
+                .chunks_exact(block_code_bytes(dims))
+                .map(|b| fast.scan(b).iter().sum::<f32>())
+                .sum()
+        });
+        println!("| {dims} | {slow:.1} | {quick:.1} | {:.1}x |", slow / quick);
     }
 }

@@ -327,6 +327,106 @@ impl QueryLut {
     }
 }
 
+/// Codes in one fast-scan block.
+pub const BLOCK: usize = 32;
+
+/// Bytes of the transposed codes of one block: 16 per nibble position.
+pub fn block_code_bytes(dims: usize) -> usize {
+    BLOCK * code_bytes(dims)
+}
+
+/// Writes the sign bits of up to 32 codes (`codes[i]` is code `i`, each
+/// [`code_bytes`] long; missing codes are zero) in the fast-scan layout: for each nibble
+/// position `k` (dimensions `4k..4k+4`), 16 bytes whose low nibbles are those of codes 0..16
+/// and whose high nibbles are those of codes 16..32.
+pub fn pack_block(codes: &[&[u8]], out: &mut [u8]) {
+    assert!(codes.len() <= BLOCK);
+    let nb = out.len() / BLOCK;
+    assert_eq!(out.len(), BLOCK * nb);
+    out.fill(0);
+    for (i, c) in codes.iter().enumerate() {
+        assert_eq!(c.len(), nb);
+        for k in 0..2 * nb {
+            let nib = (c[k / 2] >> (4 * (k % 2))) & 15;
+            out[16 * k + i % 16] |= nib << (4 * (i / 16));
+        }
+    }
+}
+
+/// Code `i`'s sign bits, back from a block written by [`pack_block`].
+pub fn unpack_code(block: &[u8], i: usize, out: &mut [u8]) {
+    let nb = out.len();
+    assert_eq!(block.len(), BLOCK * nb);
+    out.fill(0);
+    for k in 0..2 * nb {
+        let nib = (block[16 * k + i % 16] >> (4 * (i / 16))) & 15;
+        out[k / 2] |= nib << (4 * (k % 2));
+    }
+}
+
+/// The query's nibble tables ([`QueryLut`]) quantized to bytes for the fast scan: entry
+/// `v` of table `k` is `round((t_k[v] - min_k) / delta)`, so
+/// `sum_k t_k[v_k] = base + delta * sum_k u_k[v_k] ± slack`, where `slack` is the sum over
+/// positions of the largest rounding error in that position's table: a hard bound, which the
+/// scan adds to each code's error so lower bounds stay sound.
+#[derive(Clone, Debug)]
+pub struct FastLut {
+    pub table: Vec<u8>,
+    pub base: f32,
+    pub delta: f32,
+    pub slack: f32,
+}
+
+impl FastLut {
+    pub fn new(lut: &QueryLut) -> FastLut {
+        let t = &lut.table;
+        let positions = t.len() / 16;
+        let mut mins = Vec::with_capacity(positions);
+        let mut range = 0f32;
+        for p in t.chunks_exact(16) {
+            let (lo, hi) = p
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                });
+            mins.push(lo);
+            range = range.max(hi - lo);
+        }
+        let delta = if range > 0.0 { range / 255.0 } else { 0.0 };
+        let mut table = vec![0u8; t.len()];
+        let (mut base, mut slack) = (0f64, 0f64);
+        for (k, p) in t.chunks_exact(16).enumerate() {
+            base += mins[k] as f64;
+            let mut worst = 0f64;
+            for (v, &x) in p.iter().enumerate() {
+                let u = if delta > 0.0 {
+                    ((x - mins[k]) / delta).round().clamp(0.0, 255.0)
+                } else {
+                    0.0
+                };
+                table[16 * k + v] = u as u8;
+                let back = mins[k] as f64 + delta as f64 * u as f64;
+                worst = worst.max((back - x as f64).abs());
+            }
+            slack += worst;
+        }
+        FastLut {
+            table,
+            base: base as f32,
+            delta,
+            // f32 rounding of the sum itself: a little more than the tables' own error
+            slack: (slack * (1.0 + 1e-4) + 1e-6 * positions as f64 * delta as f64) as f32,
+        }
+    }
+
+    /// `sum_i s_i q_i` (approximately, within `slack`) for each code of a block.
+    #[inline]
+    pub fn scan(&self, codes: &[u8]) -> [f32; BLOCK] {
+        let sums = vchord_simd::fastscan::scan(codes, &self.table);
+        sums.map(|s| self.base + self.delta * s as f32)
+    }
+}
+
 /// How distances are measured in the rotated space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -251,3 +251,46 @@ fn two_bit_codes_decode_and_look_up_exactly() {
         assert!(cos > 0.85 || dims < 8, "cosine {cos} at {dims}");
     }
 }
+
+#[test]
+fn fast_scan_is_within_its_slack_of_the_exact_lookup() {
+    let mut rng = Rng::new(11);
+    for dims in [1, 3, 8, 50, 100, 384, 784, 1536, 2100] {
+        let nb = code_bytes(dims);
+        let q = gaussian(&mut rng, dims);
+        let lut = QueryLut::new(&q);
+        let fast = FastLut::new(&lut);
+        for n in [1, 17, 32] {
+            let codes: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    let r = gaussian(&mut rng, dims);
+                    let mut bits = vec![0u8; nb];
+                    encode(&r, &vec![0f32; dims], &mut bits);
+                    bits
+                })
+                .collect();
+            let refs: Vec<&[u8]> = codes.iter().map(|c| c.as_slice()).collect();
+            let mut block = vec![0u8; block_code_bytes(dims)];
+            pack_block(&refs, &mut block);
+            let got = fast.scan(&block);
+            let mut back = vec![0u8; nb];
+            for (i, c) in codes.iter().enumerate() {
+                unpack_code(&block, i, &mut back);
+                assert_eq!(&back, c, "round trip at {dims}");
+                let exact = lut.sign_dot(c);
+                assert!(
+                    (got[i] - exact).abs() <= fast.slack,
+                    "{dims}: fast {} exact {exact} slack {}",
+                    got[i],
+                    fast.slack
+                );
+            }
+        }
+        // The slack is small next to the spread of the sums (|q|_1 bounds them).
+        let l1: f32 = q.iter().map(|x| x.abs()).sum();
+        assert!(
+            fast.slack <= 0.01 * l1 * (2.0 * nb as f32).sqrt().max(4.0),
+            "{dims}"
+        );
+    }
+}

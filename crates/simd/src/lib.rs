@@ -249,6 +249,33 @@ pub mod f16x {
     );
 }
 
+/// RaBitQ fast scan over a block of 32 codes: `codes` holds, for each nibble position, 16
+/// bytes whose low nibbles are those of codes 0..16 and whose high nibbles are those of codes
+/// 16..32; `lut` holds one 16-entry table of bytes per position. Returns, for each code, the
+/// sum over positions of the table entry its nibble selects (exact integers on every level).
+/// The number of positions must be even.
+pub mod fastscan {
+    use super::*;
+
+    #[inline]
+    pub fn scan(codes: &[u8], lut: &[u8]) -> [u32; 32] {
+        at_level(detected(), codes, lut)
+    }
+
+    #[inline]
+    pub fn at_level(level: Level, codes: &[u8], lut: &[u8]) -> [u32; 32] {
+        assert_eq!(codes.len(), lut.len(), "one table per nibble position");
+        assert_eq!(codes.len() % 32, 0, "an even number of nibble positions");
+        #[cfg(target_arch = "x86_64")]
+        if level != Level::Baseline && detected() != Level::Baseline {
+            // SAFETY: detected() found AVX2 (every level above the baseline has it).
+            return unsafe { crate::x86::fastscan_avx2(codes, lut) };
+        }
+        let _ = level;
+        scalar::fastscan(codes, lut)
+    }
+}
+
 /// Cosine distance from (a·b, |a|², |b|²), as pgvector defines it: NaN when either vector is
 /// zero, the similarity clamped to [-1, 1].
 pub fn cosine_from_parts((dot, na, nb): (f32, f32, f32)) -> f64 {

@@ -19,3 +19,16 @@ pub fn l1(a: &[f32], b: &[f32]) -> f64 {
 pub fn widen(v: &[f16]) -> Vec<f32> {
     v.iter().map(|x| x.to_f32()).collect()
 }
+
+/// Fast-scan reference: `codes` holds, for each nibble position, 16 bytes whose low nibbles
+/// are codes 0..16 and high nibbles codes 16..32; `lut` one 16-entry table per position.
+pub fn fastscan(codes: &[u8], lut: &[u8]) -> [u32; 32] {
+    let mut out = [0u32; 32];
+    for (c, t) in codes.chunks_exact(16).zip(lut.chunks_exact(16)) {
+        for i in 0..16 {
+            out[i] += t[(c[i] & 15) as usize] as u32;
+            out[i + 16] += t[(c[i] >> 4) as usize] as u32;
+        }
+    }
+    out
+}

@@ -167,3 +167,28 @@ fn every_finite_half_widens_exactly_at_every_level() {
         }
     }
 }
+
+#[test]
+fn fastscan_matches_reference() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    // 2..=1200 positions: crosses the 256-position widening and the largest sums (all 255)
+    for npos in [2usize, 4, 6, 30, 96, 196, 254, 256, 258, 512, 514, 1200] {
+        for round in 0..4 {
+            let codes: Vec<u8> = (0..16 * npos).map(|_| rng.next() as u8).collect();
+            let lut: Vec<u8> = (0..16 * npos)
+                .map(|_| if round == 0 { 255 } else { rng.next() as u8 })
+                .collect();
+            let want = scalar::fastscan(&codes, &lut);
+            if round == 0 {
+                assert!(want.iter().all(|&s| s == 255 * npos as u32));
+            }
+            for level in LEVELS {
+                assert_eq!(
+                    fastscan::at_level(level, &codes, &lut),
+                    want,
+                    "{level:?} {npos}"
+                );
+            }
+        }
+    }
+}

@@ -243,3 +243,92 @@ pub mod avx512 {
         fmadd = _mm512_fmadd_ps
     );
 }
+
+/// Fast scan with AVX2 `vpshufb`: two nibble positions per 32-byte step (one per 128-bit
+/// lane), the byte lookups summed in 16-bit lanes as pairs (even code in the low byte, odd in
+/// the high byte, whose sum is kept apart so the low one can be recovered), widened to 32 bits
+/// every 256 positions so no sum can wrap.
+#[target_feature(enable = "avx2")]
+pub fn fastscan_avx2(codes: &[u8], lut: &[u8]) -> [u32; 32] {
+    use std::arch::x86_64::*;
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(x: &[u8]) -> __m256i {
+        let x: &[u8; 32] = x.try_into().unwrap();
+        let b = |i: usize| x[i] as i8;
+        _mm256_setr_epi8(
+            b(0),
+            b(1),
+            b(2),
+            b(3),
+            b(4),
+            b(5),
+            b(6),
+            b(7),
+            b(8),
+            b(9),
+            b(10),
+            b(11),
+            b(12),
+            b(13),
+            b(14),
+            b(15),
+            b(16),
+            b(17),
+            b(18),
+            b(19),
+            b(20),
+            b(21),
+            b(22),
+            b(23),
+            b(24),
+            b(25),
+            b(26),
+            b(27),
+            b(28),
+            b(29),
+            b(30),
+            b(31),
+        )
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn words(v: __m256i) -> [u16; 16] {
+        let q = [
+            _mm256_extract_epi64::<0>(v) as u64,
+            _mm256_extract_epi64::<1>(v) as u64,
+            _mm256_extract_epi64::<2>(v) as u64,
+            _mm256_extract_epi64::<3>(v) as u64,
+        ];
+        std::array::from_fn(|i| (q[i / 4] >> (16 * (i % 4))) as u16)
+    }
+    let mask = _mm256_set1_epi8(0x0f);
+    let mut out = [0u32; 32];
+    let (cs, ts) = (codes.as_chunks::<32>().0, lut.as_chunks::<32>().0);
+    // 128 steps of two positions: at most 256 * 255 in a 16-bit sum.
+    for (cc, tc) in cs.chunks(128).zip(ts.chunks(128)) {
+        let z = _mm256_setzero_si256();
+        let (mut lo, mut lo_odd, mut hi, mut hi_odd) = (z, z, z, z);
+        for (c, t) in cc.iter().zip(tc) {
+            let (c, t) = (load(c), load(t));
+            let rl = _mm256_shuffle_epi8(t, _mm256_and_si256(c, mask));
+            let rh = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16::<4>(c), mask));
+            lo = _mm256_add_epi16(lo, rl);
+            lo_odd = _mm256_add_epi16(lo_odd, _mm256_srli_epi16::<8>(rl));
+            hi = _mm256_add_epi16(hi, rh);
+            hi_odd = _mm256_add_epi16(hi_odd, _mm256_srli_epi16::<8>(rh));
+        }
+        for (group, (all, odd)) in [(lo, lo_odd), (hi, hi_odd)].into_iter().enumerate() {
+            let (all, odd) = (words(all), words(odd));
+            for j in 0..16 {
+                // word j: codes 2j, 2j+1 of the group in one lane's position (j < 8) or the
+                // other's (j >= 8, codes 2(j-8), 2(j-8)+1)
+                let even = all[j].wrapping_sub(odd[j] << 8) as u32;
+                let code = 16 * group + 2 * (j % 8);
+                out[code] += even;
+                out[code + 1] += odd[j] as u32;
+            }
+        }
+    }
+    out
+}

@@ -21,6 +21,13 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     stats: *mut sys::IndexBulkDeleteResult,
 ) -> *mut sys::IndexBulkDeleteResult {
     unsafe {
-        boundary(|| vacuum_cleanup_with(info, stats, |store| vchord_graph::count_vertices(&store)))
+        boundary(|| {
+            vacuum_cleanup_with(
+                info,
+                stats,
+                |_| Ok(()),
+                |store| vchord_graph::count_vertices(&store),
+            )
+        })
     }
 }

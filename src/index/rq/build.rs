@@ -105,12 +105,23 @@ struct InsertState {
     shared: *mut c_void,
     /// Reports progress (the leader, or a serial build).
     leader: bool,
+    /// Each list's codes waiting to fill a fast-scan block, or none where the blocks of
+    /// every list would take more than this participant's share of maintenance_work_mem
+    /// (then codes go in one by one, and vacuum packs them later).
+    batches: Option<Vec<Vec<Vec<u8>>>>,
     cxt: TempContext,
 }
 
 impl InsertState {
-    fn new(elem: Elem, store: Rel, meta: Meta, router: Router, chain: usize) -> InsertState {
+    fn new(elem: Elem, store: Rel, meta: Meta, mut router: Router, chain: usize) -> InsertState {
+        let lists = router.leaves().len();
+        let participants = router.leaves().first().map_or(1, |l| l.chains.len().max(1));
+        let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
+        let need = lists as u64 * (meta.batch_bytes() as u64 + 32 * 48);
+        let batches = (meta.block_len().is_some() && need <= mem / 2 / participants as u64)
+            .then(|| vec![vec![]; lists]);
         InsertState {
+            batches,
             elem,
             store,
             rot: meta.rotation(),
@@ -146,6 +157,11 @@ impl InsertState {
     /// The end of this participant's scan: the tails of its chains go to the centroids.
     fn finish(&mut self) {
         self.count();
+        if let Some(batches) = &mut self.batches {
+            for (leaf, batch) in self.router.leaves().iter_mut().zip(batches) {
+                vchord_ivf::flush_batch(&self.store, &self.meta, leaf, self.chain, batch);
+            }
+        }
         vchord_ivf::store_tails(&self.store, self.router.leaves(), self.chain);
     }
 }
@@ -170,16 +186,29 @@ unsafe extern "C-unwind" fn insert_callback(
             check_dims(st.meta.dims, v.len());
             let x = vchord_ivf::prepare(&st.meta, &st.rot, &v);
             let leaf = st.router.route(st.meta.metric, &x);
-            vchord_ivf::insert(
-                &st.store,
-                &st.meta,
-                &mut st.router.leaves()[leaf],
-                st.chain,
-                Writer::Owner,
-                &x,
-                &bytes,
-                tid_of(&*tid),
-            );
+            let l = &mut st.router.leaves()[leaf];
+            match &mut st.batches {
+                Some(b) => vchord_ivf::insert_batched(
+                    &st.store,
+                    &st.meta,
+                    l,
+                    st.chain,
+                    &x,
+                    &bytes,
+                    tid_of(&*tid),
+                    &mut b[leaf],
+                ),
+                None => vchord_ivf::insert(
+                    &st.store,
+                    &st.meta,
+                    l,
+                    st.chain,
+                    Writer::Owner,
+                    &x,
+                    &bytes,
+                    tid_of(&*tid),
+                ),
+            }
             st.done += 1;
             st.unshared += 1;
             if st.done % 256 == 0 {
@@ -330,6 +359,7 @@ fn build(
         epsilon: opts.search.epsilon.map(|e| e as f32),
         max_scan_tuples: opts.search.max_scan_tuples.map(|m| m as i32),
         rerank_in_table: opts.rerank_in_table,
+        generation: 0,
     };
     // Participant i of the insert phase appends to chain i of every list.
     let workers = planned_workers(info);

@@ -5,7 +5,7 @@
 //! stops the work and WHERE keeps pulling (until `vchordrq.max_scan_tuples`).
 use super::*;
 use crate::index::scan::{self, Started};
-use vchord_ivf::{Query, Search, SearchParams};
+use vchord_ivf::{CentroidCache, Query, Search, SearchParams};
 
 pub unsafe extern "C-unwind" fn ambeginscan(
     index: sys::Relation,
@@ -44,8 +44,10 @@ pub unsafe extern "C-unwind" fn amgettuple(
                     probes: set.probes,
                     epsilon: set.epsilon,
                 };
-                let search =
-                    Search::start(store, &meta, Query::new(&meta, q), &p).or_corrupt(index);
+                let search = with_centroids(index, |cache| {
+                    Search::start(store, &meta, Query::new(&meta, q), &p, cache)
+                })
+                .or_corrupt(index);
                 Started {
                     search,
                     max: set.max_scan_tuples,
@@ -58,4 +60,50 @@ pub unsafe extern "C-unwind" fn amgettuple(
 
 pub unsafe extern "C-unwind" fn amendscan(scan: sys::IndexScanDesc) {
     unsafe { boundary(|| scan::end::<Search, ()>(scan)) }
+}
+
+/// Centroid copies, per index, kept by this backend across scans (`vchord_ivf::CentroidCache`
+/// checks the meta page's root and generation; the key adds the index's file number, so a
+/// rebuilt index starts afresh). At most `CACHED` indexes are kept...
+struct Cached {
+    key: (sys::Oid, sys::Oid),
+    cache: CentroidCache,
+}
+
+const CACHED: usize = 8;
+/// ... and at most this much memory (an index whose centroids alone take more reads them on
+/// every scan, as without a cache).
+const CACHED_BYTES: usize = 64 << 20;
+
+thread_local! {
+    static CENTROIDS: std::cell::RefCell<Vec<Cached>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_centroids<T>(index: sys::Relation, f: impl FnOnce(&mut CentroidCache) -> T) -> T {
+    let key = unsafe { ((*index).rd_id, sys::vchord_shim_relfilenumber(index)) };
+    // Taken out while in use: an ERROR unwinding through `f` drops it, never leaves it
+    // half-filled.
+    let mut entry = CENTROIDS
+        .with_borrow_mut(|all| match all.iter().position(|c| c.key.0 == key.0) {
+            Some(i) => Some(all.remove(i)).filter(|c| c.key == key),
+            None => None,
+        })
+        .unwrap_or(Cached {
+            key,
+            cache: CentroidCache::default(),
+        });
+    let out = f(&mut entry.cache);
+    let bytes = entry.cache.bytes();
+    if bytes <= CACHED_BYTES {
+        CENTROIDS.with_borrow_mut(|all| {
+            // the least recently used go first
+            while all.len() >= CACHED
+                || bytes + all.iter().map(|c| c.cache.bytes()).sum::<usize>() > CACHED_BYTES
+            {
+                all.remove(0);
+            }
+            all.push(entry);
+        });
+    }
+    out
 }

@@ -23,9 +23,17 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
 ) -> *mut sys::IndexBulkDeleteResult {
     unsafe {
         boundary(|| {
-            vacuum_cleanup_with(info, stats, |store| {
-                vchord_ivf::count_entries(&store).map(|(_, n)| n)
-            })
+            vacuum_cleanup_with(
+                info,
+                stats,
+                // The codes inserted since the build (or the last vacuum) join fast-scan
+                // blocks, a page at a time.
+                |store| {
+                    let meta = vchord_ivf::read_meta(store)?;
+                    vchord_ivf::compact(store, &meta).map(|_| ())
+                },
+                |store| vchord_ivf::count_entries(&store).map(|(_, n)| n),
+            )
         })
     }
 }
