@@ -1435,16 +1435,10 @@ impl Search {
             };
             kept_leaves = leaves;
         }
-        let mut frontier = kept_leaves;
-        for c in frontier.iter_mut() {
-            if c.chains.iter().any(|ch| ch.head == INVALID_BLOCK) {
-                // A chain created since the copy was made (the generation check makes
-                // this rare): read the list's chains as they are now.
-                for i in 0..c.chains.len() {
-                    reload_chain(s, c, i);
-                }
-            }
-        }
+        // The copy's chain heads are current: a chain created (or dropped) since it was made
+        // bumped the generation, and the meta page was read after this scan's snapshot was
+        // taken, so a row this scan may see was indexed under the generation it checked.
+        let frontier = kept_leaves;
         let lut = QueryLut::new(q);
         let fast = meta.block_len().map(|_| FastLut::new(&lut));
         let kind = metric.kind();
@@ -1724,17 +1718,19 @@ pub fn repack(meta: &Meta, p: &mut page::Page) -> bool {
         out.push(block::make(dims, &refs));
     }
     let rest = chunks.remainder();
-    let used: usize = out.iter().map(|t| page::cost(t.len())).sum();
-    let singles: usize = rest.iter().map(|t| page::cost(t.len())).sum();
-    if used + singles <= page::CAPACITY {
+    let cost = |ts: &[Vec<u8>]| ts.iter().map(|t| page::cost(t.len())).sum::<usize>();
+    if cost(&out) + cost(rest) <= page::CAPACITY {
         out.extend(rest.iter().cloned());
-    } else {
+    } else if !rest.is_empty() {
         let refs: Vec<&[u8]> = rest.iter().map(|e| e.as_slice()).collect();
         out.push(block::make(dims, &refs));
     }
+    if cost(&out) > page::CAPACITY {
+        return false; // the page stays as it is (dead lanes are skipped by scans)
+    }
     page::clear(p);
     for t in &out {
-        page::add(p, t).expect("the codes came from this page and take no more room");
+        page::add(p, t).expect("checked to fit");
     }
     true
 }
