@@ -409,13 +409,14 @@ fn blob_parts(t: &[u8], h: usize) -> Option<(&[u8], Addr, Addr, &[u8])> {
 /// owner, or the payload would not come to `len` bytes.
 fn read_segments<S: Store>(
     s: &S,
+    nblocks: u32,
     mut at: Addr,
     owner: Addr,
     payload: &mut Vec<u8>,
     len: usize,
 ) -> bool {
     while !at.is_none() {
-        if at.blk >= s.nblocks() {
+        if at.blk >= nblocks {
             return false;
         }
         let p = s.read(at.blk);
@@ -441,7 +442,19 @@ fn read_blob<S: Store>(
     expect_owner: Option<Addr>,
     len: usize,
 ) -> Option<(Vec<u8>, Vec<u8>)> {
-    if addr.blk >= s.nblocks() {
+    read_blob_below(s, s.nblocks(), addr, header_len, expect_owner, len)
+}
+
+/// [`read_blob`] with the relation's length known: a block at or past `nblocks` reads as gone.
+fn read_blob_below<S: Store>(
+    s: &S,
+    nblocks: u32,
+    addr: Addr,
+    header_len: usize,
+    expect_owner: Option<Addr>,
+    len: usize,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    if addr.blk >= nblocks {
         return None;
     }
     let (header, owner, next, mut payload) = {
@@ -454,7 +467,7 @@ fn read_blob<S: Store>(
         payload.extend_from_slice(part);
         (h.to_vec(), owner, next, payload)
     };
-    read_segments(s, next, owner, &mut payload, len).then_some((header, payload))
+    read_segments(s, nblocks, next, owner, &mut payload, len).then_some((header, payload))
 }
 
 /// Addresses of every tuple of the blob at `addr` (for removal).
@@ -538,7 +551,7 @@ pub fn read_centroids<S: Store>(s: &S, meta: &Meta, head: u32) -> Result<Vec<Cen
             page::next(&p)
         };
         for (addr, h, seg, mut payload) in heads {
-            if !read_segments(s, seg, Addr::NONE, &mut payload, bytes) {
+            if !read_segments(s, s.nblocks(), seg, Addr::NONE, &mut payload, bytes) {
                 return corrupt(format!("centroid at {addr:?} is unreadable"));
             }
             let leaf = h[0] == C_LEAF;
@@ -1388,6 +1401,9 @@ pub struct Search {
     /// (lower bound, position) of the candidates not reranked yet, smallest first.
     order: BinaryHeap<Reverse<u64>>,
     results: BinaryHeap<Cand>,
+    /// The relation's length when the scan started: any row this scan may see was written
+    /// below it (its snapshot was taken before).
+    nblocks: u32,
     pub stats: Stats,
 }
 
@@ -1443,16 +1459,14 @@ impl Search {
         let fast = meta.block_len().map(|_| FastLut::new(&lut));
         let kind = metric.kind();
         let offset = if metric == Metric::Cos { 1.0 } else { 0.0 };
-        // d estimate / d sum_i s_i q_i, per unit of norm_sq / sum_abs (see `estimate`)
-        let slope = match kind {
-            Kind::L2 => 2.0,
-            Kind::Dot => 1.0,
-        };
         let mut candidates = Vec::new();
         let nblocks = s.nblocks();
+        // Every probed list's query terms, and its chains' first pages in probe order.
+        let mut starts = vec![];
+        let mut lqs = vec![];
         for leaf in frontier.iter().filter(|c| c.leaf) {
             stats.lists += 1;
-            let lq = match kind {
+            lqs.push(match kind {
                 Kind::L2 if meta.residual => {
                     let d = f32x::l2sq(q, &leaf.vector);
                     ListQuery {
@@ -1472,61 +1486,71 @@ impl Search {
                     },
                     norm: query.norm,
                 },
-            };
-            for mut blk in leaf.code_heads() {
-                let mut hops = 0;
-                while blk != INVALID_BLOCK && hops <= nblocks {
-                    hops += 1;
-                    stats.pages += 1;
-                    let pg = s.read(blk);
-                    if !page::is_valid(&pg) || page::kind(&pg) != KIND_CODES {
-                        return corrupt(format!("block {blk} is not a code page"));
+            });
+            starts.extend(leaf.code_heads().map(|h| (h, lqs.len() - 1)));
+        }
+        // The pages are read one ahead: the next page is locked and its memory asked for
+        // (`prefetch`) before this one is worked on, so their latency overlaps.
+        let fetch = |blk: u32| {
+            let pg = s.read(blk);
+            vchord_simd::prefetch(&pg[..]);
+            pg
+        };
+        let mut chain = 0;
+        let mut hops = 0;
+        let mut ahead = starts.first().map(|&(h, _)| fetch(h));
+        while let Some(pg) = ahead.take() {
+            let lq = lqs[starts[chain].1];
+            hops += 1;
+            stats.pages += 1;
+            if !page::is_valid(&pg) || page::kind(&pg) != KIND_CODES {
+                return corrupt("a chain holds a page that is not a code page".to_string());
+            }
+            let next = page::next(&pg);
+            if next != INVALID_BLOCK && hops <= nblocks {
+                ahead = Some(fetch(next));
+            } else if chain + 1 < starts.len() {
+                chain += 1;
+                hops = 0;
+                ahead = Some(fetch(starts[chain].0));
+            }
+            for (_, t) in page::items(&pg) {
+                match (meta.code_tuple(t), &fast) {
+                    (Some(Code::One(t)), _) => {
+                        let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
+                        let s_q = lut.sign_dot(&t[ENTRY_HEADER..]);
+                        let (est, err) = vchord_rabitq::estimate(kind, &f, s_q, lq);
+                        candidates.push(Cand {
+                            key: est + offset - p.epsilon * err,
+                            tid: Addr::from_bytes(&t[0..6]),
+                            vec: Addr::from_bytes(&t[6..12]),
+                        });
                     }
-                    for (_, t) in page::items(&pg) {
-                        match (meta.code_tuple(t), &fast) {
-                            (Some(Code::One(t)), _) => {
-                                let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
-                                let s_q = lut.sign_dot(&t[ENTRY_HEADER..]);
-                                let (est, err) = vchord_rabitq::estimate(kind, &f, s_q, lq);
+                    (Some(Code::Block(t)), Some(fast)) => {
+                        let sums = fast.scan(block::codes(t));
+                        let keys = vchord_rabitq::block_keys(
+                            kind,
+                            lq,
+                            &sums,
+                            &block::factor_arrays(t),
+                            p.epsilon,
+                            fast.slack,
+                            offset,
+                        );
+                        for i in 0..block::lanes(t) {
+                            let tid = block::tid(t, i);
+                            if tid != Addr::NONE {
                                 candidates.push(Cand {
-                                    key: est + offset - p.epsilon * err,
-                                    tid: Addr::from_bytes(&t[0..6]),
-                                    vec: Addr::from_bytes(&t[6..12]),
+                                    key: keys[i],
+                                    tid,
+                                    vec: block::vector(t, i),
                                 });
-                            }
-                            (Some(Code::Block(t)), Some(fast)) => {
-                                let sums = fast.scan(block::codes(t));
-                                let [norm_sq, sum_abs, sign_dot_c, err] = block::factor_arrays(t);
-                                let keys: [f32; BLOCK] = std::array::from_fn(|i| {
-                                    let f = Factors {
-                                        norm_sq: norm_sq[i],
-                                        sum_abs: sum_abs[i],
-                                        sign_dot_c: sign_dot_c[i],
-                                        err: err[i],
-                                    };
-                                    let (est, e) = vchord_rabitq::estimate(kind, &f, sums[i], lq);
-                                    // the byte tables' rounding, bounded
-                                    let round = if f.sum_abs > 0.0 {
-                                        slope * f.norm_sq / f.sum_abs * fast.slack
-                                    } else {
-                                        0.0
-                                    };
-                                    est + offset - p.epsilon * e - round
-                                });
-                                for i in block::live(t) {
-                                    candidates.push(Cand {
-                                        key: keys[i],
-                                        tid: block::tid(t, i),
-                                        vec: block::vector(t, i),
-                                    });
-                                }
-                            }
-                            _ => {
-                                return corrupt(format!("a code in block {blk} has a bad length"));
                             }
                         }
                     }
-                    blk = page::next(&pg);
+                    _ => {
+                        return corrupt("a code has a bad length".to_string());
+                    }
                 }
             }
         }
@@ -1546,6 +1570,7 @@ impl Search {
             order: BinaryHeap::from(heap),
             candidates,
             results: BinaryHeap::new(),
+            nblocks,
             stats,
         })
     }
@@ -1570,30 +1595,62 @@ impl Search {
                     return Some((r.tid, r.key));
                 }
             }
-            let c = self.candidates[(self.order.pop()?.0 as u32) as usize];
-            self.stats.reranked += 1;
-            let bytes = self.dims * self.elem.size();
-            let v = if self.in_table {
-                match fetch(c.tid) {
-                    Some(v) if v.len() == bytes => v,
-                    _ => continue, // not visible to this scan
+            // Rerank the next candidates, a few at once when their vectors are in the index:
+            // their pages are located and their vectors' memory asked for first, so the
+            // reads overlap. Reranking a candidate early is sound: a result still waits until
+            // no candidate left can beat it.
+            let first = self.order.pop()?.0 as u32 as usize;
+            let mut batch = [first; RERANK_BATCH];
+            let mut n = 1;
+            while !self.in_table && n < RERANK_BATCH {
+                match self.order.pop() {
+                    Some(c) => {
+                        batch[n] = c.0 as u32 as usize;
+                        n += 1;
+                    }
+                    None => break,
                 }
-            } else {
-                // Gone (vacuumed) or reused: skip it.
-                match read_blob(s, c.vec, 0, Some(c.tid), bytes) {
-                    Some((_, v)) => v,
-                    None => continue,
+            }
+            if n > 1 {
+                for &i in &batch[..n] {
+                    let a = self.candidates[i].vec;
+                    if a.blk < self.nblocks {
+                        let pg = s.read(a.blk);
+                        if let Some(t) = page::get(&pg, a.off) {
+                            vchord_simd::prefetch(t);
+                        }
+                    }
                 }
-            };
-            let d = self.query.exact(self.elem, &v);
-            self.results.push(Cand {
-                key: d,
-                tid: c.tid,
-                vec: c.vec,
-            });
+            }
+            for &i in &batch[..n] {
+                let c = self.candidates[i];
+                self.stats.reranked += 1;
+                let bytes = self.dims * self.elem.size();
+                let v = if self.in_table {
+                    match fetch(c.tid) {
+                        Some(v) if v.len() == bytes => v,
+                        _ => continue, // not visible to this scan
+                    }
+                } else {
+                    // Gone (vacuumed) or reused: skip it.
+                    match read_blob_below(s, self.nblocks, c.vec, 0, Some(c.tid), bytes) {
+                        Some((_, v)) => v,
+                        None => continue,
+                    }
+                };
+                let d = self.query.exact(self.elem, &v);
+                self.results.push(Cand {
+                    key: d,
+                    tid: c.tid,
+                    vec: c.vec,
+                });
+            }
         }
     }
 }
+
+/// Candidates reranked at once when vectors are read from the index.
+const RERANK_BATCH: usize = 4;
 
 // ---- vacuum and verification -----------------------------------------------------------
 

@@ -796,3 +796,110 @@ fn a_kept_centroid_cache_sees_new_chains_and_rows() {
         run(&mut CentroidCache::default(), &data[7])
     );
 }
+
+/// A measuring harness on real vectors, not a test: `VCHORD_DATA=dir` holds `base.f32`,
+/// `query.f32`, `gt.i32` (10 ids per query) and `info` ("rows queries dims metric"), as
+/// written by the benchmark's data sets. Prints recall@10, work per query and time per query
+/// for each of `VCHORD_PROBES` (comma-separated). Run with
+/// `cargo test --release -p vchord-ivf real_data_harness -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn real_data_harness() {
+    use std::time::Instant;
+    let dir = std::env::var("VCHORD_DATA").expect("VCHORD_DATA");
+    let info = std::fs::read_to_string(format!("{dir}/info")).unwrap();
+    let f: Vec<&str> = info.split_whitespace().collect();
+    let (n, nq, dims) = (
+        f[0].parse::<usize>().unwrap(),
+        f[1].parse::<usize>().unwrap(),
+        f[2].parse::<usize>().unwrap(),
+    );
+    let metric = match f[3] {
+        "l2" => Metric::L2,
+        "cosine" => Metric::Cos,
+        _ => Metric::Ip,
+    };
+    let floats = |name: &str| -> Vec<Vec<f32>> {
+        let b = std::fs::read(format!("{dir}/{name}")).unwrap();
+        b.chunks_exact(4 * dims)
+            .map(|r| {
+                r.chunks_exact(4)
+                    .map(|x| f32::from_le_bytes(x.try_into().unwrap()))
+                    .collect()
+            })
+            .collect()
+    };
+    let base = floats("base.f32");
+    let queries = floats("query.f32");
+    let gt: Vec<Vec<usize>> = std::fs::read(format!("{dir}/gt.i32"))
+        .unwrap()
+        .chunks_exact(40)
+        .map(|r| {
+            r.chunks_exact(4)
+                .map(|x| i32::from_le_bytes(x.try_into().unwrap()) as usize)
+                .collect()
+        })
+        .collect();
+    assert_eq!((base.len(), queries.len()), (n, nq));
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let lists: Vec<u32> = env("VCHORD_LISTS", &options::auto_lists(n as u64).to_string())
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let eps: f32 = env("VCHORD_EPS", "1.9").parse().unwrap();
+    let t = Instant::now();
+    let (s, meta) = build(&base, metric, Elem::F32, &lists);
+    eprintln!(
+        "build {:.1} s, lists {:?}, {} pages",
+        t.elapsed().as_secs_f64(),
+        lists,
+        s.nblocks()
+    );
+    let mut cache = CentroidCache::default();
+    for probes in env("VCHORD_PROBES", "16,24,32").split(';') {
+        let probes: Vec<u32> = probes.split(',').map(|x| x.parse().unwrap()).collect();
+        let p = SearchParams {
+            probes: probes.clone(),
+            epsilon: eps,
+        };
+        let mut best = f64::INFINITY;
+        let (mut hits, mut st, mut t_start) = (0usize, Stats::default(), 0f64);
+        for _rep in 0..3 {
+            let (mut h, mut sum, mut ts) = (0, Stats::default(), 0f64);
+            let t = Instant::now();
+            for (q, g) in queries.iter().zip(&gt) {
+                let t0 = Instant::now();
+                let mut it =
+                    Search::start(&s, &meta, Query::new(&meta, q), &p, &mut cache).unwrap();
+                ts += t0.elapsed().as_secs_f64();
+                let mut out = vec![];
+                while out.len() < 10 {
+                    match it.next(&s, &mut |_| None) {
+                        Some((a, _)) => out.push(untid(a)),
+                        None => break,
+                    }
+                }
+                h += out.iter().filter(|x| g.contains(x)).count();
+                sum.codes += it.stats.codes;
+                sum.reranked += it.stats.reranked;
+                sum.pages += it.stats.pages;
+                sum.lists += it.stats.lists;
+            }
+            let el = t.elapsed().as_secs_f64();
+            if el < best {
+                (best, hits, st, t_start) = (el, h, sum, ts);
+            }
+        }
+        let q = nq as f64;
+        eprintln!(
+            "probes {:?}: recall {:.3}, {:.1} us/query ({:.1} in start), codes {:.0}, reranked {:.1}, pages {:.1}",
+            probes,
+            hits as f64 / (10.0 * q),
+            best / q * 1e6,
+            t_start / q * 1e6,
+            st.codes as f64 / q,
+            st.reranked as f64 / q,
+            st.pages as f64 / q,
+        );
+    }
+}

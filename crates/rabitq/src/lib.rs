@@ -393,18 +393,21 @@ impl FastLut {
             range = range.max(hi - lo);
         }
         let delta = if range > 0.0 { range / 255.0 } else { 0.0 };
+        let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
         let mut table = vec![0u8; t.len()];
         let (mut base, mut slack) = (0f64, 0f64);
-        for (k, p) in t.chunks_exact(16).enumerate() {
+        for (k, (p, out)) in t
+            .chunks_exact(16)
+            .zip(table.chunks_exact_mut(16))
+            .enumerate()
+        {
             base += mins[k] as f64;
             let mut worst = 0f64;
-            for (v, &x) in p.iter().enumerate() {
-                let u = if delta > 0.0 {
-                    ((x - mins[k]) / delta).round().clamp(0.0, 255.0)
-                } else {
-                    0.0
-                };
-                table[16 * k + v] = u as u8;
+            for (&x, o) in p.iter().zip(out.iter_mut()) {
+                // Nearest or next to nearest (the step is a reciprocal): the error is measured
+                // below, whichever it is. `as u8` saturates, so the entry stays in 0..=255.
+                let u = ((x - mins[k]) * inv + 0.5) as u8;
+                *o = u;
                 let back = mins[k] as f64 + delta as f64 * u as f64;
                 worst = worst.max((back - x as f64).abs());
             }
@@ -463,6 +466,42 @@ pub fn estimate(kind: Kind, f: &Factors, s_q: f32, lq: ListQuery) -> (f32, f32) 
             (lq.base - rq, f.err * lq.norm)
         }
     }
+}
+
+/// Lower bounds of a fast-scanned block, `key[i] = estimate - epsilon * error - rounding +
+/// offset` for each lane: [`estimate`] for the 32 lanes at once, from the block's factor arrays
+/// (`[norm_sq, sum_abs, sign_dot_c, err]`) and [`FastLut::scan`]'s sums, with the byte tables'
+/// rounding (`slack`, a bound on |fast - exact| of the sum) turned into distance. Written
+/// without branches so that it compiles to vector code.
+#[inline]
+pub fn block_keys(
+    kind: Kind,
+    lq: ListQuery,
+    sums: &[f32; BLOCK],
+    factors: &[[f32; BLOCK]; 4],
+    epsilon: f32,
+    slack: f32,
+    offset: f32,
+) -> [f32; BLOCK] {
+    let [norm_sq, sum_abs, sign_dot_c, err] = factors;
+    let mut keys = [0f32; BLOCK];
+    // d estimate / d sum, per unit of norm_sq / sum_abs
+    let (slope, e_scale) = match kind {
+        Kind::L2 => (2.0, 2.0 * lq.norm * epsilon),
+        Kind::Dot => (1.0, lq.norm * epsilon),
+    };
+    let l2 = kind == Kind::L2;
+    for i in 0..BLOCK {
+        let coded = sum_abs[i] > 0.0;
+        let scale = norm_sq[i] / sum_abs[i];
+        let centred = if l2 { sums[i] - sign_dot_c[i] } else { sums[i] };
+        let own = if l2 { norm_sq[i] } else { 0.0 };
+        let est = own + lq.base - slope * scale * centred;
+        let bound = est - e_scale * err[i] - slope * scale * slack;
+        // A zero residual: the vector is the centroid, the estimate is exact.
+        keys[i] = if coded { bound } else { lq.base } + offset;
+    }
+    keys
 }
 
 #[cfg(test)]

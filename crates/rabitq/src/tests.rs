@@ -294,3 +294,53 @@ fn fast_scan_is_within_its_slack_of_the_exact_lookup() {
         );
     }
 }
+
+#[test]
+fn block_keys_are_the_lane_by_lane_bounds() {
+    let mut rng = Rng::new(12);
+    for kind in [Kind::L2, Kind::Dot] {
+        for round in 0..50 {
+            let lq = ListQuery {
+                base: rng.normal() as f32,
+                norm: rng.unit() as f32 * 3.0,
+            };
+            let mut factors = [[0f32; BLOCK]; 4];
+            let mut sums = [0f32; BLOCK];
+            for i in 0..BLOCK {
+                let zero = (i + round) % 7 == 0;
+                factors[0][i] = if zero { 0.0 } else { rng.unit() as f32 * 4.0 };
+                factors[1][i] = if zero {
+                    0.0
+                } else {
+                    0.1 + rng.unit() as f32 * 20.0
+                };
+                factors[2][i] = rng.normal() as f32;
+                factors[3][i] = if zero { 0.0 } else { rng.unit() as f32 * 0.1 };
+                sums[i] = rng.normal() as f32 * 5.0;
+            }
+            let (eps, slack, offset) = (1.9, rng.unit() as f32 * 0.05, (round % 2) as f32);
+            let keys = block_keys(kind, lq, &sums, &factors, eps, slack, offset);
+            for i in 0..BLOCK {
+                let f = Factors {
+                    norm_sq: factors[0][i],
+                    sum_abs: factors[1][i],
+                    sign_dot_c: factors[2][i],
+                    err: factors[3][i],
+                };
+                let (est, err) = estimate(kind, &f, sums[i], lq);
+                let slope = if kind == Kind::L2 { 2.0 } else { 1.0 };
+                let round_off = if f.sum_abs > 0.0 {
+                    slope * f.norm_sq / f.sum_abs * slack
+                } else {
+                    0.0
+                };
+                let want = est + offset - eps * err - round_off;
+                assert!(
+                    (keys[i] - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                    "{kind:?} lane {i}: {} vs {want}",
+                    keys[i]
+                );
+            }
+        }
+    }
+}
