@@ -163,6 +163,9 @@ def load(conn, base):
     conn.execute("VACUUM ANALYZE items")
 
 
+PASSES = 3
+
+
 def run_queries(conn, op, qs, k=10, labels=None):
     where = "" if labels is None else "WHERE labels && %s::smallint[]"
     sql = f"SELECT id FROM items {where} ORDER BY v {op} %s::vector LIMIT {k}"
@@ -215,13 +218,18 @@ def bench_dataset(c, name, quick):
             conn.execute(s["create"])
             build = time.perf_counter() - t
             size = conn.execute("SELECT pg_relation_size('idx')").fetchone()[0]
+            # The build's dirty pages and WAL are written out before anything is timed, so a
+            # fast build does not leave the checkpointer busy during its queries.
+            conn.execute("CHECKPOINT")
             conn.execute("SET enable_seqscan = off")
             print(f"{s['name']}: build {build:.1f}s, size {size / 2**20:.1f} MiB", flush=True)
             points = []
             for setting in s["sweep"]:
                 conn.execute(f"SET {s['knob']} = '{setting}'")
                 run_queries(conn, op, qs[:20])  # warm up
-                lat, res = run_queries(conn, op, qs)
+                # The best of PASSES passes: on a shared machine, interference only slows a
+                # pass down, so the fastest is the closest to the system's own speed.
+                lat, res = min((run_queries(conn, op, qs) for _ in range(PASSES)), key=lambda r: sum(r[0]))
                 rec = np.mean([len(set(r) & set(g[:10].tolist())) / 10 for r, g in zip(res, gt)])
                 qps = len(qs) / sum(lat)
                 p50, p99 = np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3

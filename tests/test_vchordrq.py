@@ -179,3 +179,64 @@ def test_build_in_tiny_maintenance_work_mem(cluster):
     assert any("samples" in n and "maintenance_work_mem" in n for n in notes), notes
     r = recall(cluster, "fm", "<->", data, queries, settings="SET vchordrq.probes = '16'")
     assert r >= 0.9, f"recall@10 {r}"
+
+
+def test_build_cancel_is_prompt_and_clean(cluster):
+    """A query cancel (statement_timeout, or pg_cancel_backend from another session) stops a
+    build in any phase within a second or so: the error is 57014, no index is left behind, no
+    parallel worker lingers, and the next build works. Both access methods, serial and (17+)
+    parallel, k-means made long on purpose so that the cancels land in every phase."""
+    import threading
+    import time
+
+    import psycopg
+
+    data = fashion("train", 12000)
+    load(cluster, "fm", data)
+    slow = {
+        "vchordrq": "WITH (options = $$[build.internal]\nlists = [300]\nkmeans_iterations = 40$$)",
+        "vchordg": "",
+    }
+    workers = [0, 2] if cluster.major >= 17 else [0]
+    with cluster.connect() as conn:
+        conn.autocommit = True
+        conn.execute("ALTER TABLE fm SET (parallel_workers = 2)")
+        for am in ["vchordrq", "vchordg"]:
+            for w in workers:
+                conn.execute(f"SET max_parallel_maintenance_workers = {w}")
+                create = f"CREATE INDEX fm_v ON fm USING {am} (v vector_l2_ops) {slow[am]}"
+                # A full build's time, then cancels at points spread over it.
+                t = time.monotonic()
+                conn.execute(create)
+                full = time.monotonic() - t
+                conn.execute("DROP INDEX fm_v")
+                canceled = 0
+                for frac in [0.05, 0.3, 0.6, 0.9]:
+                    at = full * frac
+                    if frac == 0.6:
+                        # from another session, as an operator would
+                        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                        timer = threading.Timer(at, lambda: cluster.sql("SELECT pg_cancel_backend(%s)", (pid,)))
+                        timer.start()
+                    else:
+                        conn.execute(f"SET statement_timeout = {max(1, int(at * 1000))}")
+                    t = time.monotonic()
+                    try:
+                        conn.execute(create)
+                        conn.execute("DROP INDEX fm_v")  # finished first: a fast machine
+                    except psycopg.errors.QueryCanceled:
+                        canceled += 1
+                        late = time.monotonic() - t - at
+                        assert late < 1.5, f"{am} workers {w}: canceled {late:.2f} s late at {frac}"
+                    finally:
+                        conn.execute("RESET statement_timeout")
+                        if frac == 0.6:
+                            timer.join()
+                    assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'fm_v'").fetchone()[0] == 0
+                    assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'"
+                                        ).fetchone()[0] == 0
+                assert canceled >= 3, f"{am} workers {w}: only {canceled} of 4 builds were canceled"
+                conn.execute(create)
+                verify = "vchordrq_verify" if am == "vchordrq" else "vchordg_verify"
+                assert conn.execute(f"SELECT {verify}('fm_v')").fetchone()[0] == []
+                conn.execute("DROP INDEX fm_v")

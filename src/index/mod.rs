@@ -423,10 +423,11 @@ pub fn build_threads(opt: u32) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
-/// The store of an index that ambuild is to fill (it must have no pages yet).
+/// The store of an index that ambuild is to fill (it must have no pages yet): a build store
+/// (no WAL per change), so the build ends with [`log_built_index`].
 pub fn new_index_store(index: sys::Relation) -> crate::pg::buffer::Rel {
     use vchord_ivf::Store;
-    let store = unsafe { crate::pg::buffer::Rel::new(index) };
+    let store = unsafe { crate::pg::buffer::Rel::new(index) }.for_build();
     if store.nblocks() != 0 {
         error(
             ERRCODE_INTERNAL_ERROR,
@@ -434,6 +435,11 @@ pub fn new_index_store(index: sys::Relation) -> crate::pg::buffer::Rel {
         );
     }
     store
+}
+
+/// WAL-logs a finished build's pages (see [`crate::pg::buffer::Rel::for_build`]).
+pub fn log_built_index(index: sys::Relation) {
+    unsafe { crate::pg::buffer::Rel::new(index) }.log_all();
 }
 
 /// The table's row count as the build should plan for it: pg_class.reltuples, or the

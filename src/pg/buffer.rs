@@ -23,6 +23,9 @@ pub struct Rel {
     fork: sys::ForkNumber::Type,
     /// Call vacuum_delay_point at yield points (vacuum) rather than CHECK_FOR_INTERRUPTS.
     vacuum: bool,
+    /// An index being built: pages change in place with no WAL, and [`Rel::log_all`] logs
+    /// them whole once the build is done.
+    bulk: bool,
 }
 
 impl Rel {
@@ -33,11 +36,27 @@ impl Rel {
             rel,
             fork: sys::ForkNumber::MAIN_FORKNUM,
             vacuum: false,
+            bulk: false,
         }
     }
     pub fn for_vacuum(mut self) -> Rel {
         self.vacuum = true;
         self
+    }
+    /// The store of an index build (ambuild, its parallel workers): no one else reads or
+    /// writes the index until the build commits, so page changes skip GenericXLog (a record,
+    /// and a page comparison, per change) and the builder calls [`Rel::log_all`] at the end,
+    /// as PostgreSQL's own GiST and SP-GiST builds do. A crash before commit leaves an index
+    /// that was never visible; after it, recovery restores every page from those images.
+    pub fn for_build(mut self) -> Rel {
+        self.bulk = true;
+        self
+    }
+    /// WAL-logs every page of the main fork whole (when the relation needs WAL: not for an
+    /// unlogged index, nor under wal_level = minimal, where the commit syncs the file).
+    pub fn log_all(self) {
+        let rel = self.rel;
+        unsafe { pg_try(|| sys::vchord_shim_log_all_pages(rel)) }
     }
     pub fn raw(self) -> sys::Relation {
         self.rel
@@ -68,10 +87,13 @@ impl Drop for ReadGuard {
 
 pub struct WriteGuard {
     buf: sys::Buffer,
-    /// GenericXLog's state; null for the init fork, whose pages are logged whole.
+    /// GenericXLog's state; null for the init fork, whose pages are logged whole, and for a
+    /// build's pages, logged whole at its end.
     state: *mut sys::GenericXLogState,
     page: *mut Page,
     dirty: bool,
+    /// With no GenericXLog state: log the changed page now (the init fork).
+    log_now: bool,
 }
 
 impl Deref for WriteGuard {
@@ -96,12 +118,14 @@ impl Drop for WriteGuard {
         let (buf, state, dirty) = (self.buf, self.state, self.dirty);
         unsafe {
             if state.is_null() {
-                if dirty {
+                if dirty && self.log_now {
                     // The page was changed in place under the exclusive lock; log it whole.
                     sys::vchord_shim_crit_enter();
                     sys::MarkBufferDirty(buf);
                     sys::log_newpage_buffer(buf, true);
                     sys::vchord_shim_crit_exit();
+                } else if dirty {
+                    sys::MarkBufferDirty(buf);
                 }
                 pg_try(|| sys::UnlockReleaseBuffer(buf));
                 return;
@@ -129,18 +153,20 @@ impl Rel {
             rel,
             fork: sys::ForkNumber::INIT_FORKNUM,
             vacuum: false,
+            bulk: false,
         }
     }
 
     fn register(self, buf: sys::Buffer, flags: i32) -> WriteGuard {
         let rel = self.rel;
-        if self.fork == sys::ForkNumber::INIT_FORKNUM {
+        if self.fork == sys::ForkNumber::INIT_FORKNUM || self.bulk {
             let page = unsafe { sys::vchord_shim_buffer_page(buf) } as *mut Page;
             return WriteGuard {
                 buf,
                 state: std::ptr::null_mut(),
                 page,
                 dirty: false,
+                log_now: !self.bulk,
             };
         }
         unsafe {
@@ -154,6 +180,7 @@ impl Rel {
                 state,
                 page: page as *mut Page,
                 dirty: false,
+                log_now: false,
             }
         }
     }

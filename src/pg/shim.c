@@ -114,6 +114,8 @@ vchord_shim_catch_count(void)
 
 /* ---- index access methods ------------------------------------------------------------ */
 #include "access/tableam.h"
+#include "access/xloginsert.h"
+#include "storage/bufmgr.h"
 #include "catalog/index.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -326,6 +328,13 @@ vchord_shim_relfilenumber(Relation rel)
 #else
 	return rel->rd_node.relNode;
 #endif
+}
+
+void
+vchord_shim_log_all_pages(Relation rel)
+{
+	if (RelationNeedsWAL(rel))
+		log_newpage_range(rel, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(rel), true);
 }
 
 void

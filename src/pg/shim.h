@@ -115,6 +115,8 @@ extern bool vchord_shim_guc_is_set(const char *name);
 extern const char *vchord_shim_relname(Relation rel);
 /* The relation's file number: a rebuilt index (REINDEX, TRUNCATE) gets a new one. */
 extern Oid vchord_shim_relfilenumber(Relation rel);
+/* WAL-logs every main-fork page whole when the relation needs WAL (the end of a build). */
+extern void vchord_shim_log_all_pages(Relation rel);
 
 /*
  * Reading an index key back from the table (vchordrq's rerank_in_table): the visible version of

@@ -217,7 +217,10 @@ fn build(
         build_and_write(&mut st);
     }
     progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
-    build_result(reltuples, st.done as f64)
+    let done = st.done;
+    drop(st);
+    super::super::log_built_index(index);
+    build_result(reltuples, done as f64)
 }
 
 /// The init fork of an unlogged index: an empty index with the main fork's parameters.

@@ -322,6 +322,7 @@ fn build(
     let t1 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_KMEANS);
     let spherical = i.spherical_centroids.unwrap_or(metric != Metric::L2);
+    let threads = build_threads(i.build_threads);
     let tree = if sample.is_empty() {
         // No rows: one list around the origin; REINDEX after loading gives real lists.
         let mut m = Matrix::new(dims as usize);
@@ -335,7 +336,7 @@ fn build(
         let p = Params {
             iterations: i.kmeans_iterations as usize,
             spherical,
-            threads: build_threads(i.build_threads),
+            threads,
             seed: SEED,
             on_thread: Some(block_signals),
         };
@@ -368,12 +369,15 @@ fn build(
     progress(sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, rows as i64);
     let mut ist = InsertState::new(elem, store, meta, router, 0);
     let (reltuples, indtuples, participants) = insert_rows(heap, index, info, &mut ist, workers);
+    drop(ist);
+    super::super::log_built_index(index);
     report(
         sys::DEBUG1,
         &format!(
-            "vchordrq build: sample {:.2} s, k-means {:.2} s, insert {:.2} s ({} rows, {} participants)",
+            "vchordrq build: sample {:.2} s, k-means {:.2} s ({} threads), insert {:.2} s ({} rows, {} participants)",
             (t1 - t0).as_secs_f64(),
             (t2 - t1).as_secs_f64(),
+            threads,
             t2.elapsed().as_secs_f64(),
             indtuples,
             participants
@@ -486,7 +490,7 @@ fn parallel_worker(toc: *mut sys::shm_toc) {
             "vchordrq: a parallel build worker found unreadable shared state",
         );
     };
-    let store = unsafe { Rel::new(w.index) };
+    let store = unsafe { Rel::new(w.index) }.for_build();
     let meta = vchord_ivf::read_meta(&store).or_corrupt(w.index);
     let (elem, _) = opclass_of(w.index);
     let mut st = InsertState::new(elem, store, meta, router, w.participant as usize);
