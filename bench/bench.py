@@ -164,6 +164,7 @@ def load(conn, base):
 
 
 PASSES = 3
+ONLY: list = []
 
 
 def run_queries(conn, op, qs, k=10, labels=None):
@@ -211,6 +212,8 @@ def bench_dataset(c, name, quick):
     rows = []
     curves = {}
     for s in systems(len(base), metric):
+        if ONLY and s["name"] not in ONLY:
+            continue
         with c.connect(s["db"]) as conn:
             load(conn, base)
             conn.execute("SET maintenance_work_mem = '1GB'")
@@ -315,7 +318,10 @@ def main():
     ap.add_argument("--pg-config", required=True)
     ap.add_argument("--quick", action="store_true", help="smaller datasets, fewer queries")
     ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--systems", default="", help="only these systems (comma-separated names)")
     args = ap.parse_args()
+    global ONLY
+    ONLY = [x.strip() for x in args.systems.split(",") if x.strip()]
     conf = {"shared_buffers": "'4GB'", "max_parallel_maintenance_workers": "2", "work_mem": "'64MB'",
             "jit": "off"}
     with Cluster(args.pg_config, name="bench", conf=conf) as c:

@@ -239,18 +239,63 @@ pub fn assign_all(
 ) {
     let n = samples.len();
     let chunk = n.div_ceil(threads.max(1)).max(1);
+    // Where the CPU has the register-tiled kernel, four samples against four centroids at a
+    // time: |x - c|² = |x|² + |c|² - 2 x·c, and |x|² does not change which c is nearest.
+    let norms: Option<Vec<f32>> =
+        vchord_simd::tiled().then(|| centroids.rows().map(|c| f32x::dot(c, c)).collect());
+    let norms = norms.as_deref();
     std::thread::scope(|s| {
         for (t, part) in out.chunks_mut(chunk).enumerate() {
             s.spawn(move || {
                 if let Some(f) = on_thread {
                     f();
                 }
-                for (j, slot) in part.iter_mut().enumerate() {
-                    *slot = nearest(centroids, samples.row(t * chunk + j)).0 as u32;
+                let first = t * chunk;
+                let mut j = 0;
+                if let Some(norms) = norms {
+                    while j + 4 <= part.len() {
+                        let x: [&[f32]; 4] = std::array::from_fn(|r| samples.row(first + j + r));
+                        part[j..j + 4].copy_from_slice(&nearest4(centroids, norms, x));
+                        j += 4;
+                    }
+                }
+                for (i, slot) in part.iter_mut().enumerate().skip(j) {
+                    *slot = nearest(centroids, samples.row(first + i)).0 as u32;
                 }
             });
         }
     });
+}
+
+/// The nearest centroid of each of four samples (by |c|² - 2 x·c, `norms` holding |c|²).
+fn nearest4(centroids: &Matrix, norms: &[f32], x: [&[f32]; 4]) -> [u32; 4] {
+    let k = centroids.len();
+    let dims = centroids.dims;
+    let mut best = [(0u32, f32::INFINITY); 4];
+    let mut c = 0;
+    let mut consider = |r: usize, c: usize, dot: f32| {
+        let score = norms[c] - 2.0 * dot;
+        if score < best[r].1 {
+            best[r] = (c as u32, score);
+        }
+    };
+    while c + 4 <= k {
+        let cs: [&[f32]; 4] = std::array::from_fn(|i| centroids.row(c + i));
+        let d = vchord_simd::dot4x4(x, cs, dims);
+        for (r, row) in d.iter().enumerate() {
+            for (i, &dot) in row.iter().enumerate() {
+                consider(r, c + i, dot);
+            }
+        }
+        c += 4;
+    }
+    while c < k {
+        for (r, xr) in x.iter().enumerate() {
+            consider(r, c, f32x::dot(xr, centroids.row(c)));
+        }
+        c += 1;
+    }
+    best.map(|b| b.0)
 }
 
 /// Centroids for every level, top level first: `lists = [64, 4096]` clusters the sample into

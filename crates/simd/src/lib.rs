@@ -276,6 +276,27 @@ pub mod fastscan {
     }
 }
 
+/// Dot products of four rows against four others, `out[r][c] = a[r] · b[c]` over the first
+/// `dims` elements (every row must have that many). [`tiled`] says whether this CPU has the
+/// register-tiled kernel, which is worth using over pairwise [`f32x::dot`] calls only then.
+pub fn dot4x4(a: [&[f32]; 4], b: [&[f32]; 4], dims: usize) -> [[f32; 4]; 4] {
+    assert!(
+        a.iter().chain(&b).all(|r| r.len() >= dims),
+        "rows shorter than dims"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if tiled() {
+        // SAFETY: tiled() found AVX-512F; the rows hold `dims` elements (asserted).
+        return unsafe { crate::x86::dot4x4_avx512(a, b, dims) };
+    }
+    std::array::from_fn(|r| std::array::from_fn(|c| f32x::dot(&a[r][..dims], &b[c][..dims])))
+}
+
+/// Whether [`dot4x4`] runs the register-tiled kernel here (AVX-512).
+pub fn tiled() -> bool {
+    detected() == Level::Avx512
+}
+
 /// Asks the CPU to bring `bytes` into its caches ahead of use, one hint per 64-byte line: a
 /// scan that will read a page soon issues this while it still works on the one before, so the
 /// page's memory latency overlaps that work. A hint only; it reads nothing and cannot fault.

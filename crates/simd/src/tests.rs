@@ -192,3 +192,29 @@ fn fastscan_matches_reference() {
         }
     }
 }
+
+#[test]
+fn dot4x4_matches_pairwise_dots() {
+    let mut seed = 9u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    for dims in [1, 5, 15, 16, 17, 31, 50, 384, 785] {
+        // rows one element longer than dims: the kernel must stop at dims
+        let rows: Vec<Vec<f32>> = (0..8)
+            .map(|_| (0..dims + 1).map(|_| next()).collect())
+            .collect();
+        let a = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+        let b = [&rows[4][..], &rows[5][..], &rows[6][..], &rows[7][..]];
+        let got = dot4x4(a, b, dims);
+        for r in 0..4 {
+            for c in 0..4 {
+                let want: f64 = (0..dims).map(|i| a[r][i] as f64 * b[c][i] as f64).sum();
+                assert!(close(got[r][c], want, dims as f64), "{dims}: {r},{c}");
+            }
+        }
+    }
+}

@@ -332,3 +332,35 @@ pub fn fastscan_avx2(codes: &[u8], lut: &[u8]) -> [u32; 32] {
     }
     out
 }
+
+/// Dot products of four rows against four rows, 16 accumulators in AVX-512 registers: each
+/// step loads 8 vectors for 16 fused multiply-adds (a pairwise kernel loads 2 per 1), which is
+/// what k-means's assignment of samples to centroids is bound by.
+///
+/// # Safety
+/// AVX-512F must be available and every row must hold at least `n` elements.
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+pub unsafe fn dot4x4_avx512(a: [&[f32]; 4], b: [&[f32]; 4], n: usize) -> [[f32; 4]; 4] {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+    let mut i = 0;
+    while i < n {
+        let m: __mmask16 = if n - i >= 16 {
+            0xffff
+        } else {
+            (1u16 << (n - i)) - 1
+        };
+        // SAFETY: lanes past `n` are masked off, so no read leaves the rows.
+        let av: [__m512; 4] =
+            std::array::from_fn(|r| unsafe { _mm512_maskz_loadu_ps(m, a[r].as_ptr().add(i)) });
+        let bv: [__m512; 4] =
+            std::array::from_fn(|c| unsafe { _mm512_maskz_loadu_ps(m, b[c].as_ptr().add(i)) });
+        for r in 0..4 {
+            for c in 0..4 {
+                acc[r][c] = _mm512_fmadd_ps(av[r], bv[c], acc[r][c]);
+            }
+        }
+        i += 16;
+    }
+    std::array::from_fn(|r| std::array::from_fn(|c| _mm512_reduce_add_ps(acc[r][c])))
+}
