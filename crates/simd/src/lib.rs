@@ -292,6 +292,27 @@ pub fn dot4x4(a: [&[f32]; 4], b: [&[f32]; 4], dims: usize) -> [[f32; 4]; 4] {
     std::array::from_fn(|r| std::array::from_fn(|c| f32x::dot(&a[r][..dims], &b[c][..dims])))
 }
 
+/// `x` against four rows over the first `dims` elements: dot products, or squared Euclidean
+/// distances when `l2` (routing a vector to the nearest of many centroids).
+pub fn one_by_four(x: &[f32], b: [&[f32]; 4], dims: usize, l2: bool) -> [f32; 4] {
+    assert!(
+        x.len() >= dims && b.iter().all(|r| r.len() >= dims),
+        "rows shorter than dims"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if tiled() {
+        // SAFETY: tiled() found AVX-512F; the rows hold `dims` elements (asserted).
+        return unsafe { crate::x86::one_by_four_avx512(x, b, dims, l2) };
+    }
+    b.map(|r| {
+        if l2 {
+            f32x::l2sq(&x[..dims], &r[..dims])
+        } else {
+            f32x::dot(&x[..dims], &r[..dims])
+        }
+    })
+}
+
 /// Whether [`dot4x4`] runs the register-tiled kernel here (AVX-512).
 pub fn tiled() -> bool {
     detected() == Level::Avx512

@@ -218,3 +218,25 @@ fn dot4x4_matches_pairwise_dots() {
         }
     }
 }
+
+#[test]
+fn one_by_four_matches_pairwise() {
+    let mut rng = Rng(77);
+    for dims in [1, 7, 16, 33, 50, 384, 784] {
+        let x = rng.vec(dims + 2);
+        let rows: Vec<Vec<f32>> = (0..4).map(|_| rng.vec(dims + 2)).collect();
+        let b = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+        for l2 in [false, true] {
+            let got = one_by_four(&x, b, dims, l2);
+            for c in 0..4 {
+                let want: f64 = (0..dims)
+                    .map(|i| {
+                        let (p, q) = (x[i] as f64, b[c][i] as f64);
+                        if l2 { (p - q) * (p - q) } else { p * q }
+                    })
+                    .sum();
+                assert!(close(got[c], want, dims as f64), "{dims} {l2}: {c}");
+            }
+        }
+    }
+}

@@ -364,3 +364,35 @@ pub unsafe fn dot4x4_avx512(a: [&[f32]; 4], b: [&[f32]; 4], n: usize) -> [[f32; 
     }
     std::array::from_fn(|r| std::array::from_fn(|c| _mm512_reduce_add_ps(acc[r][c])))
 }
+
+/// One row against four: dot products (`l2` false) or squared distances (`l2` true), one
+/// load of the row per four fused multiply-adds.
+///
+/// # Safety
+/// AVX-512F must be available and every row must hold at least `n` elements.
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+pub unsafe fn one_by_four_avx512(x: &[f32], b: [&[f32]; 4], n: usize, l2: bool) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i < n {
+        let m: __mmask16 = if n - i >= 16 {
+            0xffff
+        } else {
+            (1u16 << (n - i)) - 1
+        };
+        // SAFETY: lanes past `n` are masked off, so no read leaves the rows.
+        let xv = unsafe { _mm512_maskz_loadu_ps(m, x.as_ptr().add(i)) };
+        for c in 0..4 {
+            let bv = unsafe { _mm512_maskz_loadu_ps(m, b[c].as_ptr().add(i)) };
+            acc[c] = if l2 {
+                let d = _mm512_sub_ps(xv, bv);
+                _mm512_fmadd_ps(d, d, acc[c])
+            } else {
+                _mm512_fmadd_ps(xv, bv, acc[c])
+            };
+        }
+        i += 16;
+    }
+    acc.map(|a| _mm512_reduce_add_ps(a))
+}
