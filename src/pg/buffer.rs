@@ -4,7 +4,8 @@
 //! GenericXLog's private copy of the page: dropped after a change it finishes the record (WAL,
 //! then the copy goes into the buffer, marked dirty); dropped untouched it aborts (no WAL).
 //! During an unwind it does nothing: the transaction's abort releases locks and pins, and
-//! the discarded copy is memory of the current context.
+//! the discarded copy is memory of the current context. A build's store ([`Rel::for_build`])
+//! changes pages in place with no record and logs them all whole when the build is done.
 use super::guard::pg_try;
 use super::sys;
 use std::ops::{Deref, DerefMut};
@@ -115,19 +116,23 @@ impl Drop for WriteGuard {
         if std::thread::panicking() {
             return;
         }
-        let (buf, state, dirty) = (self.buf, self.state, self.dirty);
+        let (buf, state, dirty, log_now) = (self.buf, self.state, self.dirty, self.log_now);
         unsafe {
             if state.is_null() {
-                if dirty && self.log_now {
+                if dirty && log_now {
                     // The page was changed in place under the exclusive lock; log it whole.
                     sys::vchord_shim_crit_enter();
                     sys::MarkBufferDirty(buf);
                     sys::log_newpage_buffer(buf, true);
                     sys::vchord_shim_crit_exit();
-                } else if dirty {
-                    sys::MarkBufferDirty(buf);
                 }
-                pg_try(|| sys::UnlockReleaseBuffer(buf));
+                pg_try(|| {
+                    if dirty && !log_now {
+                        // a build's page: logged whole when the build ends
+                        sys::MarkBufferDirty(buf);
+                    }
+                    sys::UnlockReleaseBuffer(buf)
+                });
                 return;
             }
             pg_try(|| {
