@@ -106,7 +106,7 @@ OPS = {"l2": ("<->", "vector_l2_ops"), "cosine": ("<=>", "vector_cosine_ops")}
 
 # Sweeps about as fine for every system (about 10 to 25 % steps near recall 0.95), so the
 # "smallest setting reaching 0.95" is found as precisely for each.
-PROBES = [3, 5, 8, 12, 16, 20, 24, 32, 40, 48, 64]
+PROBES = [3, 4, 5, 8, 12, 16, 20, 24, 32, 40, 48, 64]
 
 
 def systems(n, metric):
