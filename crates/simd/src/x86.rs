@@ -333,6 +333,16 @@ pub fn fastscan_avx2(codes: &[u8], lut: &[u8]) -> [u32; 32] {
     out
 }
 
+/// The lanes of a 16-wide step with `left` elements still to go.
+#[inline]
+fn tail_mask(left: usize) -> u16 {
+    if left >= 16 {
+        0xffff
+    } else {
+        (1u16 << left) - 1
+    }
+}
+
 /// Dot products of four rows against four rows, 16 accumulators in AVX-512 registers: each
 /// step loads 8 vectors for 16 fused multiply-adds (a pairwise kernel loads 2 per 1), which is
 /// what k-means's assignment of samples to centroids is bound by.
@@ -345,11 +355,7 @@ pub unsafe fn dot4x4_avx512(a: [&[f32]; 4], b: [&[f32]; 4], n: usize) -> [[f32; 
     let mut acc = [[_mm512_setzero_ps(); 4]; 4];
     let mut i = 0;
     while i < n {
-        let m: __mmask16 = if n - i >= 16 {
-            0xffff
-        } else {
-            (1u16 << (n - i)) - 1
-        };
+        let m = tail_mask(n - i);
         // SAFETY: lanes past `n` are masked off, so no read leaves the rows.
         let av: [__m512; 4] =
             std::array::from_fn(|r| unsafe { _mm512_maskz_loadu_ps(m, a[r].as_ptr().add(i)) });
@@ -376,11 +382,7 @@ pub unsafe fn one_by_four_avx512(x: &[f32], b: [&[f32]; 4], n: usize, l2: bool) 
     let mut acc = [_mm512_setzero_ps(); 4];
     let mut i = 0;
     while i < n {
-        let m: __mmask16 = if n - i >= 16 {
-            0xffff
-        } else {
-            (1u16 << (n - i)) - 1
-        };
+        let m = tail_mask(n - i);
         // SAFETY: lanes past `n` are masked off, so no read leaves the rows.
         let xv = unsafe { _mm512_maskz_loadu_ps(m, x.as_ptr().add(i)) };
         for c in 0..4 {
