@@ -19,6 +19,14 @@ impl Matrix {
             data: Vec::new(),
         }
     }
+    /// An empty matrix with room for `rows` rows: filling it moves nothing, where growing by
+    /// doubling would copy every row again into freshly faulted memory.
+    pub fn with_capacity(dims: usize, rows: usize) -> Matrix {
+        Matrix {
+            dims,
+            data: Vec::with_capacity(dims * rows),
+        }
+    }
     pub fn len(&self) -> usize {
         self.data.len() / self.dims
     }
@@ -102,11 +110,13 @@ pub fn kmeans(
     }
     let threads = p.threads.clamp(1, 64);
     let mut assign = vec![0u32; n];
+    let mut sums = vec![0f64; k * dims];
+    let mut counts = vec![0usize; k];
     for round in 0..p.iterations {
         assign_all(samples, &centroids, &mut assign, threads, p.on_thread);
         // Update: means of the members.
-        let mut sums = vec![0f64; k * dims];
-        let mut counts = vec![0usize; k];
+        sums.fill(0.0);
+        counts.fill(0);
         for (i, &a) in assign.iter().enumerate() {
             let a = a as usize;
             counts[a] += 1;
@@ -313,16 +323,17 @@ pub fn hierarchy(
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Tree {
     assert!(!lists.is_empty());
-    let mut levels = vec![];
-    let mut below = samples.clone();
+    let mut levels: Vec<Matrix> = vec![];
     let total = lists.len() * p.iterations;
     let mut done = 0;
     for &k in lists.iter().rev() {
-        let c = kmeans(&below, k.min(below.len()).max(1), p, &mut |r, _| {
+        // The leaves cluster the sample (never copied: it may be most of
+        // maintenance_work_mem); each level above clusters the level below it.
+        let below = levels.last().unwrap_or(samples);
+        let c = kmeans(below, k.min(below.len()).max(1), p, &mut |r, _| {
             progress(done + r, total)
         });
         done += p.iterations;
-        below = c.clone();
         levels.push(c);
     }
     levels.reverse();

@@ -31,6 +31,8 @@ struct SampleState {
     metric: Metric,
     dims: u32,
     capacity: usize,
+    /// Rows the table is expected to give (its statistics), for the sample's first allocation.
+    expected: usize,
     mem: u64,
     sample: Matrix,
     seen: u64,
@@ -73,8 +75,8 @@ unsafe extern "C-unwind" fn sample_callback(
             if st.dims == 0 {
                 // No typmod: the first row tells the dimensions, and so the memory per row.
                 st.dims = v.len() as u32;
-                st.sample = Matrix::new(v.len());
                 st.capacity = st.capacity.min(sample_budget(st.mem, st.dims) as usize);
+                st.sample = Matrix::with_capacity(v.len(), st.capacity.min(st.expected));
             }
             check_dims(st.dims, v.len());
             if metric == Metric::Cos {
@@ -243,20 +245,27 @@ fn build(
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_SAMPLE);
     let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
     let reltuples = table_rows(heap) as u64;
-    let leaf_lists_hint = match i.lists.last() {
-        Some(&l) => l as u64,
-        None => options::auto_lists(reltuples.max(1)) as u64 * 2,
-    };
-    let wanted = (leaf_lists_hint * i.sampling_factor as u64).max(1);
+    // The sample k-means will use: `sampling_factor` rows per leaf list. Without a set list
+    // count the lists follow the row count, known only after the scan: the table's estimate
+    // plus a tenth (fresh memory is slow to fault in; a larger table gets a few rows fewer
+    // per list, which k-means does not notice).
+    let wanted = match i.lists.last() {
+        Some(&l) => l as u64 * i.sampling_factor as u64,
+        None => options::auto_lists(reltuples.max(1)) as u64 * i.sampling_factor as u64 * 11 / 10,
+    }
+    .max(1);
     let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
     let capacity = wanted.min(sample_budget(mem, dims0)).min(1 << 24) as usize;
+    // Room for the whole sample at once (a little over the table's estimate of its rows).
+    let expected = (reltuples + reltuples / 8 + 1024).min(usize::MAX as u64) as usize;
     let mut st = SampleState {
         elem,
         metric,
         dims: dims0,
         capacity,
+        expected,
         mem,
-        sample: Matrix::new(dims0.max(1) as usize),
+        sample: Matrix::with_capacity(dims0.max(1) as usize, capacity.min(expected)),
         seen: 0,
         rng: Rng::new(SEED),
         cxt: TempContext::new(c"vchordrq sample"),
@@ -309,9 +318,10 @@ fn build(
         for j in 0..k {
             let r = j + rng.below((n - j) as u64) as usize;
             if r != j {
-                let (a, b) = (sample.row(j).to_vec(), sample.row(r).to_vec());
-                sample.row_mut(j).copy_from_slice(&b);
-                sample.row_mut(r).copy_from_slice(&a);
+                // r > j: swap rows j and r in place.
+                let d = dims as usize;
+                let (lo, hi) = sample.data.split_at_mut(r * d);
+                lo[j * d..(j + 1) * d].swap_with_slice(&mut hi[..d]);
             }
         }
         sample.data.truncate(k * dims as usize);
@@ -412,6 +422,7 @@ fn insert_rows(
     let ip: *mut InsertState = ist;
     #[cfg(pg_ge17)]
     if workers > 0 {
+        let t0 = std::time::Instant::now();
         let payload = ist.router.to_bytes();
         let concurrent = unsafe { sys::vchord_shim_build_concurrent(info) };
         let p = unsafe {
@@ -433,6 +444,7 @@ fn insert_rows(
             let shared = unsafe { sys::vchord_shim_parallel_shared(p) };
             let participants = unsafe { sys::vchord_shim_parallel_participants(p) } as usize;
             ist.shared = shared.cast();
+            let t1 = std::time::Instant::now();
             let reltuples = unsafe {
                 pg_try(|| {
                     sys::vchord_shim_parallel_scan(
@@ -446,6 +458,7 @@ fn insert_rows(
                 })
             };
             ist.finish();
+            let t2 = std::time::Instant::now();
             let done = ist.done as f64;
             let (mut rt, mut it) = (0f64, 0f64);
             unsafe {
@@ -454,7 +467,19 @@ fn insert_rows(
             }
             progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, it as i64);
             // Every participant left a partly filled code page in each list.
+            let t3 = std::time::Instant::now();
             vchord_ivf::pack_tails(&ist.store, &ist.meta).or_corrupt(index);
+            report(
+                sys::DEBUG1,
+                &format!(
+                    "vchordrq parallel insert: launch {:.2} s, leader's scan {:.2} s ({} rows), waiting {:.2} s, packing {:.2} s",
+                    (t1 - t0).as_secs_f64(),
+                    (t2 - t1).as_secs_f64(),
+                    ist.done,
+                    (t3 - t2).as_secs_f64(),
+                    t3.elapsed().as_secs_f64()
+                ),
+            );
             return (rt, it, participants);
         }
     }
