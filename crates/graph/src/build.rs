@@ -18,6 +18,8 @@ pub struct Data<'a> {
 #[derive(Clone, Copy)]
 pub struct Params {
     pub m: usize,
+    /// Extra slots for edges among rows sharing a label (see [`crate::Meta::label_slots`]).
+    pub label_slots: usize,
     pub ef_construction: usize,
     pub alpha: f32,
     pub threads: usize,
@@ -26,7 +28,10 @@ pub struct Params {
 }
 
 pub struct Graph {
+    /// Each row's neighbours: general edges first, then label edges.
     pub neighbours: Vec<Vec<u32>>,
+    /// How many of each row's neighbours are general edges.
+    pub general: Vec<u16>,
     /// The start of unfiltered searches: the row nearest the mean.
     pub entry: Option<u32>,
     /// Per label, the start of searches filtered on it: the labelled row nearest their mean.
@@ -123,10 +128,11 @@ impl Ord for Near {
 }
 
 /// Beam search for row `q` from `starts`; with `filter`, only rows with a label in it are
-/// walked. Returns the `ef` nearest rows found, nearest first, without `q`.
+/// walked, over all edges, else the general edges. Returns the `ef` nearest rows found,
+/// nearest first, without `q`.
 fn search(
     dist: &Dist,
-    nb: &[Vec<u32>],
+    g: &Graph,
     q: u32,
     starts: &[u32],
     ef: usize,
@@ -148,7 +154,13 @@ fn search(
         if beam.len() >= ef && d > beam.peek().unwrap().0 {
             break;
         }
-        for &u in &nb[v as usize] {
+        let all = &g.neighbours[v as usize];
+        let walk = if filter.is_some() {
+            &all[..]
+        } else {
+            &all[..g.general[v as usize] as usize]
+        };
+        for &u in walk {
             if !vis.insert(u) {
                 continue;
             }
@@ -172,7 +184,7 @@ fn search(
     out
 }
 
-fn prune_for(dist: &Dist, p: u32, cands: Vec<u32>, prm: &Params) -> Vec<u32> {
+fn prune_for(dist: &Dist, p: u32, cands: Vec<u32>, prm: &Params) -> (Vec<u32>, u16) {
     let mut c: Vec<(u32, f32)> = cands
         .into_iter()
         .filter(|&u| u != p)
@@ -181,14 +193,16 @@ fn prune_for(dist: &Dist, p: u32, cands: Vec<u32>, prm: &Params) -> Vec<u32> {
     c.sort_by_key(|x| x.0);
     c.dedup_by_key(|x| x.0);
     let labels = dist.d.labels;
-    robust_prune(
+    let (list, general) = robust_prune(
         &labels[p as usize],
         &mut c,
         prm.alpha,
         prm.m,
+        prm.label_slots,
         &mut |a, b| dist.prune(a, b),
         &|k| &labels[k as usize],
-    )
+    );
+    (list, general as u16)
 }
 
 /// The row nearest the mean of `rows`.
@@ -239,6 +253,7 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
     let dist = Dist { d, inv };
     let mut g = Graph {
         neighbours: vec![vec![]; n],
+        general: vec![0; n],
         entry: None,
         label_entries: BTreeMap::new(),
     };
@@ -282,22 +297,15 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
         let batch = (pos / 16).clamp(1, 1024).min(n - pos);
         let rows = &order[pos..pos + batch];
         // 1. Each row of the batch searches the graph as it stands.
-        let found: Vec<Vec<u32>> = {
+        let found: Vec<(Vec<u32>, u16)> = {
             let g = &g;
             let inserted = &inserted;
-            let work = |p: u32, vis: &mut Visited| -> Vec<u32> {
-                let mut cands: Vec<u32> = search(
-                    &dist,
-                    &g.neighbours,
-                    p,
-                    &[entry],
-                    prm.ef_construction,
-                    None,
-                    vis,
-                )
-                .into_iter()
-                .map(|x| x.0)
-                .collect();
+            let work = |p: u32, vis: &mut Visited| -> (Vec<u32>, u16) {
+                let mut cands: Vec<u32> =
+                    search(&dist, g, p, &[entry], prm.ef_construction, None, vis)
+                        .into_iter()
+                        .map(|x| x.0)
+                        .collect();
                 let ls = &d.labels[p as usize];
                 if !ls.is_empty() {
                     let starts: Vec<u32> = ls
@@ -308,17 +316,9 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
                         .collect();
                     if !starts.is_empty() {
                         cands.extend(
-                            search(
-                                &dist,
-                                &g.neighbours,
-                                p,
-                                &starts,
-                                prm.ef_construction,
-                                Some(ls),
-                                vis,
-                            )
-                            .into_iter()
-                            .map(|x| x.0),
+                            search(&dist, g, p, &starts, prm.ef_construction, Some(ls), vis)
+                                .into_iter()
+                                .map(|x| x.0),
                         );
                         cands.extend(starts);
                     }
@@ -327,8 +327,9 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
             };
             parallel(rows, &mut visited, prm.on_thread, &work)
         };
-        for (&p, nbs) in rows.iter().zip(found) {
+        for (&p, (nbs, general)) in rows.iter().zip(found) {
             g.neighbours[p as usize] = nbs;
+            g.general[p as usize] = general;
             inserted[p as usize] = true;
         }
         // 2. Reverse edges, grouped by the row that receives them.
@@ -339,26 +340,34 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
             }
         }
         let targets: Vec<u32> = incoming.keys().copied().collect();
-        let updated: Vec<Vec<u32>> = {
+        let updated: Vec<(Vec<u32>, u16)> = {
             let g = &g;
             let incoming = &incoming;
-            let work = |u: u32, _: &mut Visited| -> Vec<u32> {
-                let mut c = g.neighbours[u as usize].clone();
-                for &p in &incoming[&u] {
-                    if !c.contains(&p) {
-                        c.push(p);
-                    }
-                }
-                if c.len() <= prm.m {
-                    c
+            let work = |u: u32, _: &mut Visited| -> (Vec<u32>, u16) {
+                let old = &g.neighbours[u as usize];
+                let general = g.general[u as usize] as usize;
+                let new: Vec<u32> = incoming[&u]
+                    .iter()
+                    .copied()
+                    .filter(|p| !old.contains(p))
+                    .collect();
+                if general + new.len() <= prm.m {
+                    // Room among the general edges: the new ones join them.
+                    let mut c = old[..general].to_vec();
+                    c.extend(&new);
+                    c.extend(&old[general..]);
+                    (c, (general + new.len()) as u16)
                 } else {
+                    let mut c = old.clone();
+                    c.extend(new);
                     prune_for(&dist, u, c, prm)
                 }
             };
             parallel(&targets, &mut visited, prm.on_thread, &work)
         };
-        for (u, nbs) in targets.into_iter().zip(updated) {
+        for (u, (nbs, general)) in targets.into_iter().zip(updated) {
             g.neighbours[u as usize] = nbs;
+            g.general[u as usize] = general;
         }
         pos += batch;
         tick(pos);
@@ -367,14 +376,15 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
     g
 }
 
-/// Pruning can leave a row that no list names. Each row the entry cannot reach gets an edge
-/// from a reachable row among its own neighbours (nearest first, then the entry): into a free
-/// slot, or in place of that row's farthest edge to a row that other rows also point at.
+/// Pruning can leave a row that no general edge names. Each row the entry cannot reach over
+/// general edges gets one from a reachable row among its own neighbours (nearest first, then
+/// the entry): into a free general slot, or in place of that row's farthest general edge to
+/// a row that other rows also point at.
 fn connect(g: &mut Graph, entry: u32, m: usize) {
     let n = g.neighbours.len();
     let mut indeg = vec![0u32; n];
-    for l in &g.neighbours {
-        for &u in l {
+    for (l, &k) in g.neighbours.iter().zip(&g.general) {
+        for &u in &l[..k as usize] {
             indeg[u as usize] += 1;
         }
     }
@@ -384,7 +394,8 @@ fn connect(g: &mut Graph, entry: u32, m: usize) {
         while let Some(v) = stack.pop() {
             if !reached[v as usize] {
                 reached[v as usize] = true;
-                stack.extend(g.neighbours[v as usize].iter().copied());
+                let k = g.general[v as usize] as usize;
+                stack.extend(g.neighbours[v as usize][..k].iter().copied());
             }
         }
     };
@@ -400,14 +411,28 @@ fn connect(g: &mut Graph, entry: u32, m: usize) {
             .chain(std::iter::once(entry))
             .collect();
         for u in from {
+            let k = g.general[u as usize] as usize;
             let list = &mut g.neighbours[u as usize];
-            if list.len() < m {
-                list.push(v);
-            } else if let Some(i) = list.iter().rposition(|&w| indeg[w as usize] > 1) {
-                indeg[list[i] as usize] -= 1;
-                list[i] = v;
+            let slot = if k < m {
+                None
+            } else if let Some(i) = list[..k].iter().rposition(|&w| indeg[w as usize] > 1) {
+                Some(i)
             } else {
                 continue;
+            };
+            if let Some(i) = list[k..].iter().position(|&w| w == v) {
+                // A label edge to v becomes general.
+                list.remove(k + i);
+            }
+            match slot {
+                None => {
+                    list.insert(k, v);
+                    g.general[u as usize] += 1;
+                }
+                Some(i) => {
+                    indeg[list[i] as usize] -= 1;
+                    list[i] = v;
+                }
             }
             indeg[v as usize] += 1;
             walk(v, &mut reached, g);

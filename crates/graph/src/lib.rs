@@ -19,7 +19,7 @@ mod search;
 pub use search::{Search, SearchParams, Stats};
 pub use vchord_ivf::{Corrupt, Elem, MemStore, Metric, Query, Result, Store, sql_distance};
 
-use prune::robust_prune;
+use prune::{overlaps, robust_prune};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use vchord_ivf::page::{self, Addr, INVALID_BLOCK};
 use vchord_ivf::{corrupt, f32_bytes, f32s};
@@ -27,7 +27,7 @@ use vchord_rabitq::{Factors, Rotation};
 use vchord_simd::f32x;
 
 pub const MAGIC: u32 = 0x4743_4356; // "VCCG" little-endian
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const ROTATION_SEED: u64 = 0x7663_686F_7264_6721; // "vchordg!"
 
 pub const KIND_META: u32 = 11;
@@ -46,6 +46,9 @@ pub struct Meta {
     pub bits: u32,
     pub rerank_in_table: bool,
     pub m: u32,
+    /// Extra neighbour slots for edges among rows sharing a label (an index with a label
+    /// column: `m / 2` rounded up; else 0). Only filtered searches walk them.
+    pub label_slots: u32,
     pub ef_construction: u32,
     pub alpha: f32,
     /// Where unfiltered searches start; none while the index is empty.
@@ -78,6 +81,7 @@ impl Meta {
         b[44..48].copy_from_slice(&self.ef_search.unwrap_or(0).to_le_bytes());
         b[48..52].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
         b[52..56].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
+        b[56..60].copy_from_slice(&self.label_slots.to_le_bytes());
         b
     }
 
@@ -101,6 +105,7 @@ impl Meta {
             bits: b[14] as u32,
             rerank_in_table: b[15] != 0,
             m: u32_at(16),
+            label_slots: u32_at(56),
             ef_construction: u32_at(20),
             alpha: f32::from_le_bytes(b[24..28].try_into().unwrap()),
             entry: Addr::from_bytes(&b[28..34]),
@@ -110,7 +115,12 @@ impl Meta {
             epsilon: (!eps.is_nan()).then_some(eps),
             max_scan_tuples: (mst != i32::MIN).then_some(mst),
         };
-        if !(1..=2).contains(&m.bits) || m.m == 0 || m.m > options::MAX_M || m.dims == 0 {
+        if !(1..=2).contains(&m.bits)
+            || m.m == 0
+            || m.m > options::MAX_M
+            || m.label_slots > m.m
+            || m.dims == 0
+        {
             return corrupt("the meta page has impossible parameters");
         }
         Ok(m)
@@ -132,9 +142,15 @@ impl Meta {
         }
     }
 
+    /// Neighbour slots of a vertex: `m` for the graph every search walks, then the label
+    /// edges.
+    pub fn slots(&self) -> usize {
+        (self.m + self.label_slots) as usize
+    }
+
     /// Bytes of a vertex with `labels` labels.
     pub fn vertex_len(&self, labels: usize) -> usize {
-        V_CODE + self.code_len() + 2 * labels + 6 * self.m as usize + self.vector_len()
+        V_CODE + self.code_len() + 2 * labels + 6 * self.slots() + self.vector_len()
     }
 
     /// Whether a vertex with the most labels fits a page with these parameters.
@@ -170,16 +186,19 @@ fn set_entry<S: Store>(s: &S, entry: Addr) {
 const V_FLAGS: usize = 6;
 const V_NLABELS: usize = 7;
 const V_NNEIGH: usize = 8;
+const V_NGENERAL: usize = 10;
 const V_FACTORS: usize = 12;
 const V_CODE: usize = V_FACTORS + Factors::BYTES;
 const F_DELETED: u8 = 1;
 
-/// A vertex tuple, decoded: heap TID, flags, label count, neighbour count, RaBitQ factors
-/// and code, labels (i16), `m` neighbour slots (6 bytes each), the vector (when kept).
+/// A vertex tuple, decoded: heap TID, flags, label count, neighbour count, count of general
+/// neighbours (the first ones; the rest are label edges), RaBitQ factors and code, labels
+/// (i16), `m + label_slots` neighbour slots (6 bytes each), the vector (when kept).
 pub struct Vertex<'a> {
     t: &'a [u8],
     code_len: usize,
     m: usize,
+    slots: usize,
 }
 
 impl<'a> Vertex<'a> {
@@ -192,8 +211,12 @@ impl<'a> Vertex<'a> {
             t,
             code_len: meta.code_len(),
             m: meta.m as usize,
+            slots: meta.slots(),
         };
-        (t.len() == meta.vertex_len(t[V_NLABELS] as usize) && v.count() <= v.m).then_some(v)
+        (t.len() == meta.vertex_len(t[V_NLABELS] as usize)
+            && v.count() <= v.slots
+            && v.general() <= v.count().min(v.m))
+        .then_some(v)
     }
     pub fn tid(&self) -> Addr {
         Addr::from_bytes(&self.t[0..6])
@@ -203,6 +226,10 @@ impl<'a> Vertex<'a> {
     }
     fn count(&self) -> usize {
         u16::from_le_bytes([self.t[V_NNEIGH], self.t[V_NNEIGH + 1]]) as usize
+    }
+    /// How many of the neighbours (the first ones) are general edges.
+    pub fn general(&self) -> usize {
+        u16::from_le_bytes([self.t[V_NGENERAL], self.t[V_NGENERAL + 1]]) as usize
     }
     pub fn factors(&self) -> Factors {
         Factors::from_bytes(&self.t[V_FACTORS..V_CODE])
@@ -232,15 +259,27 @@ impl<'a> Vertex<'a> {
                     .is_ok()
             })
     }
+    /// Every neighbour, general edges first.
     pub fn neighbours(&self) -> Vec<Addr> {
+        self.first(self.count())
+    }
+    /// The neighbours a search walks: with a label filter all, else the general edges.
+    pub fn walk(&self, filtered: bool) -> Vec<Addr> {
+        self.first(if filtered {
+            self.count()
+        } else {
+            self.general()
+        })
+    }
+    fn first(&self, n: usize) -> Vec<Addr> {
         let at = self.neigh_at();
-        (0..self.count())
+        (0..n)
             .map(|i| Addr::from_bytes(&self.t[at + 6 * i..at + 6 * i + 6]))
             .collect()
     }
     /// The kept vector's bytes (empty with rerank_in_table).
     pub fn vector(&self) -> &'a [u8] {
-        &self.t[self.neigh_at() + 6 * self.m..]
+        &self.t[self.neigh_at() + 6 * self.slots..]
     }
 }
 
@@ -250,21 +289,22 @@ fn encode_vertex(
     f: &Factors,
     code: &[u8],
     labels: &[i16],
-    neighbours: &[Addr],
+    neighbours: &Edges,
     vector: &[u8],
 ) -> Vec<u8> {
+    let (neighbours, general) = (&neighbours.list, neighbours.general);
     let mut t = Vec::with_capacity(meta.vertex_len(labels.len()));
     t.extend_from_slice(&tid.to_bytes());
     t.push(0);
     t.push(labels.len() as u8);
     t.extend_from_slice(&(neighbours.len() as u16).to_le_bytes());
-    t.extend_from_slice(&[0, 0]);
+    t.extend_from_slice(&(general as u16).to_le_bytes());
     t.extend_from_slice(&f.to_bytes());
     t.extend_from_slice(code);
     for l in labels {
         t.extend_from_slice(&l.to_le_bytes());
     }
-    for i in 0..meta.m as usize {
+    for i in 0..meta.slots() {
         t.extend_from_slice(&neighbours.get(i).copied().unwrap_or(Addr::NONE).to_bytes());
     }
     t.extend_from_slice(&vector[..meta.vector_len()]);
@@ -272,12 +312,53 @@ fn encode_vertex(
     t
 }
 
+/// A vertex's out-edges: `list[..general]` form the graph every search walks (at most `m`);
+/// the rest (at most `label_slots`) join rows sharing a label, for filtered searches.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Edges {
+    pub list: Vec<Addr>,
+    pub general: usize,
+}
+
+impl Edges {
+    fn of(v: &Vertex) -> Edges {
+        Edges {
+            list: v.neighbours(),
+            general: v.general(),
+        }
+    }
+    /// All general (a list that fits the general slots).
+    fn general(list: Vec<Addr>) -> Edges {
+        let general = list.len();
+        Edges { list, general }
+    }
+    fn contains(&self, a: &Addr) -> bool {
+        self.list.contains(a)
+    }
+    /// Adds `a` as a general edge, or (`replace`) in place of the last general edge when the
+    /// general slots are full. False when it could not.
+    fn add_general(&mut self, a: Addr, m: usize, replace: bool) -> bool {
+        if self.general < m {
+            self.list.insert(self.general, a);
+            self.general += 1;
+            true
+        } else if replace && self.general > 0 {
+            self.list[self.general - 1] = a;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Replaces the neighbour list of the vertex tuple `t` (in place).
-fn put_neighbours(meta: &Meta, t: &mut [u8], list: &[Addr]) {
+fn put_neighbours(meta: &Meta, t: &mut [u8], e: &Edges) {
+    let list = &e.list;
     let nl = t[V_NLABELS] as usize;
     let at = V_CODE + meta.code_len() + 2 * nl;
     t[V_NNEIGH..V_NNEIGH + 2].copy_from_slice(&(list.len() as u16).to_le_bytes());
-    for i in 0..meta.m as usize {
+    t[V_NGENERAL..V_NGENERAL + 2].copy_from_slice(&(e.general as u16).to_le_bytes());
+    for i in 0..meta.slots() {
         let a = list.get(i).copied().unwrap_or(Addr::NONE);
         t[at + 6 * i..at + 6 * i + 6].copy_from_slice(&a.to_bytes());
     }
@@ -386,7 +467,7 @@ impl<S: Store> Ctx<'_, S> {
     }
 
     /// Robust prune of `cands` for a vertex at `p` (prepared vector, labels).
-    fn prune(&self, p: &Point, cands: Vec<(Addr, Point)>) -> Vec<Addr> {
+    fn prune(&self, p: &Point, cands: Vec<(Addr, Point)>) -> Edges {
         let mut keyed: Vec<(usize, f32)> = cands
             .iter()
             .enumerate()
@@ -397,10 +478,14 @@ impl<S: Store> Ctx<'_, S> {
             &mut keyed,
             self.meta.alpha,
             self.meta.m as usize,
+            self.meta.label_slots as usize,
             &mut |a, b| f32x::l2sq(&cands[a].1.x, &cands[b].1.x),
             &|k| &cands[k].1.labels,
         );
-        chosen.into_iter().map(|i| cands[i].0).collect()
+        Edges {
+            list: chosen.0.into_iter().map(|i| cands[i].0).collect(),
+            general: chosen.1,
+        }
     }
 }
 
@@ -680,10 +765,13 @@ pub fn write<S: Store>(
         for _ in 0..count {
             assert_eq!(addrs[i].blk, b, "vertex pages come in order");
             let (f, code) = code_of(&meta, &rot, &centre, rows.row(i));
-            let nbs: Vec<Addr> = graph.neighbours[i]
-                .iter()
-                .map(|&u| addrs[u as usize])
-                .collect();
+            let nbs = Edges {
+                list: graph.neighbours[i]
+                    .iter()
+                    .map(|&u| addrs[u as usize])
+                    .collect(),
+                general: graph.general[i] as usize,
+            };
             let t = encode_vertex(
                 &meta,
                 rows.tids[i],
@@ -750,7 +838,7 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
         let mut g = s.write(0);
         let cur = Meta::decode(page::get(&g, 1).unwrap_or(&[]))?;
         if cur.entry.is_none() {
-            let t = encode_vertex(&meta, tid, &f, &code, labels, &[], &stored);
+            let t = encode_vertex(&meta, tid, &f, &code, labels, &Edges::default(), &stored);
             let a = append_vertex(s, &t);
             let t = page::get_mut(&mut g, 1).unwrap();
             t[28..34].copy_from_slice(&a.to_bytes());
@@ -766,7 +854,8 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
         entry,
         ..meta.clone()
     };
-    // Candidates: an unfiltered search, and one among rows sharing a label.
+    // Candidates: an unfiltered search, and one among rows sharing a label (which walks the
+    // label edges too).
     let mut found: Vec<Addr> = vec![];
     let ef = meta.ef_construction as usize;
     let mut srch = Search::for_insert(s, &meta, &cx.centre, x.clone(), ef, None)?;
@@ -785,10 +874,10 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
     let t = encode_vertex(&meta, tid, &f, &code, labels, &nbs, &stored);
     let a = append_vertex(s, &t);
     let mut named = false;
-    for &u in &nbs {
-        named |= add_edge(&cx, u, a, &me);
+    for (i, &u) in nbs.list.iter().enumerate() {
+        named |= add_edge(&cx, u, a, &me) && i < nbs.general;
     }
-    if !named && let Some(&u) = nbs.first() {
+    if !named && let Some(&u) = nbs.list.first() {
         // Every neighbour pruned the new vertex away: its nearest takes it in place of its
         // farthest edge, so the vertex is reachable.
         force_edge(&cx, u, a);
@@ -799,22 +888,21 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
 
 fn force_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
     let mut g = cx.s.write(u.blk);
-    let Some(list) = page::get(&g, u.off)
+    let Some(mut next) = page::get(&g, u.off)
         .and_then(|t| Vertex::parse(cx.meta, t))
         .filter(|v| !v.deleted())
-        .map(|v| v.neighbours())
+        .map(|v| Edges::of(&v))
     else {
         return;
     };
-    if list.contains(&new) {
+    if next.list[..next.general].contains(&new) {
         return;
     }
-    let mut next = list;
-    if next.len() < cx.meta.m as usize {
-        next.push(new);
-    } else {
-        *next.last_mut().unwrap() = new;
+    if let Some(i) = next.list.iter().position(|&x| x == new) {
+        // A label edge becomes a general one.
+        next.list.remove(i);
     }
+    next.add_general(new, cx.meta.m as usize, true);
     put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), &next);
 }
 
@@ -824,7 +912,7 @@ fn force_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
 fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> bool {
     for _ in 0..3 {
         let Some((list, pu)) = with_vertex(cx.s, cx.meta, u, |v| {
-            (!v.deleted()).then(|| (v.neighbours(), cx.point_of(v)))
+            (!v.deleted()).then(|| (Edges::of(v), cx.point_of(v)))
         })
         .flatten() else {
             return false;
@@ -832,24 +920,28 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
         if list.contains(&new) {
             return true;
         }
-        let next = if list.len() < cx.meta.m as usize {
-            let mut l = list.clone();
-            l.push(new);
-            l
-        } else {
-            let mut cands: Vec<(Addr, Point)> = list
-                .iter()
-                .filter_map(|&a| cx.point(a).map(|p| (a, p)))
-                .collect();
-            cands.push((
-                new,
-                Point {
-                    x: new_point.x.clone(),
-                    labels: new_point.labels.clone(),
-                },
-            ));
-            cx.prune(&pu, cands)
-        };
+        let mut next = list.clone();
+        let labels_room = list.list.len() - list.general < cx.meta.label_slots as usize
+            && overlaps(&pu.labels, &new_point.labels);
+        if !next.add_general(new, cx.meta.m as usize, false) {
+            if labels_room {
+                next.list.push(new);
+            } else {
+                let mut cands: Vec<(Addr, Point)> = list
+                    .list
+                    .iter()
+                    .filter_map(|&a| cx.point(a).map(|p| (a, p)))
+                    .collect();
+                cands.push((
+                    new,
+                    Point {
+                        x: new_point.x.clone(),
+                        labels: new_point.labels.clone(),
+                    },
+                ));
+                next = cx.prune(&pu, cands);
+            }
+        }
         if next == list {
             return false;
         }
@@ -857,7 +949,7 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
         let Some(t) = page::get(&g, u.off) else {
             return false;
         };
-        let same = Vertex::parse(cx.meta, t).is_some_and(|v| v.neighbours() == list);
+        let same = Vertex::parse(cx.meta, t).is_some_and(|v| Edges::of(&v) == list);
         if same {
             let t = page::get_mut(&mut g, u.off).unwrap();
             put_neighbours(cx.meta, t, &next);
@@ -971,9 +1063,9 @@ fn reconnect<S: Store>(cx: &Ctx<S>, blocks: &[u32], gone: &HashMap<Addr, Vec<Add
                 continue;
             }
             if let Some(v) = Vertex::parse(cx.meta, t).filter(|v| !v.deleted()) {
-                let nbs = v.neighbours();
-                named.extend(nbs.iter().copied());
-                live.push((a, nbs));
+                // Unfiltered searches walk the general edges alone.
+                named.extend(v.walk(false));
+                live.push((a, v.neighbours()));
             }
         }
     }
@@ -997,7 +1089,7 @@ fn repair<S: Store>(
 ) {
     for _ in 0..3 {
         let Some((list, labels)) = with_vertex(cx.s, cx.meta, a, |v| {
-            (!v.deleted()).then(|| (v.neighbours(), v.labels()))
+            (!v.deleted()).then(|| (Edges::of(v), v.labels()))
         })
         .flatten() else {
             return;
@@ -1006,11 +1098,11 @@ fn repair<S: Store>(
         for l in &labels {
             label_live.entry(*l).or_insert(a);
         }
-        if !list.iter().any(|n| gone.contains_key(n)) {
+        if !list.list.iter().any(|n| gone.contains_key(n)) {
             return;
         }
         let mut set: Vec<Addr> = vec![];
-        for n in &list {
+        for n in &list.list {
             match gone.get(n) {
                 None => set.push(*n),
                 Some(nn) => set.extend(nn.iter().filter(|x| !gone.contains_key(x) && **x != a)),
@@ -1019,7 +1111,7 @@ fn repair<S: Store>(
         set.sort_unstable();
         set.dedup();
         let next = if set.len() <= cx.meta.m as usize {
-            set
+            Edges::general(set)
         } else {
             let Some(pa) = cx.point(a) else {
                 return;
@@ -1034,7 +1126,7 @@ fn repair<S: Store>(
         let Some(t) = page::get(&g, a.off) else {
             return;
         };
-        if Vertex::parse(cx.meta, t).is_some_and(|v| v.neighbours() == list) {
+        if Vertex::parse(cx.meta, t).is_some_and(|v| Edges::of(&v) == list) {
             put_neighbours(cx.meta, page::get_mut(&mut g, a.off).unwrap(), &next);
             return;
         }
@@ -1104,7 +1196,8 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
                 }
             }
             if !v.deleted() {
-                live.insert(Addr { blk: b, off }, (v.neighbours(), ls));
+                // Reachability is the unfiltered search's: over the general edges.
+                live.insert(Addr { blk: b, off }, (v.walk(false), ls));
             }
         }
     }

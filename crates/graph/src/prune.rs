@@ -35,41 +35,68 @@ pub fn overlaps(a: &[i16], b: &[i16]) -> bool {
     false
 }
 
-/// Chooses at most `m` of `cands` (`(key, distance to p)`, any order, no duplicates, not `p`
-/// itself) as `p`'s neighbours. `dist(a, b)` is the pruning distance between two candidates,
-/// `labels(a)` a candidate's sorted labels.
+/// Chooses `p`'s neighbours from `cands` (`(key, distance to p)`, any order, no duplicates,
+/// not `p` itself). `dist(a, b)` is the pruning distance between two candidates, `labels(a)`
+/// a candidate's sorted labels. Returns the list and how many of it (the first ones) are
+/// general edges.
+///
+/// The general edges, at most `m`, follow the plain rule: a candidate is dropped when a kept
+/// one lies between (`alpha * d(k, w) <= d(p, w)`). A labelled `p` then gets up to
+/// `label_slots` more among the candidates sharing a label with it, by the label rule of
+/// Filtered-DiskANN: `w` is dropped for a kept `k` (general or not) only when `k` also carries
+/// every label `p` and `w` share. Filtered searches walk both, so each label's rows stay
+/// linked to one another even where the label is rare and its rows are never among the
+/// nearest of each other's unfiltered candidates; unfiltered searches walk the general edges
+/// only and lose nothing to the label edges.
 pub fn robust_prune<'l, K: Copy>(
     p_labels: &[i16],
     cands: &mut [(K, f32)],
     alpha: f32,
     m: usize,
+    label_slots: usize,
     dist: &mut dyn FnMut(K, K) -> f32,
     labels: &dyn Fn(K) -> &'l [i16],
-) -> Vec<K> {
+) -> (Vec<K>, usize) {
     cands.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let mut removed = vec![false; cands.len()];
-    let mut out = Vec::with_capacity(m);
+    let mut taken = vec![false; cands.len()];
+    let mut out: Vec<K> = Vec::with_capacity(m + label_slots);
     for i in 0..cands.len() {
-        if removed[i] {
-            continue;
-        }
-        let k = cands[i].0;
-        out.push(k);
         if out.len() == m {
             break;
         }
-        let kl = labels(k);
-        for j in i + 1..cands.len() {
-            if removed[j] {
-                continue;
-            }
-            let (w, dpw) = cands[j];
-            if alpha * dist(k, w) <= dpw && shared_covered(p_labels, labels(w), kl) {
-                removed[j] = true;
-            }
+        let (w, dpw) = cands[i];
+        if out.iter().all(|&k| alpha * dist(k, w) > dpw) {
+            out.push(w);
+            taken[i] = true;
         }
     }
-    out
+    let general = out.len();
+    if label_slots == 0 || p_labels.is_empty() {
+        return (out, general);
+    }
+    let mut kept: Vec<K> = out
+        .iter()
+        .copied()
+        .filter(|&k| overlaps(p_labels, labels(k)))
+        .collect();
+    for i in 0..cands.len() {
+        if out.len() == general + label_slots {
+            break;
+        }
+        let (w, dpw) = cands[i];
+        if taken[i] || !overlaps(p_labels, labels(w)) {
+            continue;
+        }
+        let wl = labels(w);
+        if kept
+            .iter()
+            .all(|&k| !(alpha * dist(k, w) <= dpw && shared_covered(p_labels, wl, labels(k))))
+        {
+            out.push(w);
+            kept.push(w);
+        }
+    }
+    (out, general)
 }
 
 #[cfg(test)]
@@ -93,14 +120,21 @@ mod tests {
         let lab: [Vec<i16>; 4] = [vec![], vec![], vec![7], vec![]];
         let mut c: Vec<(usize, f32)> = (0..4).map(|i| (i, pos[i] * pos[i])).collect();
         let mut d = |a: usize, b: usize| (pos[a] - pos[b]).powi(2);
-        let got = robust_prune(&[], &mut c.clone(), 1.2, 8, &mut d, &|k| &lab[k]);
+        let got = robust_prune(&[], &mut c.clone(), 1.2, 8, 4, &mut d, &|k| &lab[k]);
         assert_eq!(
             got,
-            vec![0, 3],
+            (vec![0, 3], 2),
             "1 shadows 2 and 3; -1 is another direction"
         );
-        // With p labelled 7, the candidate at 3 shares 7 with p and no closer one has it.
-        let got = robust_prune(&[7], &mut c, 1.2, 8, &mut d, &|k| &lab[k]);
-        assert_eq!(got, vec![0, 3, 2]);
+        // With p labelled 7, the candidate at 3 shares 7 with p and no kept one has 7: it
+        // becomes a label edge after the general ones.
+        let got = robust_prune(&[7], &mut c.clone(), 1.2, 8, 4, &mut d, &|k| &lab[k]);
+        assert_eq!(got, (vec![0, 3, 2], 2));
+        // No label slots (an index without labels): the general edges alone.
+        let got = robust_prune(&[7], &mut c.clone(), 1.2, 8, 0, &mut d, &|k| &lab[k]);
+        assert_eq!(got, (vec![0, 3], 2));
+        // Full general slots: m = 1 keeps the nearest; the label edge still comes.
+        let got = robust_prune(&[7], &mut c, 1.2, 1, 4, &mut d, &|k| &lab[k]);
+        assert_eq!(got, (vec![0, 2], 1));
     }
 }

@@ -6,8 +6,10 @@
 //! Rows found after a widening may be nearer than rows already returned (as with pgvector's
 //! iterative scans): the order is exact within each round.
 //!
-//! With a label filter the walk starts at the filter's label entries, emits only vertices
-//! sharing a label with the filter, and walks through non-matching vertices one hop deep.
+//! With a label filter the walk starts at the filter's label entries and walks the rows
+//! sharing a label with the filter (pruning keeps edges among them); only once that walk is
+//! exhausted does it also pass through other rows, one hop deep from a matching one, so every
+//! matching row the graph reaches that way is still returned.
 use crate::{Meta, Metric, Query, Result, Store, Vertex, label_entries, with_vertex};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
@@ -89,6 +91,10 @@ pub struct Search {
     epsilon: f32,
     visited: Visited,
     cands: BinaryHeap<Reverse<Node>>,
+    /// Rows outside the filter that a matching row names: walked (one hop deep) only once
+    /// the walk among the filter's own rows is exhausted.
+    detour: BinaryHeap<Reverse<Node>>,
+    detoured: bool,
     beam: BinaryHeap<Node>,
     pool: BinaryHeap<Reverse<Node>>,
     results: BinaryHeap<Reverse<Node>>,
@@ -130,6 +136,8 @@ impl Search {
             epsilon: p.epsilon,
             visited: Visited::default(),
             cands: BinaryHeap::new(),
+            detour: BinaryHeap::new(),
+            detoured: false,
             beam: BinaryHeap::new(),
             pool: BinaryHeap::new(),
             results: BinaryHeap::new(),
@@ -206,8 +214,10 @@ impl Search {
             tid,
             matching,
         };
-        if matching || from_matching {
+        if matching || (from_matching && self.detoured) {
             self.cands.push(Reverse(node));
+        } else if from_matching {
+            self.detour.push(Reverse(node));
         }
         if matching && !deleted {
             if self.beam.len() < self.ef || est < self.beam.peek().unwrap().key {
@@ -233,7 +243,8 @@ impl Search {
             }
             self.cands.pop();
             self.stats.expanded += 1;
-            let Some(nbs) = with_vertex(s, &self.meta, top.addr, |v| v.neighbours()) else {
+            let filtered = self.filter.is_some();
+            let Some(nbs) = with_vertex(s, &self.meta, top.addr, |v| v.walk(filtered)) else {
                 continue;
             };
             for n in nbs {
@@ -296,7 +307,15 @@ impl Search {
                 continue;
             }
             if self.cands.is_empty() {
-                return None;
+                if self.detoured || self.detour.is_empty() {
+                    return None;
+                }
+                // The filter's rows reachable among themselves are done: walk on through
+                // the other rows their edges name.
+                self.detoured = true;
+                self.cands.extend(std::mem::take(&mut self.detour));
+                self.converged = false;
+                continue;
             }
             self.ef = self.ef.saturating_mul(2);
             self.converged = false;

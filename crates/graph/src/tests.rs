@@ -42,6 +42,7 @@ fn meta(dims: usize, metric: Metric, in_table: bool) -> Meta {
         bits: 2,
         rerank_in_table: in_table,
         m: 24,
+        label_slots: 12,
         ef_construction: 48,
         alpha: 1.2,
         entry: Addr::NONE,
@@ -77,6 +78,7 @@ fn build_index(
     };
     let p = Params {
         m: meta.m as usize,
+        label_slots: meta.label_slots as usize,
         ef_construction: meta.ef_construction as usize,
         alpha: meta.alpha,
         threads: 2,
@@ -319,6 +321,7 @@ fn empty_index_takes_its_first_insert_as_entry() {
         },
         &Params {
             m: 8,
+            label_slots: 4,
             ef_construction: 16,
             alpha: 1.2,
             threads: 1,
@@ -410,4 +413,113 @@ fn verify_finds_damage() {
     );
     let mut rng = Rng::new(1);
     let _ = rng.next_u64();
+}
+
+/// Recall, speed and walk counts on a real data set, filtered and not (a tool, not a test):
+/// `VCHORD_DATA=dir` of `base.f32`, `query.f32` and `info` ("rows queries dims metric"), the
+/// first `VCHORD_N` rows (default 50000), row `i` labelled `i % 100` as in the benchmark;
+/// `VCHORD_EF="16,32,64"` (unfiltered) and `VCHORD_FEF="32,64,128"` (1 % filter);
+/// `VCHORD_M`, `VCHORD_EFC`, `VCHORD_ALPHA` set the build.
+/// `cargo test --release -p vchord-graph real_data_harness -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn real_data_harness() {
+    use std::time::Instant;
+    let dir = std::env::var("VCHORD_DATA").expect("VCHORD_DATA");
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let info = std::fs::read_to_string(format!("{dir}/info")).unwrap();
+    let f: Vec<&str> = info.split_whitespace().collect();
+    let dims: usize = f[2].parse().unwrap();
+    let metric = match f[3] {
+        "l2" => Metric::L2,
+        "cosine" => Metric::Cos,
+        _ => Metric::Ip,
+    };
+    let floats = |name: &str, n: usize| -> Vec<Vec<f32>> {
+        let b = std::fs::read(format!("{dir}/{name}")).unwrap();
+        b.chunks_exact(4 * dims)
+            .take(n)
+            .map(|r| {
+                r.chunks_exact(4)
+                    .map(|x| f32::from_le_bytes(x.try_into().unwrap()))
+                    .collect()
+            })
+            .collect()
+    };
+    let n: usize = env("VCHORD_N", "50000").parse().unwrap();
+    let base = floats("base.f32", n);
+    let queries = floats("query.f32", env("VCHORD_Q", "200").parse().unwrap());
+    let label = |i: usize| vec![(i % 100) as i16];
+    let mut m = meta(dims, metric, false);
+    m.m = env("VCHORD_M", "32").parse().unwrap();
+    m.label_slots = env("VCHORD_LS", &m.m.div_ceil(2).to_string())
+        .parse()
+        .unwrap();
+    m.ef_construction = env("VCHORD_EFC", "64").parse().unwrap();
+    m.alpha = env("VCHORD_ALPHA", "1.2").parse().unwrap();
+    let t = Instant::now();
+    let (s, _) = build_index(&base, m, &label);
+    eprintln!(
+        "{n} rows: build {:.1} s, {} pages",
+        t.elapsed().as_secs_f64(),
+        s.nblocks()
+    );
+    let all: Vec<(usize, &Vec<f32>)> = base.iter().enumerate().collect();
+    let want: Vec<Vec<usize>> = queries.iter().map(|q| exact(metric, &all, q, 10)).collect();
+    let fwant: Vec<Vec<usize>> = queries
+        .iter()
+        .enumerate()
+        .map(|(qi, q)| {
+            let rows: Vec<(usize, &Vec<f32>)> = all
+                .iter()
+                .copied()
+                .filter(|(i, _)| i % 100 == qi % 100)
+                .collect();
+            exact(metric, &rows, q, 10)
+        })
+        .collect();
+    let meta = read_meta(&s).unwrap();
+    let centre = read_centre(&s, &meta).unwrap();
+    for (filtered, efs) in [
+        (false, env("VCHORD_EF", "16,32,64")),
+        (true, env("VCHORD_FEF", "32,64,128")),
+    ] {
+        for ef in efs.split(',').map(|x| x.parse::<usize>().unwrap()) {
+            let (mut hits, mut st, mut full) = (0f64, Stats::default(), 0);
+            let t = Instant::now();
+            for (qi, q) in queries.iter().enumerate() {
+                let query = Query::with(meta.metric, &meta.rotation(), q);
+                let p = SearchParams {
+                    ef,
+                    epsilon: 1.9,
+                    filter: filtered.then(|| vec![(qi % 100) as i16]),
+                };
+                let mut it = Search::start(&s, &meta, &centre, query, &p).unwrap();
+                let mut got = vec![];
+                while got.len() < 10 {
+                    match it.next(&s, &mut no_fetch) {
+                        Some((a, _)) => got.push(untid(a)),
+                        None => break,
+                    }
+                }
+                full += (got.len() == 10) as usize;
+                hits += recall(&got, if filtered { &fwant[qi] } else { &want[qi] });
+                st.expanded += it.stats.expanded;
+                st.scored += it.stats.scored;
+                st.reranked += it.stats.reranked;
+            }
+            let nq = queries.len() as f64;
+            eprintln!(
+                "{} ef {ef}: recall {:.3}, {:.0} µs/query, full {}/{}, expanded {:.0}, scored {:.0}, reranked {:.0}",
+                if filtered { "1% filter" } else { "unfiltered" },
+                hits / nq,
+                t.elapsed().as_secs_f64() * 1e6 / nq,
+                full,
+                queries.len(),
+                st.expanded as f64 / nq,
+                st.scored as f64 / nq,
+                st.reranked as f64 / nq
+            );
+        }
+    }
 }

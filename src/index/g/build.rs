@@ -51,7 +51,7 @@ unsafe extern "C-unwind" fn callback(
                 st.meta.dims = v.len() as u32;
                 st.rows = Rows::new(v.len());
                 check_fits(&st.meta, st.index);
-                let per_row = Rows::bytes_per_row(v.len(), st.meta.m as usize) as u64;
+                let per_row = Rows::bytes_per_row(v.len(), st.meta.slots()) as u64;
                 st.capacity = (st.mem / per_row).max(1) as usize;
             }
             check_dims(st.meta.dims, v.len());
@@ -123,6 +123,7 @@ fn build_and_write(st: &mut State) {
     };
     let p = Params {
         m: st.meta.m as usize,
+        label_slots: st.meta.label_slots as usize,
         ef_construction: st.meta.ef_construction as usize,
         alpha: st.meta.alpha,
         threads: build_threads(opts.build_threads),
@@ -143,7 +144,7 @@ fn build_and_write(st: &mut State) {
     st.rows = Rows::new(st.rows.dims);
 }
 
-fn meta_for(index: sys::Relation, dims: u32) -> Meta {
+fn meta_for(index: sys::Relation, dims: u32, labelled: bool) -> Meta {
     let (elem, metric) = opclass_of(index);
     let o: Options = index_options(index);
     Meta {
@@ -153,6 +154,8 @@ fn meta_for(index: sys::Relation, dims: u32) -> Meta {
         bits: o.bits,
         rerank_in_table: o.rerank_in_table,
         m: o.m,
+        // Label edges only where there are labels.
+        label_slots: if labelled { o.m.div_ceil(2) } else { 0 },
         ef_construction: o.ef_construction,
         alpha: o.alpha as f32,
         entry: vchord_ivf::page::Addr::NONE,
@@ -181,12 +184,12 @@ fn build(
     let labelled = columns(index);
     let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
     let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
-    let meta = meta_for(index, dims0);
+    let meta = meta_for(index, dims0, labelled);
     if dims0 > 0 {
         check_fits(&meta, index);
     }
     let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
-    let per_row = Rows::bytes_per_row(dims0.max(1) as usize, meta.m as usize) as u64;
+    let per_row = Rows::bytes_per_row(dims0.max(1) as usize, meta.slots()) as u64;
     let capacity = (mem / per_row).max(1) as usize;
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_LOAD);
     let reltuples = table_rows(heap);
@@ -239,6 +242,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
             };
             let p = Params {
                 m: 1,
+                label_slots: 0,
                 ef_construction: 1,
                 alpha: 1.0,
                 threads: 1,
