@@ -874,8 +874,8 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
     let t = encode_vertex(&meta, tid, &f, &code, labels, &nbs, &stored);
     let a = append_vertex(s, &t);
     let mut named = false;
-    for (i, &u) in nbs.list.iter().enumerate() {
-        named |= add_edge(&cx, u, a, &me) && i < nbs.general;
+    for &u in &nbs.list {
+        named |= add_edge(&cx, u, a, &me);
     }
     if !named && let Some(&u) = nbs.list.first() {
         // Every neighbour pruned the new vertex away: its nearest takes it in place of its
@@ -908,7 +908,7 @@ fn force_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
 
 /// Adds the edge `u -> new` (pruning `u`'s list when full). Optimistic: the list is read and
 /// pruned without a lock, then written only if it did not change meanwhile. True when `u`
-/// names `new` afterwards.
+/// names `new` among its general edges afterwards (an unfiltered search can reach it).
 fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> bool {
     for _ in 0..3 {
         let Some((list, pu)) = with_vertex(cx.s, cx.meta, u, |v| {
@@ -918,7 +918,7 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
             return false;
         };
         if list.contains(&new) {
-            return true;
+            return list.list[..list.general].contains(&new);
         }
         let mut next = list.clone();
         let labels_room = list.list.len() - list.general < cx.meta.label_slots as usize
@@ -953,7 +953,7 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
         if same {
             let t = page::get_mut(&mut g, u.off).unwrap();
             put_neighbours(cx.meta, t, &next);
-            return next.contains(&new);
+            return next.list[..next.general].contains(&new);
         }
     }
     false
