@@ -1,7 +1,8 @@
-//! Robust pruning (Vamana, Subramanya et al. 2019) with the label rule of Filtered-DiskANN
-//! (Gollapudi et al. 2023): a candidate `w` is dropped in favour of a kept neighbour `k` only
-//! when `alpha * d(k, w) <= d(p, w)` (k lies between p and w) and `k` carries every label `p`
-//! and `w` share, so that the edges that hold each label's subgraph together survive.
+//! Robust pruning (Vamana, Subramanya et al. 2019): a candidate `w` is dropped in favour of a
+//! kept neighbour `k` when `alpha * d(k, w) <= d(p, w)` (k lies between p and w). The general
+//! edges follow that rule alone; the label edges, in slots of their own, follow the label rule
+//! of Filtered-DiskANN (Gollapudi et al. 2023) as well: `w` is dropped only when `k` also
+//! carries every label `p` and `w` share, so that each label's subgraph holds together.
 
 /// True when `a ∩ b ⊆ c`; all three sorted.
 pub fn shared_covered(a: &[i16], b: &[i16], c: &[i16]) -> bool {
