@@ -126,8 +126,8 @@ impl Meta {
         Ok(m)
     }
 
-    pub fn rotation(&self) -> Rotation {
-        Rotation::new(self.dims as usize, ROTATION_SEED)
+    pub fn rotation(&self) -> std::sync::Arc<Rotation> {
+        Rotation::shared(self.dims as usize, ROTATION_SEED)
     }
 
     fn code_len(&self) -> usize {
@@ -414,7 +414,7 @@ struct Point {
 struct Ctx<'a, S: Store> {
     s: &'a S,
     meta: &'a Meta,
-    rot: Rotation,
+    rot: std::sync::Arc<Rotation>,
     centre: Vec<f32>,
 }
 

@@ -176,8 +176,8 @@ impl Meta {
         })
     }
 
-    pub fn rotation(&self) -> Rotation {
-        Rotation::new(self.dims as usize, ROTATION_SEED)
+    pub fn rotation(&self) -> std::sync::Arc<Rotation> {
+        Rotation::shared(self.dims as usize, ROTATION_SEED)
     }
 
     fn code_len(&self) -> usize {
@@ -639,6 +639,13 @@ fn route_dists(metric: Metric, q: &[f32], vs: &[&[f32]]) -> Vec<f32> {
     out
 }
 
+/// Room to decode a stored vector into, kept by a scan across reranks.
+#[derive(Default)]
+pub struct Scratch {
+    f32s: Vec<f32>,
+    f16s: Vec<f16>,
+}
+
 /// A query: the original (for exact distances) and the rotated, prepared form.
 pub struct Query {
     pub metric: Metric,
@@ -675,24 +682,39 @@ impl Query {
     /// The exact distance to a stored vector, as the SQL operator computes it (except L2,
     /// which stays squared).
     pub fn exact(&self, elem: Elem, stored: &[u8]) -> f32 {
+        self.exact_with(elem, stored, &mut Scratch::default())
+    }
+
+    /// [`Query::exact`], decoding the stored elements into `scratch` (reused across calls,
+    /// so a rerank allocates nothing).
+    pub fn exact_with(&self, elem: Elem, stored: &[u8], scratch: &mut Scratch) -> f32 {
         match elem {
             Elem::F32 => {
-                let v = f32s(stored);
+                let v = &mut scratch.f32s;
+                v.clear();
+                v.extend(
+                    stored
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
+                );
                 match self.metric {
-                    Metric::L2 => f32x::l2sq(&v, &self.f32s),
-                    Metric::Ip => -f32x::dot(&v, &self.f32s),
-                    Metric::Cos => cos_dist(f32x::cos_parts(&v, &self.f32s)),
+                    Metric::L2 => f32x::l2sq(v, &self.f32s),
+                    Metric::Ip => -f32x::dot(v, &self.f32s),
+                    Metric::Cos => cos_dist(f32x::cos_parts(v, &self.f32s)),
                 }
             }
             Elem::F16 => {
-                let v: Vec<f16> = stored
-                    .chunks_exact(2)
-                    .map(|c| f16::from_le_bytes([c[0], c[1]]))
-                    .collect();
+                let v = &mut scratch.f16s;
+                v.clear();
+                v.extend(
+                    stored
+                        .chunks_exact(2)
+                        .map(|c| f16::from_le_bytes([c[0], c[1]])),
+                );
                 match self.metric {
-                    Metric::L2 => f16x::l2sq(&v, &self.f16s),
-                    Metric::Ip => -f16x::dot(&v, &self.f16s),
-                    Metric::Cos => cos_dist(f16x::cos_parts(&v, &self.f16s)),
+                    Metric::L2 => f16x::l2sq(v, &self.f16s),
+                    Metric::Ip => -f16x::dot(v, &self.f16s),
+                    Metric::Cos => cos_dist(f16x::cos_parts(v, &self.f16s)),
                 }
             }
         }
@@ -1408,6 +1430,7 @@ pub struct Search {
     elem: Elem,
     dims: usize,
     in_table: bool,
+    scratch: Scratch,
     /// Every candidate, by position.
     candidates: Vec<Cand>,
     /// (lower bound, position) of the candidates not reranked yet, smallest first.
@@ -1584,6 +1607,7 @@ impl Search {
             order: BinaryHeap::from(heap),
             candidates,
             results: BinaryHeap::new(),
+            scratch: Scratch::default(),
             nblocks,
             stats,
         })
@@ -1639,20 +1663,20 @@ impl Search {
             for &i in &batch[..n] {
                 let c = self.candidates[i];
                 self.stats.reranked += 1;
-                let bytes = self.dims * self.elem.size();
-                let v = if self.in_table {
+                let d = if self.in_table {
                     match fetch(c.tid) {
-                        Some(v) if v.len() == bytes => v,
+                        Some(v) if v.len() == self.dims * self.elem.size() => {
+                            self.query.exact_with(self.elem, &v, &mut self.scratch)
+                        }
                         _ => continue, // not visible to this scan
                     }
                 } else {
                     // Gone (vacuumed) or reused: skip it.
-                    match read_blob_below(s, self.nblocks, c.vec, 0, Some(c.tid), bytes) {
-                        Some((_, v)) => v,
+                    match self.rerank_from_index(s, c) {
+                        Some(d) => d,
                         None => continue,
                     }
                 };
-                let d = self.query.exact(self.elem, &v);
                 self.results.push(Cand {
                     key: d,
                     tid: c.tid,
@@ -1660,6 +1684,28 @@ impl Search {
                 });
             }
         }
+    }
+
+    /// The exact distance to candidate `c`'s vector in the index; `None` when the vector is
+    /// gone or belongs to another row now. A vector in one piece is read in place, on its page.
+    fn rerank_from_index<S: Store>(&mut self, s: &S, c: Cand) -> Option<f32> {
+        let bytes = self.dims * self.elem.size();
+        if c.vec.blk >= self.nblocks {
+            return None;
+        }
+        {
+            let pg = s.read(c.vec.blk);
+            let (_, owner, next, part) = blob_parts(page::get(&pg, c.vec.off)?, 0)?;
+            if owner != c.tid {
+                return None;
+            }
+            if next.is_none() {
+                return (part.len() == bytes)
+                    .then(|| self.query.exact_with(self.elem, part, &mut self.scratch));
+            }
+        }
+        let (_, v) = read_blob_below(s, self.nblocks, c.vec, 0, Some(c.tid), bytes)?;
+        Some(self.query.exact_with(self.elem, &v, &mut self.scratch))
     }
 }
 

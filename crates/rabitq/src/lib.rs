@@ -30,6 +30,25 @@ pub struct Rotation {
 }
 
 impl Rotation {
+    /// `Rotation::new(dims, seed)`, made once per thread and then shared: every index scan
+    /// needs its index's rotation, and making one (random signs for each round) cost as much
+    /// as rotating the query.
+    pub fn shared(dims: usize, seed: u64) -> std::sync::Arc<Rotation> {
+        use std::cell::RefCell;
+        use std::sync::Arc;
+        thread_local! {
+            static MADE: RefCell<Vec<((usize, u64), Arc<Rotation>)>> = const { RefCell::new(Vec::new()) };
+        }
+        MADE.with_borrow_mut(|made| {
+            if let Some((_, r)) = made.iter().find(|(k, _)| *k == (dims, seed)) {
+                return r.clone();
+            }
+            let r = Arc::new(Rotation::new(dims, seed));
+            made.push(((dims, seed), r.clone()));
+            r
+        })
+    }
+
     pub fn new(dims: usize, seed: u64) -> Rotation {
         assert!(dims > 0, "a rotation needs at least one dimension");
         let window = 1usize << (usize::BITS - 1 - dims.leading_zeros());
@@ -381,44 +400,19 @@ impl FastLut {
     pub fn new(lut: &QueryLut) -> FastLut {
         let t = &lut.table;
         let positions = t.len() / 16;
-        let mut mins = Vec::with_capacity(positions);
-        let mut range = 0f32;
-        for p in t.chunks_exact(16) {
-            let (lo, hi) = p
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
-                    (a.min(x), b.max(x))
-                });
-            mins.push(lo);
-            range = range.max(hi - lo);
-        }
-        let delta = if range > 0.0 { range / 255.0 } else { 0.0 };
-        let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
         let mut table = vec![0u8; t.len()];
-        let (mut base, mut slack) = (0f64, 0f64);
-        for (k, (p, out)) in t
-            .chunks_exact(16)
-            .zip(table.chunks_exact_mut(16))
-            .enumerate()
-        {
-            base += mins[k] as f64;
-            let mut worst = 0f64;
-            for (&x, o) in p.iter().zip(out.iter_mut()) {
-                // Nearest or next to nearest (the step is a reciprocal): the error is measured
-                // below, whichever it is. `as u8` saturates, so the entry stays in 0..=255.
-                let u = ((x - mins[k]) * inv + 0.5) as u8;
-                *o = u;
-                let back = mins[k] as f64 + delta as f64 * u as f64;
-                worst = worst.max((back - x as f64).abs());
-            }
-            slack += worst;
-        }
+        let q = vchord_simd::lut::quantize(t, &mut table);
+        // The errors were measured in f32: add the most the roundings of `min + delta * byte`
+        // and of the difference can hide (a few units in the last place of the largest
+        // magnitude involved, |min| + range, per group); then the f32 rounding of a code's
+        // sum itself.
+        let ulps = (q.abs_mins + positions as f64 * q.range as f64) / (1u64 << 21) as f64;
+        let slack = q.err + ulps;
         FastLut {
             table,
-            base: base as f32,
-            delta,
-            // f32 rounding of the sum itself: a little more than the tables' own error
-            slack: (slack * (1.0 + 1e-4) + 1e-6 * positions as f64 * delta as f64) as f32,
+            base: q.base as f32,
+            delta: q.delta,
+            slack: (slack * (1.0 + 1e-4) + 1e-6 * positions as f64 * q.delta as f64) as f32,
         }
     }
 

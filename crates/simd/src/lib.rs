@@ -276,6 +276,114 @@ pub mod fastscan {
     }
 }
 
+/// A query's float lookup table turned into the fast scan's byte table: each group of 16
+/// entries becomes steps of `delta` above the group's minimum (`u8`, nearest step or the next
+/// one, as the reciprocal rounds).
+pub mod lut {
+    use super::*;
+
+    /// What [`quantize`] measured.
+    #[derive(Clone, Copy, Debug, Default, PartialEq)]
+    pub struct Quantized {
+        /// `sum` of the groups' minimums (what every code's sum starts from).
+        pub base: f64,
+        /// The step: the largest group's range over 255.
+        pub delta: f32,
+        /// `sum` over groups of the largest `|min + delta * byte - entry|`, computed in f32.
+        pub err: f64,
+        /// `sum` over groups of `|min|` (for the caller's bound on f32 rounding).
+        pub abs_mins: f64,
+        /// The largest group's range.
+        pub range: f32,
+    }
+
+    /// Quantizes `t` (groups of 16) into `out` (one byte per entry).
+    pub fn quantize(t: &[f32], out: &mut [u8]) -> Quantized {
+        at_level(detected(), t, out)
+    }
+
+    /// [`quantize`] with the kernel of `level` (or the baseline where the CPU lacks it).
+    pub fn at_level(level: Level, t: &[f32], out: &mut [u8]) -> Quantized {
+        assert_eq!(t.len(), out.len());
+        assert_eq!(t.len() % 16, 0, "whole groups of 16 entries");
+        #[cfg(target_arch = "x86_64")]
+        match (level, detected()) {
+            // SAFETY: detected() found AVX-512F/VL (with AVX2 and FMA).
+            (Level::Avx512, Level::Avx512) => return unsafe { quantize_avx512(t, out) },
+            // SAFETY: detected() found AVX2 and FMA (every level above the baseline has them).
+            (Level::Avx2, Level::Avx512 | Level::Avx2) => {
+                return unsafe { quantize_avx2(t, out) };
+            }
+            _ => {}
+        }
+        let _ = level;
+        quantize_body(t, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    fn quantize_avx512(t: &[f32], out: &mut [u8]) -> Quantized {
+        quantize_body(t, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn quantize_avx2(t: &[f32], out: &mut [u8]) -> Quantized {
+        quantize_body(t, out)
+    }
+
+    #[inline(always)]
+    fn fold16(a: &[f32; 16], f: impl Fn(f32, f32) -> f32) -> f32 {
+        let a8: [f32; 8] = std::array::from_fn(|i| f(a[i], a[i + 8]));
+        let a4: [f32; 4] = std::array::from_fn(|i| f(a8[i], a8[i + 4]));
+        let a2: [f32; 2] = std::array::from_fn(|i| f(a4[i], a4[i + 2]));
+        f(a2[0], a2[1])
+    }
+
+    #[inline(always)]
+    fn lesser(a: f32, b: f32) -> f32 {
+        if b < a { b } else { a }
+    }
+
+    #[inline(always)]
+    fn greater(a: f32, b: f32) -> f32 {
+        if b > a { b } else { a }
+    }
+
+    /// Written over fixed arrays of 16, with comparisons as selects (no NaN cases: the table
+    /// is finite), so that the compiler vectorizes it at each level it is compiled for.
+    #[inline(always)]
+    fn quantize_body(t: &[f32], out: &mut [u8]) -> Quantized {
+        let (groups, _) = t.as_chunks::<16>();
+        let mut range = 0f32;
+        for g in groups {
+            range = greater(range, fold16(g, greater) - fold16(g, lesser));
+        }
+        let delta = if range > 0.0 { range / 255.0 } else { 0.0 };
+        let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
+        let mut q = Quantized {
+            delta,
+            range,
+            ..Quantized::default()
+        };
+        let (outs, _) = out.as_chunks_mut::<16>();
+        for (g, o) in groups.iter().zip(outs) {
+            let lo = fold16(g, lesser);
+            let mut err = [0f32; 16];
+            for i in 0..16 {
+                // In 0..=256 (256 only by rounding at the top, which becomes 255).
+                let u = (((g[i] - lo) * inv + 0.5) as i32).min(255);
+                o[i] = u as u8;
+                err[i] = (lo + delta * u as f32 - g[i]).abs();
+            }
+            q.base += lo as f64;
+            q.err += fold16(&err, greater) as f64;
+            q.abs_mins += lo.abs() as f64;
+        }
+        q
+    }
+}
+
 /// Dot products of four rows against four others, `out[r][c] = a[r] · b[c]` over the first
 /// `dims` elements (every row must have that many). [`tiled`] says whether this CPU has the
 /// register-tiled kernel, which is worth using over pairwise [`f32x::dot`] calls only then.

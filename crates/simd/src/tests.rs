@@ -194,6 +194,56 @@ fn fastscan_matches_reference() {
 }
 
 #[test]
+fn lut_quantize_matches_reference() {
+    let mut rng = Rng(0x5151_2323_7777_0001);
+    for groups in [1usize, 2, 13, 96, 196, 384] {
+        for round in 0..4 {
+            // a spread of scales, and in round 0 a constant table (range 0)
+            let scale = [0.0f32, 1e-3, 1.0, 300.0][round];
+            let t: Vec<f32> = (0..16 * groups).map(|_| 5.0 + scale * rng.f()).collect();
+            let range = t
+                .chunks_exact(16)
+                .map(|g| {
+                    let (lo, hi) = g
+                        .iter()
+                        .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+                    hi - lo
+                })
+                .fold(0f32, f32::max);
+            let delta = if range > 0.0 { range / 255.0 } else { 0.0 };
+            let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
+            let (mut base, mut err) = (0f64, 0f64);
+            let mut want = vec![0u8; t.len()];
+            for (g, o) in t.chunks_exact(16).zip(want.chunks_exact_mut(16)) {
+                let lo = g.iter().copied().fold(f32::MAX, f32::min);
+                base += lo as f64;
+                let mut worst = 0f64;
+                for (&x, o) in g.iter().zip(o) {
+                    *o = ((x - lo) * inv + 0.5) as u8;
+                    let back = lo as f64 + delta as f64 * *o as f64;
+                    worst = worst.max((back - x as f64).abs());
+                }
+                err += worst;
+            }
+            for level in LEVELS {
+                let mut got = vec![0u8; t.len()];
+                let q = lut::at_level(level, &t, &mut got);
+                assert_eq!(got, want, "{level:?} {groups} {round}");
+                assert_eq!(q.delta, delta);
+                assert!((q.base - base).abs() <= 1e-9 * base.abs().max(1.0));
+                // the f32-measured error is within the rounding the caller adds for it
+                let pad = (5.0 + scale as f64) * groups as f64 * 2.0 / (1u64 << 21) as f64;
+                assert!(
+                    (q.err - err).abs() <= pad,
+                    "{level:?} {groups}: {} vs {err}",
+                    q.err
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn dot4x4_matches_pairwise_dots() {
     let mut seed = 9u64;
     let mut next = || {

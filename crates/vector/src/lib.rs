@@ -210,8 +210,23 @@ pub fn parse<E: Element>(input: &str) -> Result<Vec<E>> {
         )));
     }
     let mut out = Vec::with_capacity(body.len() / 4 + 1);
-    for token in body.split(',') {
-        let t = token.trim_matches(|c: char| c.is_ascii() && is_space(c as u8));
+    // One pass over the bytes (elements are short, so a plain loop beats a splitting
+    // iterator); commas and spaces are ASCII, so every slice is on a character boundary.
+    let b = body.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < b.len() && is_space(b[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i] != b',' {
+            i += 1;
+        }
+        let mut end = i;
+        while end > start && is_space(b[end - 1]) {
+            end -= 1;
+        }
+        let t = &body[start..end];
         if out.len() == MAX_DIM {
             check_dims::<E>(MAX_DIM + 1)?;
         }
@@ -226,6 +241,10 @@ pub fn parse<E: Element>(input: &str) -> Result<Vec<E>> {
         let e = E::from_f32(x)?;
         check_element(e)?;
         out.push(e);
+        if i == b.len() {
+            break;
+        }
+        i += 1;
     }
     Ok(out)
 }

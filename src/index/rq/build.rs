@@ -95,7 +95,7 @@ struct InsertState {
     elem: Elem,
     store: Rel,
     meta: Meta,
-    rot: Rotation,
+    rot: std::sync::Arc<Rotation>,
     router: Router,
     /// The chain of every list this participant appends to, alone.
     chain: usize,
