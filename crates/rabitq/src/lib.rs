@@ -36,8 +36,9 @@ impl Rotation {
     pub fn shared(dims: usize, seed: u64) -> std::sync::Arc<Rotation> {
         use std::cell::RefCell;
         use std::sync::Arc;
+        type Made = Vec<((usize, u64), Arc<Rotation>)>;
         thread_local! {
-            static MADE: RefCell<Vec<((usize, u64), Arc<Rotation>)>> = const { RefCell::new(Vec::new()) };
+            static MADE: RefCell<Made> = const { RefCell::new(Vec::new()) };
         }
         MADE.with_borrow_mut(|made| {
             if let Some((_, r)) = made.iter().find(|(k, _)| *k == (dims, seed)) {
