@@ -371,7 +371,35 @@ pub fn with_vertex<S: Store, T>(
     a: Addr,
     f: impl FnOnce(&Vertex) -> T,
 ) -> Option<T> {
-    if a.is_none() || a.blk >= s.nblocks() {
+    with_vertex_in(s, &Length::default(), meta, a, f)
+}
+
+/// The relation's length as last read: a block below it exists (an index is never truncated
+/// under a reader), so only a block past it costs a new look (in PostgreSQL an `lseek`).
+#[derive(Default)]
+pub struct Length(std::cell::Cell<u32>);
+
+impl Length {
+    pub fn covers<S: Store>(&self, s: &S, blk: u32) -> bool {
+        if blk < self.0.get() {
+            return true;
+        }
+        let n = s.nblocks();
+        self.0.set(n);
+        blk < n
+    }
+}
+
+/// [`with_vertex`] with the relation's length kept in `len` across calls (a search reads
+/// hundreds of vertices).
+pub fn with_vertex_in<S: Store, T>(
+    s: &S,
+    len: &Length,
+    meta: &Meta,
+    a: Addr,
+    f: impl FnOnce(&Vertex) -> T,
+) -> Option<T> {
+    if a.is_none() || !len.covers(s, a.blk) {
         return None;
     }
     let p = s.read(a.blk);
@@ -733,14 +761,16 @@ pub fn write<S: Store>(
     drop(g);
     meta.centre = write_centre(s, &centre);
     meta.labels = new_page(s, KIND_LABELS);
-    // Addresses first: vertices fill pages in order, as a scratch page shows.
-    let mut addrs = Vec::with_capacity(rows.len());
+    // Addresses first: vertices fill pages in layout order, as a scratch page shows.
+    let order = graph.layout();
+    let mut addrs = vec![Addr::NONE; rows.len()];
     let mut scratch: page::Page = [0; page::PAGE_SIZE];
     let mut blk = s.nblocks();
     page::init(&mut scratch, KIND_VERTICES);
     let mut pages: Vec<usize> = vec![]; // vertices per page
     let mut on_page = 0;
-    for i in 0..rows.len() {
+    for &i in &order {
+        let i = i as usize;
         let len = meta.vertex_len(rows.labels[i].len());
         let off = match page::add(&mut scratch, &vec![0u8; len]) {
             Some(o) => o,
@@ -753,16 +783,17 @@ pub fn write<S: Store>(
             }
         };
         on_page += 1;
-        addrs.push(Addr { blk, off });
+        addrs[i] = Addr { blk, off };
     }
     if on_page > 0 {
         pages.push(on_page);
     }
-    let mut i = 0;
+    let mut at = 0;
     for count in pages {
         let (b, mut g) = s.extend();
         page::init(&mut g, KIND_VERTICES);
-        for _ in 0..count {
+        for &i in &order[at..at + count] {
+            let i = i as usize;
             assert_eq!(addrs[i].blk, b, "vertex pages come in order");
             let (f, code) = code_of(&meta, &rot, &centre, rows.row(i));
             let nbs = Edges {
@@ -783,10 +814,10 @@ pub fn write<S: Store>(
             );
             let off = page::add(&mut g, &t).expect("planned to fit");
             debug_assert_eq!(off, addrs[i].off);
-            i += 1;
         }
+        at += count;
         drop(g);
-        tick(i);
+        tick(at);
     }
     meta.entry = graph.entry.map_or(Addr::NONE, |e| addrs[e as usize]);
     for (&l, &e) in &graph.label_entries {

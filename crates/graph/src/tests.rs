@@ -507,10 +507,11 @@ fn real_data_harness() {
                 st.expanded += it.stats.expanded;
                 st.scored += it.stats.scored;
                 st.reranked += it.stats.reranked;
+                st.pages += it.stats.pages;
             }
             let nq = queries.len() as f64;
             eprintln!(
-                "{} ef {ef}: recall {:.3}, {:.0} µs/query, full {}/{}, expanded {:.0}, scored {:.0}, reranked {:.0}",
+                "{} ef {ef}: recall {:.3}, {:.0} µs/query, full {}/{}, expanded {:.0}, scored {:.0} on {:.0} pages, reranked {:.0}",
                 if filtered { "1% filter" } else { "unfiltered" },
                 hits / nq,
                 t.elapsed().as_secs_f64() * 1e6 / nq,
@@ -518,6 +519,7 @@ fn real_data_harness() {
                 queries.len(),
                 st.expanded as f64 / nq,
                 st.scored as f64 / nq,
+                st.pages as f64 / nq,
                 st.reranked as f64 / nq
             );
         }
