@@ -691,12 +691,10 @@ impl Query {
         match elem {
             Elem::F32 => {
                 let v = &mut scratch.f32s;
-                v.clear();
-                v.extend(
-                    stored
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
-                );
+                v.resize(stored.len() / 4, 0.0);
+                for (x, c) in v.iter_mut().zip(stored.as_chunks::<4>().0) {
+                    *x = f32::from_le_bytes(*c);
+                }
                 match self.metric {
                     Metric::L2 => f32x::l2sq(v, &self.f32s),
                     Metric::Ip => -f32x::dot(v, &self.f32s),
@@ -705,12 +703,10 @@ impl Query {
             }
             Elem::F16 => {
                 let v = &mut scratch.f16s;
-                v.clear();
-                v.extend(
-                    stored
-                        .chunks_exact(2)
-                        .map(|c| f16::from_le_bytes([c[0], c[1]])),
-                );
+                v.resize(stored.len() / 2, f16::ZERO);
+                for (x, c) in v.iter_mut().zip(stored.as_chunks::<2>().0) {
+                    *x = f16::from_le_bytes(*c);
+                }
                 match self.metric {
                     Metric::L2 => f16x::l2sq(v, &self.f16s),
                     Metric::Ip => -f16x::dot(v, &self.f16s),
