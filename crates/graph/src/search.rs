@@ -105,11 +105,6 @@ pub struct Search {
     pool: BinaryHeap<Reverse<Node>>,
     results: BinaryHeap<Reverse<Node>>,
     converged: bool,
-    /// A scan of an index that keeps vectors scores each vertex by the exact distance to its
-    /// vector, read on the page it already reads for the code: on real data (GloVe-50, MiniLM,
-    /// Fashion-MNIST) that reached the recall of RaBitQ estimates at two thirds of the beam and
-    /// needs no rerank reads. Estimates serve `rerank_in_table` indexes and inserts.
-    exact: bool,
     len: Length,
     scratch: vchord_ivf::Scratch,
     pub stats: Stats,
@@ -156,7 +151,6 @@ impl Search {
             pool: BinaryHeap::new(),
             results: BinaryHeap::new(),
             converged: false,
-            exact: !meta.rerank_in_table,
             len: Length::default(),
             scratch: vchord_ivf::Scratch::default(),
             stats: Stats::default(),
@@ -234,13 +228,6 @@ impl Search {
                     continue;
                 };
                 let matching = self.filter.as_deref().is_none_or(|f| v.has_label_in(f));
-                if self.exact
-                    && let Some(q) = self.query.as_ref()
-                {
-                    let d = q.exact_with(self.meta.elem, v.vector(), &mut self.scratch);
-                    found.push((a, d, -1.0, v.tid(), v.deleted(), matching));
-                    continue;
-                }
                 let f = v.factors();
                 let dot = self.lut.code_dot(self.meta.bits, v.code());
                 let (est, err) = vchord_rabitq::estimate(self.kind, &f, dot, self.lq);
@@ -282,10 +269,7 @@ impl Search {
                     self.beam.pop();
                 }
             }
-            if err < 0.0 {
-                // an exact distance: a result as it stands
-                self.results.push(Reverse(node));
-            } else if self.query.is_some() {
+            if self.query.is_some() {
                 self.pool.push(Reverse(Node {
                     key: est - self.epsilon * err,
                     ..node
