@@ -84,6 +84,16 @@ pub struct Stats {
     pub pages: u64,
 }
 
+/// A vertex as scored, before it joins the walk.
+struct Scored {
+    addr: Addr,
+    est: f32,
+    err: f32,
+    tid: Addr,
+    deleted: bool,
+    matching: bool,
+}
+
 pub struct Search {
     meta: Meta,
     lut: QueryLut,
@@ -211,7 +221,7 @@ impl Search {
     /// and every vertex on it is scored from that one read.
     fn score_all<S: Store>(&mut self, s: &S, addrs: &mut [Addr], from_matching: bool) {
         addrs.sort_unstable();
-        let mut found: Vec<(Addr, f32, f32, Addr, bool, bool)> = Vec::with_capacity(addrs.len());
+        let mut found: Vec<Scored> = Vec::with_capacity(addrs.len());
         for group in addrs.chunk_by(|a, b| a.blk == b.blk) {
             let blk = group[0].blk;
             if group[0].is_none() || !self.len.covers(s, blk) {
@@ -231,25 +241,30 @@ impl Search {
                 let f = v.factors();
                 let dot = self.lut.code_dot(self.meta.bits, v.code());
                 let (est, err) = vchord_rabitq::estimate(self.kind, &f, dot, self.lq);
-                found.push((a, est + self.offset, err, v.tid(), v.deleted(), matching));
+                found.push(Scored {
+                    addr: a,
+                    est: est + self.offset,
+                    err,
+                    tid: v.tid(),
+                    deleted: v.deleted(),
+                    matching,
+                });
             }
         }
-        for (a, est, err, tid, deleted, matching) in found {
-            self.admit(a, est, err, tid, deleted, matching, from_matching);
+        for x in found {
+            self.admit(x, from_matching);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn admit(
-        &mut self,
-        a: Addr,
-        est: f32,
-        err: f32,
-        tid: Addr,
-        deleted: bool,
-        matching: bool,
-        from_matching: bool,
-    ) {
+    fn admit(&mut self, x: Scored, from_matching: bool) {
+        let Scored {
+            addr: a,
+            est,
+            err,
+            tid,
+            deleted,
+            matching,
+        } = x;
         self.stats.scored += 1;
         let node = Node {
             key: est,
