@@ -107,6 +107,8 @@ pub struct Search {
     epsilon: f32,
     visited: Visited,
     cands: BinaryHeap<Reverse<Node>>,
+    /// Vertices scored while the beam was full and nearer than them.
+    parked: Vec<Node>,
     /// Rows outside the filter that a matching row names: walked (one hop deep) only once
     /// the walk among the filter's own rows is exhausted.
     detour: BinaryHeap<Reverse<Node>>,
@@ -153,8 +155,9 @@ impl Search {
             ef: p.ef.max(1),
             epsilon: p.epsilon,
             // about the vertices a search of this beam scores, so the set rarely grows
-            visited: Visited::with_capacity_and_hasher(p.ef.max(1) * 16, Default::default()),
+            visited: Visited::with_capacity_and_hasher(p.ef.max(1) * 32, Default::default()),
             cands: BinaryHeap::new(),
+            parked: Vec::new(),
             detour: BinaryHeap::new(),
             detoured: false,
             beam: BinaryHeap::new(),
@@ -273,7 +276,13 @@ impl Search {
             matching,
         };
         if matching || (from_matching && self.detoured) {
-            self.cands.push(Reverse(node));
+            if self.beam.len() >= self.ef && est > self.beam.peek().unwrap().key {
+                // Never expanded this round (the beam's worst only improves): parked, out of
+                // the heap, until the beam widens.
+                self.parked.push(node);
+            } else {
+                self.cands.push(Reverse(node));
+            }
         } else if from_matching {
             self.detour.push(Reverse(node));
         }
@@ -368,7 +377,7 @@ impl Search {
                 }
                 continue;
             }
-            if self.cands.is_empty() {
+            if self.cands.is_empty() && self.parked.is_empty() {
                 if self.detoured || self.detour.is_empty() {
                     return None;
                 }
@@ -380,6 +389,7 @@ impl Search {
                 continue;
             }
             self.ef = self.ef.saturating_mul(2);
+            self.cands.extend(self.parked.drain(..).map(Reverse));
             self.converged = false;
         }
     }
