@@ -364,22 +364,19 @@ fn put_neighbours(meta: &Meta, t: &mut [u8], e: &Edges) {
     }
 }
 
-/// Reads the vertex at `a` and gives it to `f`; `None` when it is gone or not a vertex.
-pub fn with_vertex<S: Store, T>(
-    s: &S,
-    meta: &Meta,
-    a: Addr,
-    f: impl FnOnce(&Vertex) -> T,
-) -> Option<T> {
-    with_vertex_in(s, &Length::default(), meta, a, f)
-}
-
 /// The relation's length as last read: a block below it exists (an index is never truncated
 /// under a reader), so only a block past it costs a new look (in PostgreSQL an `lseek`).
 #[derive(Default)]
 pub struct Length(std::cell::Cell<u32>);
 
 impl Length {
+    /// The length as last read (0 before the first look).
+    pub fn known(&self) -> u32 {
+        self.0.get()
+    }
+
+    /// Whether block `blk` exists, looking again only when it is past the length last read
+    /// (a chain may reach a block appended since).
     pub fn covers<S: Store>(&self, s: &S, blk: u32) -> bool {
         if blk < self.0.get() {
             return true;
@@ -390,8 +387,9 @@ impl Length {
     }
 }
 
-/// [`with_vertex`] with the relation's length kept in `len` across calls (a search reads
-/// hundreds of vertices).
+/// Reads the vertex at `a` and gives it to `f`; `None` when it is gone or not a vertex. The
+/// relation's length is kept in `len` across calls (a search or an insert reads hundreds of
+/// vertices).
 pub fn with_vertex_in<S: Store, T>(
     s: &S,
     len: &Length,
@@ -444,6 +442,8 @@ struct Ctx<'a, S: Store> {
     meta: &'a Meta,
     rot: std::sync::Arc<Rotation>,
     centre: Vec<f32>,
+    /// An insert or vacuum reads hundreds of vertices (candidates, their lists to prune).
+    len: Length,
 }
 
 impl<S: Store> Ctx<'_, S> {
@@ -488,7 +488,7 @@ impl<S: Store> Ctx<'_, S> {
     }
 
     fn point(&self, a: Addr) -> Option<Point> {
-        with_vertex(self.s, self.meta, a, |v| {
+        with_vertex_in(self.s, &self.len, self.meta, a, |v| {
             (!v.deleted()).then(|| self.point_of(v))
         })
         .flatten()
@@ -523,6 +523,7 @@ fn new_ctx<'a, S: Store>(s: &'a S, meta: &'a Meta) -> Result<Ctx<'a, S>> {
         meta,
         rot: meta.rotation(),
         centre: read_centre(s, meta)?,
+        len: Length::default(),
     })
 }
 
@@ -552,9 +553,10 @@ pub fn read_centre<S: Store>(s: &S, meta: &Meta) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(meta.dims as usize * 4);
     let mut blk = meta.centre;
     let mut hops = 0;
+    let len = Length::default();
     while blk != INVALID_BLOCK {
         hops += 1;
-        if blk >= s.nblocks() || hops > s.nblocks() {
+        if !len.covers(s, blk) || hops > len.known() {
             return corrupt("the centre chain is broken");
         }
         let p = s.read(blk);
@@ -588,9 +590,10 @@ fn label_pairs(blk: u32, p: &page::Page, out: &mut Vec<(i16, Addr, Addr)>) {
 /// Every `(label, entry, where the pair is stored)` of the label chain from `blk` on.
 fn label_chain<S: Store>(s: &S, mut blk: u32, out: &mut Vec<(i16, Addr, Addr)>) -> Result<()> {
     let mut hops = 0;
+    let len = Length::default();
     while blk != INVALID_BLOCK {
         hops += 1;
-        if blk >= s.nblocks() || hops > s.nblocks() {
+        if !len.covers(s, blk) || hops > len.known() {
             return corrupt("the label chain is broken");
         }
         let p = s.read(blk);
@@ -942,7 +945,7 @@ fn force_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
 /// names `new` among its general edges afterwards (an unfiltered search can reach it).
 fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> bool {
     for _ in 0..3 {
-        let Some((list, pu)) = with_vertex(cx.s, cx.meta, u, |v| {
+        let Some((list, pu)) = with_vertex_in(cx.s, &cx.len, cx.meta, u, |v| {
             (!v.deleted()).then(|| (Edges::of(v), cx.point_of(v)))
         })
         .flatten() else {
@@ -1119,7 +1122,7 @@ fn repair<S: Store>(
     label_live: &mut BTreeMap<i16, Addr>,
 ) {
     for _ in 0..3 {
-        let Some((list, labels)) = with_vertex(cx.s, cx.meta, a, |v| {
+        let Some((list, labels)) = with_vertex_in(cx.s, &cx.len, cx.meta, a, |v| {
             (!v.deleted()).then(|| (Edges::of(v), v.labels()))
         })
         .flatten() else {
