@@ -109,6 +109,9 @@ pub struct Search {
     cands: BinaryHeap<Reverse<Node>>,
     /// Vertices scored while the beam was full and nearer than them.
     parked: Vec<Node>,
+    /// Rows whose exact distance was computed (when they were expanded or reranked): each
+    /// joins `results` once.
+    exact: Visited,
     /// Rows outside the filter that a matching row names: walked (one hop deep) only once
     /// the walk among the filter's own rows is exhausted.
     detour: BinaryHeap<Reverse<Node>>,
@@ -158,6 +161,7 @@ impl Search {
             visited: Visited::with_capacity_and_hasher(p.ef.max(1) * 32, Default::default()),
             cands: BinaryHeap::new(),
             parked: Vec::new(),
+            exact: Visited::default(),
             detour: BinaryHeap::new(),
             detoured: false,
             beam: BinaryHeap::new(),
@@ -311,11 +315,23 @@ impl Search {
             self.cands.pop();
             self.stats.expanded += 1;
             let filtered = self.filter.is_some();
-            let Some(nbs) =
-                with_vertex_in(s, &self.len, &self.meta, top.addr, |v| v.walk(filtered))
-            else {
+            // With vectors kept, an expanded row's exact distance comes from the page in hand,
+            // and its rerank read is saved.
+            let exact =
+                top.matching && !self.meta.rerank_in_table && !self.exact.contains(&top.addr);
+            let (query, scratch, elem) = (self.query.as_ref(), &mut self.scratch, self.meta.elem);
+            let Some((nbs, d)) = with_vertex_in(s, &self.len, &self.meta, top.addr, |v| {
+                let d = query
+                    .filter(|_| exact && v.tid() == top.tid && !v.deleted())
+                    .map(|q| q.exact_with(elem, v.vector(), scratch));
+                (v.walk(filtered), d)
+            }) else {
                 continue;
             };
+            if let Some(d) = d {
+                self.results.push(Reverse(Node { key: d, ..top }));
+                self.exact.insert(top.addr);
+            }
             let mut fresh: Vec<Addr> = nbs
                 .into_iter()
                 .filter(|&n| self.visited.insert(n))
@@ -354,6 +370,9 @@ impl Search {
                 }
             }
             if let Some(Reverse(c)) = self.pool.pop() {
+                if !self.exact.insert(c.addr) {
+                    continue; // its exact distance came with its expansion
+                }
                 self.stats.reranked += 1;
                 let (q, elem) = (
                     self.query.as_ref().expect("a scan's search has its query"),
