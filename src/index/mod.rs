@@ -60,14 +60,27 @@ pub fn read_key(elem: Elem, d: sys::Datum) -> (Vec<f32>, Vec<u8>) {
 /// all a rerank needs.
 pub fn key_bytes(elem: Elem, d: sys::Datum) -> Vec<u8> {
     match elem {
-        Elem::F32 => crate::types::read::<f32>(d)
-            .iter()
-            .flat_map(|x| x.to_le_bytes())
-            .collect(),
-        Elem::F16 => crate::types::read::<f16>(d)
-            .iter()
-            .flat_map(|x| x.to_le_bytes())
-            .collect(),
+        Elem::F32 => le_bytes(crate::types::read::<f32>(d), f32::to_le_bytes),
+        Elem::F16 => le_bytes(crate::types::read::<f16>(d), f16::to_le_bytes),
+    }
+}
+
+/// The elements' little-endian bytes: one copy of their memory where the CPU is little-endian
+/// (a rerank from the table reads a whole vector per candidate; element by element, a 784-d
+/// vector took longer to copy than to compare).
+fn le_bytes<T: Copy, const N: usize>(v: &[T], each: fn(T) -> [u8; N]) -> Vec<u8> {
+    debug_assert_eq!(std::mem::size_of::<T>(), N);
+    #[cfg(target_endian = "little")]
+    {
+        let _ = each;
+        // SAFETY: `v` is `len * N` initialised bytes of plain numbers (f32 or f16, no padding),
+        // and on a little-endian CPU their memory is their little-endian encoding.
+        unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+            .to_vec()
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        v.iter().flat_map(|&x| each(x)).collect()
     }
 }
 
