@@ -179,11 +179,11 @@ impl Search {
             None => vec![self.meta.entry],
             Some(f) => label_entries(s, &self.meta, f)?,
         };
-        for e in entries {
-            if !e.is_none() && self.visited.insert(e) {
-                self.score(s, e, true);
-            }
-        }
+        let mut fresh: Vec<Addr> = entries
+            .into_iter()
+            .filter(|&e| !e.is_none() && self.visited.insert(e))
+            .collect();
+        self.score_all(s, &mut fresh, true);
         Ok(())
     }
 
@@ -218,10 +218,6 @@ impl Search {
         let mut srch = Search::new(meta, centre, &x, None, &p);
         srch.enter(s)?;
         Ok(srch)
-    }
-
-    fn score<S: Store>(&mut self, s: &S, a: Addr, from_matching: bool) {
-        self.score_all(s, &mut vec![a], from_matching);
     }
 
     /// Scores the vertices at `addrs` (which it sorts): each page among them is read once,
