@@ -1,7 +1,8 @@
 """make bench-build: vchordrq index build with 0 and with N parallel workers, on real vectors.
 
-One throwaway PostgreSQL 18 with vchord preloaded. For each dataset and each worker count: wall
-time of CREATE INDEX, peak memory (the largest sum, over the build, of the private resident
+One throwaway PostgreSQL 18 with vchord preloaded. For each dataset and each worker count (the
+counts take turns, --rounds times, and each keeps its fastest build): wall time of CREATE
+INDEX, peak memory (the largest sum, over the build, of the private resident
 memory of the backend and its parallel workers, sampled every 20 ms), index size, and the
 build's own phase times (its DEBUG1 message). Also checks that the builds agree: the same
 answers at full probes for a few queries.
@@ -55,6 +56,9 @@ class PeakSampler(threading.Thread):
 def build(c, conn, create, workers):
     conn.execute(f"SET max_parallel_maintenance_workers = {workers}")
     conn.execute("DROP INDEX IF EXISTS idx")
+    # The last build's pages and WAL are written out first, so that no build shares the
+    # machine with the checkpointer writing out its predecessor.
+    conn.execute("CHECKPOINT")
     notes = []
     conn.add_notice_handler(lambda d: notes.append(d.message_primary))
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
@@ -72,6 +76,25 @@ def build(c, conn, create, workers):
     return secs, max(0, s.peak - base_kib), size, s.workers_seen, phases
 
 
+def check(conn, op, queries, probes):
+    """The first answers at full probes (builds must agree), and QPS at `probes`."""
+    conn.execute("SET vchordrq.probes = 100000")
+    conn.execute("SET enable_seqscan = off")
+    sql = f"SELECT id FROM items ORDER BY v {op} %s::vector LIMIT 10"
+    answers = [[r[0] for r in conn.execute(sql, (vec(q),)).fetchall()] for q in queries[:20]]
+    # Search speed of the result (several chains per list after a parallel build)
+    conn.execute(f"SET vchordrq.probes = {probes}")
+    qs = [vec(q) for q in queries]
+    for q in qs[:20]:
+        conn.execute(sql, (q,), prepare=True).fetchall()
+    t = time.perf_counter()
+    for q in qs:
+        conn.execute(sql, (q,), prepare=True).fetchall()
+    qps = len(qs) / (time.perf_counter() - t)
+    conn.execute("RESET enable_seqscan")
+    return answers, qps
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pg-config", required=True)
@@ -80,6 +103,7 @@ def main():
     ap.add_argument("--workers", default="0,2")
     ap.add_argument("--options", default="", help="vchordrq options (TOML)")
     ap.add_argument("--probes", type=int, default=24, help="probes for the QPS figure")
+    ap.add_argument("--rounds", type=int, default=3, help="turns of the worker counts; each keeps its fastest")
     args = ap.parse_args()
     conf = {"shared_buffers": "'4GB'", "max_parallel_maintenance_workers": "8", "max_worker_processes": "16",
             "max_parallel_workers": "8", "jit": "off", "log_min_messages": "warning"}
@@ -105,26 +129,25 @@ def main():
                 opts = f" WITH (options = $${args.options}$$)" if args.options else ""
                 create = f"CREATE INDEX idx ON items USING vchordrq (v {opclass}){opts}"
                 answers = {}
-                for w in [int(x) for x in args.workers.split(",")]:
-                    secs, peak, size, seen, phases = build(c, conn, create, w)
-                    conn.execute("SET vchordrq.probes = 100000")
-                    conn.execute("SET enable_seqscan = off")
-                    answers[w] = [
-                        [r[0] for r in conn.execute(
-                            f"SELECT id FROM items ORDER BY v {op} %s::vector LIMIT 10", (vec(q),)).fetchall()]
-                        for q in queries[:20]]
-                    # Search speed of the result (several chains per list after a parallel build)
-                    conn.execute(f"SET vchordrq.probes = {args.probes}")
-                    qs = [vec(q) for q in queries]
-                    sql = f"SELECT id FROM items ORDER BY v {op} %s::vector LIMIT 10"
-                    for q in qs[:20]:
-                        conn.execute(sql, (q,), prepare=True).fetchall()
-                    t = time.perf_counter()
-                    for q in qs:
-                        conn.execute(sql, (q,), prepare=True).fetchall()
-                    qps = len(qs) / (time.perf_counter() - t)
-                    conn.execute("RESET enable_seqscan")
-                    print(f"workers {w} (seen {seen}): build {secs:.2f} s, peak memory {peak / 1024:.0f} MiB, "
+                best = {}
+                # The worker counts take turns, args.rounds times, and each keeps its fastest
+                # build: a slow stretch of a shared machine, or a build that meets memory the
+                # OS must first hand back (the sample, 100+ MiB, took 0.1 to 0.5 s here for
+                # that alone), then falls on no one count. Answers and QPS: first round.
+                for rnd in range(args.rounds):
+                    for w in [int(x) for x in args.workers.split(",")]:
+                        secs, peak, size, seen, phases = build(c, conn, create, w)
+                        print(f"  round {rnd + 1}, workers {w}: build {secs:.2f} s, "
+                              f"{re.sub(r'^vchordrq build: ', '', phases)}", flush=True)
+                        if rnd == 0:
+                            answers[w], qps = check(conn, op, queries, args.probes)
+                            best[w] = (secs, peak, size, seen, phases, qps)
+                        else:
+                            b = best[w]
+                            best[w] = (secs, max(peak, b[1]), size, seen, phases, b[5]) \
+                                if secs < b[0] else (b[0], max(peak, b[1]), *b[2:])
+                for w, (secs, peak, size, seen, phases, qps) in best.items():
+                    print(f"workers {w} (seen {seen}): fastest build {secs:.2f} s, peak memory {peak / 1024:.0f} MiB, "
                           f"size {size / 2**20:.1f} MiB, {qps:.0f} QPS at probes {args.probes}; "
                           f"{re.sub(r'^vchordrq build: ', '', phases)}", flush=True)
                     out.append((name, len(base), w, seen, secs, peak, size, phases, qps))

@@ -428,12 +428,24 @@ pub fn block_signals() {
     }
 }
 
-/// Build threads for an option value: 0 means as many as the machine has, at most 8.
-pub fn build_threads(opt: u32) -> usize {
+/// The cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Threads of a build's in-memory phases for an option value. 0 follows PostgreSQL's own
+/// budget for the build, as a parallel B-tree or HNSW build does: one thread for the leader
+/// and one for each parallel worker it was given (`workers`; builds that PostgreSQL does not
+/// plan workers for pass max_parallel_maintenance_workers), at most the machine's cores. So
+/// `max_parallel_maintenance_workers = 0` keeps a build on one core.
+pub fn build_threads(opt: u32, workers: Option<usize>) -> usize {
     if opt > 0 {
         return opt as usize;
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    let workers = workers.unwrap_or_else(|| {
+        unsafe { sys::vchord_shim_max_parallel_maintenance_workers() }.max(0) as usize
+    });
+    (1 + workers).min(cores())
 }
 
 /// The store of an index that ambuild is to fill (it must have no pages yet): a build store

@@ -114,6 +114,7 @@ vchord_shim_catch_count(void)
 
 /* ---- index access methods ------------------------------------------------------------ */
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "access/xloginsert.h"
 #include "storage/bufmgr.h"
 #include "catalog/index.h"
@@ -155,6 +156,53 @@ vchord_shim_extend(Relation rel, ForkNumber fork)
 		UnlockRelationForExtension(rel, ExclusiveLock);
 	return buf;
 #endif
+}
+
+/*
+ * Adds up to `want` pages at once (16+; one page before): returns the first, locked
+ * exclusively; the others stay zeroed in shared buffers, unpinned, and *got counts all of
+ * them. More than 8 pages at once are allocated with fallocate rather than written as zeros,
+ * and the relation extension lock is taken once for all of them.
+ */
+Buffer
+vchord_shim_extend_by(Relation rel, ForkNumber fork, uint32 want, uint32 *got)
+{
+#if PG_VERSION_NUM >= 160000
+	Buffer		bufs[64];
+	uint32		n = 0;
+
+	want = Max(1, Min(want, lengthof(bufs)));
+	ExtendBufferedRelBy(BMR_REL(rel), fork, NULL, EB_LOCK_FIRST, want, bufs, &n);
+	for (uint32 i = 1; i < n; i++)
+		ReleaseBuffer(bufs[i]);
+	*got = n;
+	return bufs[0];
+#else
+	*got = 1;
+	return vchord_shim_extend(rel, fork);
+#endif
+}
+
+/*
+ * Names a build of a relation in this backend (and its parallel workers): the relation file,
+ * new for every build, REINDEX included, and the transaction.
+ */
+uint64
+vchord_shim_rel_file(Relation rel)
+{
+	uint64		xid = GetTopTransactionIdIfAny();
+
+#if PG_VERSION_NUM >= 160000
+	return (xid << 32) | rel->rd_locator.relNumber;
+#else
+	return (xid << 32) | rel->rd_node.relNode;
+#endif
+}
+
+bool
+vchord_shim_page_is_new(Buffer buf)
+{
+	return PageIsNew(BufferGetPage(buf));
 }
 
 BlockNumber
@@ -268,6 +316,12 @@ int
 vchord_shim_maintenance_work_mem(void)
 {
 	return maintenance_work_mem;
+}
+
+int
+vchord_shim_max_parallel_maintenance_workers(void)
+{
+	return max_parallel_maintenance_workers;
 }
 
 double
@@ -615,8 +669,14 @@ vchord_shim_parallel_end(VchordParallel *p, double *reltuples, double *indtuples
 		SpinLockRelease(&shared->mutex);
 		if (all)
 			break;
-		/* also where a worker's ERROR reaches us (CHECK_FOR_INTERRUPTS) */
-		ConditionVariableSleep(&shared->done_cv, WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
+		/*
+		 * A leader that does not scan keeps the progress view moving; a worker's ERROR
+		 * reaches us here too (CHECK_FOR_INTERRUPTS in the sleep).
+		 */
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+									 (int64) pg_atomic_read_u64(&shared->rows));
+		ConditionVariableTimedSleep(&shared->done_cv, 100,
+									WAIT_EVENT_PARALLEL_CREATE_INDEX_SCAN);
 	}
 	ConditionVariableCancelSleep();
 	WaitForParallelWorkersToFinish(p->pcxt);

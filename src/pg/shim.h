@@ -62,6 +62,9 @@ extern char *vchord_shim_buffer_page(Buffer buf);
 
 /* A new block at the end of the fork, returned pinned and exclusively locked. */
 extern Buffer vchord_shim_extend(Relation rel, ForkNumber fork);
+extern Buffer vchord_shim_extend_by(Relation rel, ForkNumber fork, uint32 want, uint32 *got);
+extern uint64 vchord_shim_rel_file(Relation rel);
+extern bool vchord_shim_page_is_new(Buffer buf);
 
 extern BlockNumber vchord_shim_nblocks(Relation rel, ForkNumber fork);
 
@@ -101,6 +104,7 @@ extern void vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *pa
 extern void vchord_shim_vacuum_delay(void);
 extern void vchord_shim_progress(int param, int64 value);
 extern int	vchord_shim_maintenance_work_mem(void);
+extern int	vchord_shim_max_parallel_maintenance_workers(void);
 /* pg_class.reltuples, or the planner's estimate where it is unknown (-1) */
 extern double vchord_shim_reltuples(Relation rel);
 

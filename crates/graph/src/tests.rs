@@ -419,7 +419,8 @@ fn verify_finds_damage() {
 /// `VCHORD_DATA=dir` of `base.f32`, `query.f32` and `info` ("rows queries dims metric"), the
 /// first `VCHORD_N` rows (default 50000), row `i` labelled `i % 100` as in the benchmark;
 /// `VCHORD_EF="16,32,64"` (unfiltered) and `VCHORD_FEF="32,64,128"` (1 % filter);
-/// `VCHORD_M`, `VCHORD_EFC`, `VCHORD_ALPHA` set the build.
+/// `VCHORD_M`, `VCHORD_LS` (label slots), `VCHORD_EFC`, `VCHORD_ALPHA`, `VCHORD_BITS` set the
+/// build.
 /// `cargo test --release -p vchord-graph real_data_harness -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -457,6 +458,7 @@ fn real_data_harness() {
         .unwrap();
     m.ef_construction = env("VCHORD_EFC", "64").parse().unwrap();
     m.alpha = env("VCHORD_ALPHA", "1.2").parse().unwrap();
+    m.bits = env("VCHORD_BITS", "1").parse().unwrap();
     let t = Instant::now();
     let (s, _) = build_index(&base, m, &label);
     eprintln!(

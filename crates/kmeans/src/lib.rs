@@ -131,16 +131,36 @@ pub fn kmeans(
         let row = |i: usize| samples.row(rows.map_or(i, |r| r[i] as usize));
         let assign = &mut assign[..m];
         assign_rows(samples, rows, &centroids, assign, threads, p.on_thread);
-        // Update: means of the members.
-        sums.fill(0.0);
-        counts.fill(0);
-        for (i, &a) in assign.iter().enumerate() {
-            let a = a as usize;
-            counts[a] += 1;
-            for (s, x) in sums[a * dims..(a + 1) * dims].iter_mut().zip(row(i)) {
-                *s += *x as f64;
+        // Update: means of the members. Each thread sums the members of its own range of
+        // centroids, in sample order, so the sums do not depend on the thread count.
+        let assign = &*assign;
+        let per = k.div_ceil(threads);
+        std::thread::scope(|s| {
+            for (t, (sums, counts)) in sums
+                .chunks_mut(per * dims)
+                .zip(counts.chunks_mut(per))
+                .enumerate()
+            {
+                s.spawn(move || {
+                    if let Some(f) = p.on_thread {
+                        f();
+                    }
+                    sums.fill(0.0);
+                    counts.fill(0);
+                    let lo = t * per;
+                    for (i, &a) in assign.iter().enumerate() {
+                        let Some(a) = (a as usize).checked_sub(lo).filter(|&a| a < counts.len())
+                        else {
+                            continue;
+                        };
+                        counts[a] += 1;
+                        for (s, x) in sums[a * dims..(a + 1) * dims].iter_mut().zip(row(i)) {
+                            *s += *x as f64;
+                        }
+                    }
+                });
             }
-        }
+        });
         for c in 0..k {
             if counts[c] == 0 {
                 continue;

@@ -126,7 +126,7 @@ fn build_and_write(st: &mut State) {
         label_slots: st.meta.label_slots as usize,
         ef_construction: st.meta.ef_construction as usize,
         alpha: st.meta.alpha,
-        threads: build_threads(opts.build_threads),
+        threads: build_threads(opts.build_threads, None),
         on_thread: Some(block_signals),
     };
     let graph = vchord_graph::build::build(&data, &p, &mut |done| {
