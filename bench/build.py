@@ -53,7 +53,10 @@ class PeakSampler(threading.Thread):
                 time.sleep(0.02)
 
 
-def build(c, conn, create, workers):
+def build(c, conn, create, workers, sample=True):
+    """One build: seconds, peak memory (KiB; with `sample`), size, workers seen, phases. The
+    memory sampler polls on a connection of its own every 20 ms, which takes a share of a core
+    from a build that uses them all, so only the first round samples."""
     conn.execute(f"SET max_parallel_maintenance_workers = {workers}")
     conn.execute("DROP INDEX IF EXISTS idx")
     # The last build's pages and WAL are written out first, so that no build shares the
@@ -64,12 +67,14 @@ def build(c, conn, create, workers):
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     base_kib = private_kib(pid)
     s = PeakSampler(c, pid)
-    s.start()
+    if sample:
+        s.start()
     t = time.perf_counter()
     conn.execute(create)
     secs = time.perf_counter() - t
-    s.stop_.set()
-    s.join()
+    if sample:
+        s.stop_.set()
+        s.join()
     size = conn.execute("SELECT pg_relation_size('idx')").fetchone()[0]
     phases = next((m for m in notes if m.startswith("vchordrq build")), "")
     conn._notice_handlers.clear()
@@ -103,7 +108,7 @@ def main():
     ap.add_argument("--workers", default="0,2")
     ap.add_argument("--options", default="", help="vchordrq options (TOML)")
     ap.add_argument("--probes", type=int, default=24, help="probes for the QPS figure")
-    ap.add_argument("--rounds", type=int, default=3, help="turns of the worker counts; each keeps its fastest")
+    ap.add_argument("--rounds", type=int, default=4, help="turns of the worker counts; each keeps its fastest")
     args = ap.parse_args()
     conf = {"shared_buffers": "'4GB'", "max_parallel_maintenance_workers": "8", "max_worker_processes": "16",
             "max_parallel_workers": "8", "jit": "off", "log_min_messages": "warning"}
@@ -133,10 +138,11 @@ def main():
                 # The worker counts take turns, args.rounds times, and each keeps its fastest
                 # build: a slow stretch of a shared machine, or a build that meets memory the
                 # OS must first hand back (the sample, 100+ MiB, took 0.1 to 0.5 s here for
-                # that alone), then falls on no one count. Answers and QPS: first round.
+                # that alone), then falls on no one count. Answers, QPS and peak memory: first
+                # round.
                 for rnd in range(args.rounds):
                     for w in [int(x) for x in args.workers.split(",")]:
-                        secs, peak, size, seen, phases = build(c, conn, create, w)
+                        secs, peak, size, seen, phases = build(c, conn, create, w, rnd == 0)
                         print(f"  round {rnd + 1}, workers {w}: build {secs:.2f} s, "
                               f"{re.sub(r'^vchordrq build: ', '', phases)}", flush=True)
                         if rnd == 0:
@@ -144,8 +150,7 @@ def main():
                             best[w] = (secs, peak, size, seen, phases, qps)
                         else:
                             b = best[w]
-                            best[w] = (secs, max(peak, b[1]), size, seen, phases, b[5]) \
-                                if secs < b[0] else (b[0], max(peak, b[1]), *b[2:])
+                            best[w] = (secs, b[1], size, b[3], phases, b[5]) if secs < b[0] else b
                 for w, (secs, peak, size, seen, phases, qps) in best.items():
                     print(f"workers {w} (seen {seen}): fastest build {secs:.2f} s, peak memory {peak / 1024:.0f} MiB, "
                           f"size {size / 2**20:.1f} MiB, {qps:.0f} QPS at probes {args.probes}; "

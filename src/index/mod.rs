@@ -56,6 +56,21 @@ pub fn read_key(elem: Elem, d: sys::Datum) -> (Vec<f32>, Vec<u8>) {
     (floats, bytes)
 }
 
+/// Calls `f` with the key's elements as f32: the datum's own memory for a vector (no copy), a
+/// decoded copy for a halfvec. For scans that need only the floats once (a build's sample).
+pub fn with_key_floats<R>(elem: Elem, d: sys::Datum, f: impl FnOnce(&[f32]) -> R) -> R {
+    match elem {
+        Elem::F32 => f(crate::types::read::<f32>(d)),
+        Elem::F16 => {
+            let v: Vec<f32> = crate::types::read::<f16>(d)
+                .iter()
+                .map(|x| x.to_f32())
+                .collect();
+            f(&v)
+        }
+    }
+}
+
 /// The key's elements as the index stores them (little-endian, in the column's element type):
 /// all a rerank needs.
 pub fn key_bytes(elem: Elem, d: sys::Datum) -> Vec<u8> {

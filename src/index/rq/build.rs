@@ -71,20 +71,39 @@ unsafe extern "C-unwind" fn sample_callback(
             };
             let d = *values;
             let (elem, metric) = (st.elem, st.metric);
-            let mut v = st.cxt.run(|| read_key(elem, d).0);
-            if st.dims == 0 {
-                // No typmod: the first row tells the dimensions, and so the memory per row.
-                st.dims = v.len() as u32;
-                st.capacity = st.capacity.min(sample_budget(st.mem, st.dims) as usize);
-                st.sample = Matrix::with_capacity(v.len(), st.capacity.min(st.expected));
-            }
-            check_dims(st.dims, v.len());
+            let SampleState {
+                cxt,
+                sample,
+                dims,
+                capacity,
+                mem,
+                expected,
+                ..
+            } = st;
+            // Straight from the row into the sample (no copy in between for a vector).
+            let row = cxt.run(|| {
+                with_key_floats(elem, d, |v| {
+                    if *dims == 0 {
+                        // No typmod: the first row tells the dimensions, and so the memory per row.
+                        *dims = v.len() as u32;
+                        *capacity = (*capacity).min(sample_budget(*mem, *dims) as usize);
+                        *sample = Matrix::with_capacity(v.len(), (*capacity).min(*expected));
+                    }
+                    check_dims(*dims, v.len());
+                    match slot {
+                        None => {
+                            sample.push(v);
+                            sample.len() - 1
+                        }
+                        Some(j) => {
+                            sample.row_mut(j).copy_from_slice(v);
+                            j
+                        }
+                    }
+                })
+            });
             if metric == Metric::Cos {
-                vchord_kmeans::normalize(&mut v);
-            }
-            match slot {
-                None => st.sample.push(&v),
-                Some(j) => st.sample.row_mut(j).copy_from_slice(&v),
+                vchord_kmeans::normalize(st.sample.row_mut(row));
             }
         })
     }
@@ -270,10 +289,24 @@ fn build(
         rng: Rng::new(SEED),
         cxt: TempContext::new(c"vchordrq sample"),
     };
+    // Where the build has a second thread, it faults the sample's memory in while the scan
+    // fills it (100+ MiB of fresh pages took a tenth of the phase on their own).
+    let threads = build_threads(
+        i.build_threads,
+        cfg!(pg_ge17).then(|| planned_workers(info)),
+    );
+    let helper = (threads > 1 && st.sample.data.capacity() > 0).then(|| {
+        let d = &st.sample.data;
+        populate(d.as_ptr() as usize, d.capacity() * 4)
+    });
     let stp: *mut SampleState = &raw mut st;
     unsafe {
         pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(sample_callback), stp.cast()))
     };
+    // (On an error the helper is left to finish alone: it cannot harm the freed memory.)
+    if let Some(h) = helper {
+        let _ = h.join();
+    }
     if st.dims == 0 {
         Error::new(
             ERRCODE_DATA_EXCEPTION,
@@ -332,11 +365,6 @@ fn build(
     let t1 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_KMEANS);
     let spherical = i.spherical_centroids.unwrap_or(metric != Metric::L2);
-    // Where PostgreSQL plans workers (17+), k-means takes one thread for each participant.
-    let threads = build_threads(
-        i.build_threads,
-        cfg!(pg_ge17).then(|| planned_workers(info)),
-    );
     let tree = if sample.is_empty() {
         // No rows: one list around the origin; REINDEX after loading gives real lists.
         let mut m = Matrix::new(dims as usize);
@@ -400,6 +428,26 @@ fn build(
         ),
     );
     build_result(reltuples, indtuples)
+}
+
+/// A thread that faults in `len` bytes at `addr` for writing, leaving what they hold alone
+/// (MADV_POPULATE_WRITE, Linux 5.14+; elsewhere it does nothing and the writer faults them).
+/// Harmless whatever the memory has become meanwhile: the contents never change.
+fn populate(addr: usize, len: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        block_signals();
+        #[cfg(target_os = "linux")]
+        unsafe {
+            let start = addr & !4095;
+            libc::madvise(
+                start as *mut libc::c_void,
+                len + (addr - start),
+                libc::MADV_POPULATE_WRITE,
+            );
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (addr, len);
+    })
 }
 
 /// The workers the planner gave this build (plan_create_index_workers: 0 before 17).
