@@ -31,7 +31,7 @@ pub struct Rel {
     reserve: bool,
 }
 
-/// Pages added at once by a build store that reserves them.
+/// The most pages added at once by a build store that reserves them.
 const RESERVE_PAGES: u32 = 32;
 
 thread_local! {
@@ -66,12 +66,13 @@ impl Rel {
         self.bulk = true;
         self
     }
-    /// A build store whose new pages come from batches of [`RESERVE_PAGES`], added to the
-    /// relation at once: one relation extension lock and one fallocate a batch (16+) rather
-    /// than a lock and an 8 kB write of zeros a page, which parallel build participants
-    /// otherwise queue for. Up to a batch less one per participant stays empty at the end
-    /// (never reached; log_all skips empty pages). Only for stores that never take
-    /// `nblocks() - 1` as their last page (vchordrq's lists are chains).
+    /// A build store whose new pages come in batches (a sixteenth of the relation, up to
+    /// [`RESERVE_PAGES`]) added to the relation at once: one relation extension lock and one
+    /// fallocate a batch (16+; more than 8 pages) rather than a lock and an 8 kB write of
+    /// zeros a page, which parallel build participants otherwise queue for. Up to a batch
+    /// less one per participant stays empty at the end (never reached; log_all skips empty
+    /// pages). Only for stores that never take `nblocks() - 1` as their last page (vchordrq's
+    /// lists are chains).
     pub fn reserving(mut self) -> Rel {
         debug_assert!(self.bulk);
         self.reserve = self.bulk;
@@ -250,9 +251,15 @@ impl Rel {
             }
             unsafe { pg_try(|| sys::UnlockReleaseBuffer(buf)) };
         }
+        // Batches grow with the relation (a sixteenth of it, up to RESERVE_PAGES), so that a
+        // small index is not rounded up to a batch.
+        let want = if f == file && k == fork as i32 {
+            (end / 16).clamp(1, RESERVE_PAGES)
+        } else {
+            1
+        };
         let mut got = 0u32;
-        let buf =
-            unsafe { pg_try(|| sys::vchord_shim_extend_by(rel, fork, RESERVE_PAGES, &mut got)) };
+        let buf = unsafe { pg_try(|| sys::vchord_shim_extend_by(rel, fork, want, &mut got)) };
         let blk = unsafe { pg_try(|| sys::BufferGetBlockNumber(buf)) };
         RESERVED.set((file, fork as i32, blk + 1, blk + got.max(1)));
         (blk, self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32))
