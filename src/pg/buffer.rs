@@ -27,7 +27,7 @@ pub struct Rel {
     /// An index being built: pages change in place with no WAL, and [`Rel::log_all`] logs
     /// them whole once the build is done.
     bulk: bool,
-    /// Extend a build's relation [`RESERVE_PAGES`] pages at a time (see [`Rel::reserving`]).
+    /// Extend a build's relation in batches of pages (see [`Rel::reserving`]).
     reserve: bool,
 }
 
@@ -232,9 +232,7 @@ impl Rel {
             })
         }
     }
-}
 
-impl Rel {
     fn extend_reserved(&self) -> (u32, WriteGuard) {
         let (rel, fork) = (self.rel, self.fork);
         let file = unsafe { sys::vchord_shim_rel_file(rel) };
