@@ -9,7 +9,7 @@
 use super::guard::pg_try;
 use super::sys;
 use std::ops::{Deref, DerefMut};
-use vchord_ivf::page::{PAGE_SIZE, Page};
+use vchord_ivf::page::{Addr, PAGE_SIZE, Page};
 use vchord_ivf::store::Store;
 
 const _: () = assert!(
@@ -29,6 +29,42 @@ pub struct Rel {
     bulk: bool,
     /// Extend a build's relation in batches of pages (see [`Rel::reserving`]).
     reserve: bool,
+    /// The relation's file number, the key of its [`RECENT`] buffers.
+    number: u32,
+}
+
+/// Blocks of a relation whose buffers [`RECENT`] keeps (4 MiB), and relations it keeps.
+const RECENT_BLOCKS: u32 = 1 << 20;
+const RECENT_RELATIONS: usize = 4;
+
+thread_local! {
+    /// Where this backend last found the blocks of the relations it read lately: (file
+    /// number, fork, the buffer of each block or 0). Searches read the same hot pages query
+    /// after query; ReadRecentBuffer pins such a page without the buffer mapping lookup, and
+    /// checks that the buffer still holds it, so a stale entry costs only a normal read.
+    static RECENT: std::cell::RefCell<Vec<(u32, sys::ForkNumber::Type, Vec<sys::Buffer>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Pages [`Store::read_items`] pins before it reads the first.
+const PINS_AT_ONCE: usize = 4;
+
+/// The offset of line pointer `off` (from 1) in a page.
+fn line_pointer(off: u16) -> usize {
+    24 + 4 * (off.max(1) as usize - 1).min((PAGE_SIZE - 24) / 4 - 1)
+}
+
+/// Asks the CPU to bring the cache line at `page + at` (within the page) into its cache; a
+/// hint with no effect on what is read.
+#[inline(always)]
+fn prefetch(page: *const Page, at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(page.cast::<i8>().add(at.min(PAGE_SIZE - 1)));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (page, at);
 }
 
 /// The most pages added at once by a build store that reserves them.
@@ -51,6 +87,7 @@ impl Rel {
             vacuum: false,
             bulk: false,
             reserve: false,
+            number: unsafe { sys::vchord_shim_rel_number(rel) },
         }
     }
     pub fn for_vacuum(mut self) -> Rel {
@@ -185,6 +222,7 @@ impl Rel {
             vacuum: false,
             bulk: false,
             reserve: false,
+            number: unsafe { sys::vchord_shim_rel_number(rel) },
         }
     }
 
@@ -213,6 +251,62 @@ impl Rel {
                 dirty: false,
                 log_now: false,
             }
+        }
+    }
+
+    /// The buffer this backend last found block `blk` in (0: none known).
+    fn recent(self, blk: u32) -> sys::Buffer {
+        RECENT.with_borrow(|r| {
+            r.iter()
+                .find(|e| e.0 == self.number && e.1 == self.fork)
+                .and_then(|e| e.2.get(blk as usize).copied())
+                .unwrap_or(0)
+        })
+    }
+
+    fn remember(self, blk: u32, buf: sys::Buffer) {
+        if blk >= RECENT_BLOCKS {
+            return;
+        }
+        RECENT.with_borrow_mut(|r| {
+            let i = match r
+                .iter()
+                .position(|e| e.0 == self.number && e.1 == self.fork)
+            {
+                Some(i) => i,
+                None => {
+                    if r.len() == RECENT_RELATIONS {
+                        r.remove(0);
+                    }
+                    r.push((self.number, self.fork, Vec::new()));
+                    r.len() - 1
+                }
+            };
+            let v = &mut r[i].2;
+            if v.len() <= blk as usize {
+                v.resize((blk as usize + 1).next_power_of_two(), 0);
+            }
+            v[blk as usize] = buf;
+        })
+    }
+
+    /// Pins block `blk` for reading: through the buffer it was last found in when that still
+    /// holds it (no buffer mapping lookup), else as ReadBuffer does. Call inside `pg_try`.
+    ///
+    /// # Safety
+    /// `recent` comes from [`Rel::recent`] for this block.
+    unsafe fn pin_unguarded(self, blk: u32, recent: sys::Buffer) -> sys::Buffer {
+        unsafe {
+            if recent != 0 && sys::vchord_shim_read_recent(self.rel, self.fork, blk, recent) {
+                return recent;
+            }
+            sys::ReadBufferExtended(
+                self.rel,
+                self.fork,
+                blk,
+                sys::ReadBufferMode::RBM_NORMAL,
+                std::ptr::null_mut(),
+            )
         }
     }
 
@@ -269,7 +363,17 @@ impl Store for Rel {
     type Write<'a> = WriteGuard;
 
     fn read(&self, blk: u32) -> ReadGuard {
-        let buf = self.locked(blk, sys::BUFFER_LOCK_SHARE);
+        let (this, recent) = (*self, self.recent(blk));
+        let buf = unsafe {
+            pg_try(|| {
+                let buf = this.pin_unguarded(blk, recent);
+                sys::LockBuffer(buf, sys::BUFFER_LOCK_SHARE as i32);
+                buf
+            })
+        };
+        if buf != recent {
+            self.remember(blk, buf);
+        }
         let page = unsafe { sys::vchord_shim_buffer_page(buf) } as *const Page;
         ReadGuard { buf, page }
     }
@@ -292,6 +396,66 @@ impl Store for Rel {
         let buf = unsafe { pg_try(|| sys::vchord_shim_extend(rel, fork)) };
         let blk = unsafe { pg_try(|| sys::BufferGetBlockNumber(buf)) };
         (blk, self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32))
+    }
+
+    fn read_items(&self, addrs: &[Addr], f: &mut dyn FnMut(&[Addr], &Page)) {
+        let mut groups = addrs.chunk_by(|a, b| a.blk == b.blk).peekable();
+        while groups.peek().is_some() {
+            // A few pages at a time: a backend keeps its first 8 pins in an array and the
+            // rest in a hash table, which costs more than the overlap gains.
+            let mut round: [&[Addr]; PINS_AT_ONCE] = [&[]; PINS_AT_ONCE];
+            let mut n = 0;
+            for g in groups.by_ref().take(PINS_AT_ONCE) {
+                round[n] = g;
+                n += 1;
+            }
+            let round = &round[..n];
+            let mut recent = [0 as sys::Buffer; PINS_AT_ONCE];
+            for (i, g) in round.iter().enumerate() {
+                recent[i] = self.recent(g[0].blk);
+            }
+            let mut bufs = [0 as sys::Buffer; PINS_AT_ONCE];
+            let this = *self;
+            unsafe {
+                pg_try(|| {
+                    for (i, g) in round.iter().enumerate() {
+                        bufs[i] = this.pin_unguarded(g[0].blk, recent[i]);
+                    }
+                })
+            };
+            let mut pages = [std::ptr::null::<Page>(); PINS_AT_ONCE];
+            for (i, g) in round.iter().enumerate() {
+                if bufs[i] != recent[i] {
+                    self.remember(g[0].blk, bufs[i]);
+                }
+                pages[i] = unsafe { sys::vchord_shim_buffer_page(bufs[i]) } as *const Page;
+                for a in g.iter() {
+                    prefetch(pages[i], line_pointer(a.off));
+                }
+            }
+            // Before the lock, the line pointers are only hints: a stale one makes a useless
+            // prefetch, never a wrong read (the items are read under the lock below).
+            for (i, g) in round.iter().enumerate() {
+                for a in g.iter() {
+                    let lp = unsafe {
+                        std::ptr::read_volatile(
+                            pages[i].cast::<u8>().add(line_pointer(a.off)).cast::<u32>(),
+                        )
+                    };
+                    let at = (lp & 0x7FFF) as usize;
+                    if (lp >> 15) & 3 == 1 {
+                        prefetch(pages[i], at);
+                        prefetch(pages[i], at + 64);
+                    }
+                }
+            }
+            for (i, g) in round.iter().enumerate() {
+                let buf = bufs[i];
+                unsafe { pg_try(|| sys::LockBuffer(buf, sys::BUFFER_LOCK_SHARE as i32)) };
+                f(g, unsafe { &*pages[i] });
+                unsafe { pg_try(|| sys::UnlockReleaseBuffer(buf)) };
+            }
+        }
     }
 
     fn nblocks(&self) -> u32 {

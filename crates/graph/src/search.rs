@@ -222,38 +222,38 @@ impl Search {
 
     /// Scores the vertices at `addrs` (which it sorts): each page among them is read once,
     /// and every vertex on it is scored from that one read.
-    fn score_all<S: Store>(&mut self, s: &S, addrs: &mut [Addr], from_matching: bool) {
+    fn score_all<S: Store>(&mut self, s: &S, addrs: &mut Vec<Addr>, from_matching: bool) {
+        addrs.retain(|a| !a.is_none() && self.len.covers(s, a.blk));
         addrs.sort_unstable();
         let mut found: Vec<Scored> = Vec::with_capacity(addrs.len());
-        for group in addrs.chunk_by(|a, b| a.blk == b.blk) {
-            let blk = group[0].blk;
-            if group[0].is_none() || !self.len.covers(s, blk) {
-                continue;
-            }
-            self.stats.pages += 1;
-            let p = s.read(blk);
-            if page::kind(&p) != KIND_VERTICES {
-                continue;
+        let (meta, lut, kind, lq, offset) =
+            (&self.meta, &self.lut, self.kind, self.lq, self.offset);
+        let filter = self.filter.as_deref();
+        let mut pages = 0;
+        s.read_items(addrs, &mut |group, p| {
+            pages += 1;
+            if page::kind(p) != KIND_VERTICES {
+                return;
             }
             for &a in group {
-                let Some(v) = page::get(&p, a.off).and_then(|t| Vertex::parse(&self.meta, t))
-                else {
+                let Some(v) = page::get(p, a.off).and_then(|t| Vertex::parse(meta, t)) else {
                     continue;
                 };
-                let matching = self.filter.as_deref().is_none_or(|f| v.has_label_in(f));
+                let matching = filter.is_none_or(|f| v.has_label_in(f));
                 let f = v.factors();
-                let dot = self.lut.code_dot(self.meta.bits, v.code());
-                let (est, err) = vchord_rabitq::estimate(self.kind, &f, dot, self.lq);
+                let dot = lut.code_dot(meta.bits, v.code());
+                let (est, err) = vchord_rabitq::estimate(kind, &f, dot, lq);
                 found.push(Scored {
                     addr: a,
-                    est: est + self.offset,
+                    est: est + offset,
                     err,
                     tid: v.tid(),
                     deleted: v.deleted(),
                     matching,
                 });
             }
-        }
+        });
+        self.stats.pages += pages;
         for x in found {
             self.admit(x, from_matching);
         }

@@ -4,7 +4,7 @@
 //! A [`Store::write`] guard holds the page's exclusive lock and a private copy; dropping it
 //! normally makes a change durable (one WAL record) and visible, dropping it untouched (never
 //! dereferenced mutably) logs nothing, and dropping it during an unwind discards the change. A read guard holds a share lock.
-use crate::page::{PAGE_SIZE, Page};
+use crate::page::{Addr, PAGE_SIZE, Page};
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 
@@ -27,6 +27,17 @@ pub trait Store {
         self.write(blk)
     }
     fn nblocks(&self) -> u32;
+    /// Reads the pages of `addrs` (sorted by block, every block within the relation) and
+    /// hands each page to `f` with the addresses on it, under a share lock as
+    /// [`Store::read`] gives. A store may fetch a few pages before the first call (PostgreSQL
+    /// pins them, then has the CPU prefetch the named items), so that the memory latencies of
+    /// the items overlap rather than add up.
+    fn read_items(&self, addrs: &[Addr], f: &mut dyn FnMut(&[Addr], &Page)) {
+        for group in addrs.chunk_by(|a, b| a.blk == b.blk) {
+            let p = self.read(group[0].blk);
+            f(group, &p);
+        }
+    }
     /// Called between units of long work (pages of a vacuum, rows of a build): query cancel,
     /// vacuum cost delay.
     fn yield_point(&self) {}
