@@ -27,7 +27,7 @@ use vchord_rabitq::{Factors, Rotation};
 use vchord_simd::f32x;
 
 pub const MAGIC: u32 = 0x4743_4356; // "VCCG" little-endian
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 pub const ROTATION_SEED: u64 = 0x7663_686F_7264_6721; // "vchordg!"
 
 pub const KIND_META: u32 = 11;
@@ -58,6 +58,9 @@ pub struct Meta {
     pub ef_search: Option<u32>,
     pub epsilon: Option<f32>,
     pub max_scan_tuples: Option<i32>,
+    /// Low bits of a 4-byte edge that hold the offset (see [`Meta::edge`]); set by
+    /// [`write`] from the parameters above, which fix how many vertices a page can hold.
+    pub off_bits: u32,
 }
 
 const META_BYTES: usize = 64;
@@ -82,6 +85,7 @@ impl Meta {
         b[48..52].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
         b[52..56].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
         b[56..60].copy_from_slice(&self.label_slots.to_le_bytes());
+        b[60] = self.off_bits as u8;
         b
     }
 
@@ -114,8 +118,10 @@ impl Meta {
             ef_search: Some(u32_at(44)).filter(|&e| e > 0),
             epsilon: (!eps.is_nan()).then_some(eps),
             max_scan_tuples: (mst != i32::MIN).then_some(mst),
+            off_bits: b[60] as u32,
         };
         if !(1..=2).contains(&m.bits)
+            || !(1..=16).contains(&m.off_bits)
             || m.m == 0
             || m.m > options::MAX_M
             || m.label_slots > m.m
@@ -150,7 +156,45 @@ impl Meta {
 
     /// Bytes of a vertex with `labels` labels.
     pub fn vertex_len(&self, labels: usize) -> usize {
-        V_CODE + self.code_len() + 2 * labels + 6 * self.slots() + self.vector_len()
+        V_CODE + self.code_len() + 2 * labels + EDGE * self.slots() + self.vector_len()
+    }
+
+    /// The offset bits of an edge for these parameters: enough for the most vertices a page
+    /// can hold (those with no labels).
+    pub fn fitted_off_bits(&self) -> u32 {
+        let most = (page::PAGE_SIZE - 32) / page::cost(self.vertex_len(0));
+        (usize::BITS - most.leading_zeros()).max(1)
+    }
+
+    /// The highest offset an edge can name.
+    pub fn max_off(&self) -> u16 {
+        ((1u32 << self.off_bits) - 1).min(u16::MAX as u32) as u16
+    }
+
+    /// Blocks an edge can name: `0..block_limit()` (an index of 512 GiB when a page holds
+    /// up to 63 vertices, more with fewer).
+    pub fn block_limit(&self) -> u32 {
+        // The last block is left out: its edge at the highest offset would be NO_EDGE.
+        u32::MAX >> self.off_bits
+    }
+
+    /// An edge: the address packed into 4 bytes, block in the high bits.
+    pub fn edge(&self, a: Addr) -> u32 {
+        if a.is_none() {
+            return NO_EDGE;
+        }
+        debug_assert!(a.blk < self.block_limit() && a.off <= self.max_off());
+        (a.blk << self.off_bits) | a.off as u32
+    }
+
+    pub fn edge_addr(&self, e: u32) -> Addr {
+        if e == NO_EDGE {
+            return Addr::NONE;
+        }
+        Addr {
+            blk: e >> self.off_bits,
+            off: (e & ((1 << self.off_bits) - 1)) as u16,
+        }
     }
 
     /// Whether a vertex with the most labels fits a page with these parameters.
@@ -184,21 +228,24 @@ fn set_entry<S: Store>(s: &S, entry: Addr) {
 // ---- vertices --------------------------------------------------------------------------
 
 const V_FLAGS: usize = 6;
-const V_NLABELS: usize = 7;
-const V_NNEIGH: usize = 8;
-const V_NGENERAL: usize = 10;
-const V_FACTORS: usize = 12;
-const V_CODE: usize = V_FACTORS + Factors::BYTES;
-const F_DELETED: u8 = 1;
+const V_FACTORS: usize = 7;
+const V_CODE: usize = V_FACTORS + 10;
+/// In the flags byte: the row is deleted; the low bits count the labels.
+const F_DELETED: u8 = 0x80;
+const EDGE: usize = 4;
+const NO_EDGE: u32 = u32::MAX;
 
-/// A vertex tuple, decoded: heap TID, flags, label count, neighbour count, count of general
-/// neighbours (the first ones; the rest are label edges), RaBitQ factors and code, labels
-/// (i16), `m + label_slots` neighbour slots (6 bytes each), the vector (when kept).
+/// A vertex tuple, decoded: heap TID; a byte with the deleted flag and the label count;
+/// RaBitQ factors (`|r|²` and `<code, r>` as f32, the error bound over `|r|` as f16 rounded
+/// up) and code; labels (i16); `m` general edge slots, then `label_slots` label edge slots
+/// (4 bytes each, see [`Meta::edge`]; each kind packed from its first slot, the rest
+/// [`NO_EDGE`]); the vector (when kept).
 pub struct Vertex<'a> {
     t: &'a [u8],
     code_len: usize,
     m: usize,
     slots: usize,
+    off_bits: u32,
 }
 
 impl<'a> Vertex<'a> {
@@ -212,11 +259,9 @@ impl<'a> Vertex<'a> {
             code_len: meta.code_len(),
             m: meta.m as usize,
             slots: meta.slots(),
+            off_bits: meta.off_bits,
         };
-        (t.len() == meta.vertex_len(t[V_NLABELS] as usize)
-            && v.count() <= v.slots
-            && v.general() <= v.count().min(v.m))
-        .then_some(v)
+        (t.len() == meta.vertex_len(v.nlabels())).then_some(v)
     }
     pub fn tid(&self) -> Addr {
         Addr::from_bytes(&self.t[0..6])
@@ -224,15 +269,33 @@ impl<'a> Vertex<'a> {
     pub fn deleted(&self) -> bool {
         self.t[V_FLAGS] & F_DELETED != 0
     }
-    fn count(&self) -> usize {
-        u16::from_le_bytes([self.t[V_NNEIGH], self.t[V_NNEIGH + 1]]) as usize
+    fn nlabels(&self) -> usize {
+        (self.t[V_FLAGS] & !F_DELETED) as usize
     }
-    /// How many of the neighbours (the first ones) are general edges.
+    fn slot(&self, i: usize) -> u32 {
+        let at = self.neigh_at() + EDGE * i;
+        u32::from_le_bytes(self.t[at..at + EDGE].try_into().unwrap())
+    }
+    /// How many slots from `from` (up to `to`) hold edges.
+    fn filled(&self, from: usize, to: usize) -> usize {
+        (from..to).take_while(|&i| self.slot(i) != NO_EDGE).count()
+    }
+    /// How many general edges the vertex has.
     pub fn general(&self) -> usize {
-        u16::from_le_bytes([self.t[V_NGENERAL], self.t[V_NGENERAL + 1]]) as usize
+        self.filled(0, self.m)
     }
     pub fn factors(&self) -> Factors {
-        Factors::from_bytes(&self.t[V_FACTORS..V_CODE])
+        let f = |i: usize| f32::from_le_bytes(self.t[i..i + 4].try_into().unwrap());
+        let norm_sq = f(V_FACTORS);
+        let ratio = half::f16::from_le_bytes([self.t[V_FACTORS + 8], self.t[V_FACTORS + 9]]);
+        Factors {
+            norm_sq,
+            sum_abs: f(V_FACTORS + 4),
+            // Codes are of residuals to the index's one centre, and a search's table is
+            // built on the query's residual to it (L2), so this term is already in the sum.
+            sign_dot_c: 0.0,
+            err: ratio.to_f32() * norm_sq.max(0.0).sqrt(),
+        }
     }
     pub fn code(&self) -> &'a [u8] {
         &self.t[V_CODE..V_CODE + self.code_len]
@@ -241,7 +304,7 @@ impl<'a> Vertex<'a> {
         V_CODE + self.code_len
     }
     fn neigh_at(&self) -> usize {
-        self.labels_at() + 2 * self.t[V_NLABELS] as usize
+        self.labels_at() + 2 * self.nlabels()
     }
     pub fn labels(&self) -> Vec<i16> {
         self.t[self.labels_at()..self.neigh_at()]
@@ -259,27 +322,70 @@ impl<'a> Vertex<'a> {
                     .is_ok()
             })
     }
+    fn edges_in(&self, from: usize, to: usize, out: &mut Vec<Addr>) {
+        for i in from..to {
+            let e = self.slot(i);
+            if e == NO_EDGE {
+                break;
+            }
+            out.push(Addr {
+                blk: e >> self.off_bits,
+                off: (e & ((1 << self.off_bits) - 1)) as u16,
+            });
+        }
+    }
     /// Every neighbour, general edges first.
     pub fn neighbours(&self) -> Vec<Addr> {
-        self.first(self.count())
+        let mut out = Vec::with_capacity(self.slots);
+        self.edges_in(0, self.m, &mut out);
+        self.edges_in(self.m, self.slots, &mut out);
+        out
     }
     /// The neighbours a search walks: with a label filter all, else the general edges.
     pub fn walk(&self, filtered: bool) -> Vec<Addr> {
-        self.first(if filtered {
-            self.count()
-        } else {
-            self.general()
-        })
-    }
-    fn first(&self, n: usize) -> Vec<Addr> {
-        let at = self.neigh_at();
-        (0..n)
-            .map(|i| Addr::from_bytes(&self.t[at + 6 * i..at + 6 * i + 6]))
-            .collect()
+        let mut out = Vec::with_capacity(self.slots);
+        self.edges_in(0, self.m, &mut out);
+        if filtered {
+            self.edges_in(self.m, self.slots, &mut out);
+        }
+        out
     }
     /// The kept vector's bytes (empty with rerank_in_table).
     pub fn vector(&self) -> &'a [u8] {
-        &self.t[self.neigh_at() + 6 * self.slots..]
+        &self.t[self.neigh_at() + EDGE * self.slots..]
+    }
+}
+
+/// The stored factors: the error bound over `|r|` rounded up to an f16 (a bound that
+/// is a little loose, never tight).
+fn factor_bytes(f: &Factors) -> [u8; 10] {
+    let mut out = [0u8; 10];
+    out[0..4].copy_from_slice(&f.norm_sq.to_le_bytes());
+    out[4..8].copy_from_slice(&f.sum_abs.to_le_bytes());
+    let norm = (f.norm_sq as f64).max(0.0).sqrt();
+    let ratio = if norm > 0.0 { f.err as f64 / norm } else { 0.0 };
+    let mut h = half::f16::from_f64(ratio);
+    if (h.to_f64()) < ratio && h.is_finite() {
+        h = half::f16::from_bits(h.to_bits() + 1);
+    }
+    out[8..10].copy_from_slice(&h.to_le_bytes());
+    out
+}
+
+/// Writes `e` into the edge slots `slots` (from the vertex's first slot).
+fn put_edges(meta: &Meta, slots: &mut [u8], e: &Edges) {
+    let (general, labelled) = e.list.split_at(e.general.min(e.list.len()));
+    debug_assert!(general.len() <= meta.m as usize);
+    debug_assert!(labelled.len() <= meta.label_slots as usize);
+    let m = meta.m as usize;
+    for (i, slot) in slots.chunks_exact_mut(EDGE).enumerate() {
+        let a = if i < m {
+            general.get(i)
+        } else {
+            labelled.get(i - m)
+        };
+        let edge = a.map_or(NO_EDGE, |&a| meta.edge(a));
+        slot.copy_from_slice(&edge.to_le_bytes());
     }
 }
 
@@ -292,21 +398,17 @@ fn encode_vertex(
     neighbours: &Edges,
     vector: &[u8],
 ) -> Vec<u8> {
-    let (neighbours, general) = (&neighbours.list, neighbours.general);
     let mut t = Vec::with_capacity(meta.vertex_len(labels.len()));
     t.extend_from_slice(&tid.to_bytes());
-    t.push(0);
     t.push(labels.len() as u8);
-    t.extend_from_slice(&(neighbours.len() as u16).to_le_bytes());
-    t.extend_from_slice(&(general as u16).to_le_bytes());
-    t.extend_from_slice(&f.to_bytes());
+    t.extend_from_slice(&factor_bytes(f));
     t.extend_from_slice(code);
     for l in labels {
         t.extend_from_slice(&l.to_le_bytes());
     }
-    for i in 0..meta.slots() {
-        t.extend_from_slice(&neighbours.get(i).copied().unwrap_or(Addr::NONE).to_bytes());
-    }
+    let at = t.len();
+    t.resize(at + EDGE * meta.slots(), 0);
+    put_edges(meta, &mut t[at..], neighbours);
     t.extend_from_slice(&vector[..meta.vector_len()]);
     debug_assert_eq!(t.len(), meta.vertex_len(labels.len()));
     t
@@ -353,15 +455,9 @@ impl Edges {
 
 /// Replaces the neighbour list of the vertex tuple `t` (in place).
 fn put_neighbours(meta: &Meta, t: &mut [u8], e: &Edges) {
-    let list = &e.list;
-    let nl = t[V_NLABELS] as usize;
+    let nl = (t[V_FLAGS] & !F_DELETED) as usize;
     let at = V_CODE + meta.code_len() + 2 * nl;
-    t[V_NNEIGH..V_NNEIGH + 2].copy_from_slice(&(list.len() as u16).to_le_bytes());
-    t[V_NGENERAL..V_NGENERAL + 2].copy_from_slice(&(e.general as u16).to_le_bytes());
-    for i in 0..meta.slots() {
-        let a = list.get(i).copied().unwrap_or(Addr::NONE);
-        t[at + 6 * i..at + 6 * i + 6].copy_from_slice(&a.to_bytes());
-    }
+    put_edges(meta, &mut t[at..at + EDGE * meta.slots()], e);
 }
 
 /// The relation's length as last read: a block below it exists (an index is never truncated
@@ -755,8 +851,9 @@ pub fn write<S: Store>(
     rows: &Rows,
     graph: &build::Graph,
     tick: &mut dyn FnMut(usize),
-) -> Meta {
+) -> std::result::Result<Meta, TooLarge> {
     assert_eq!(s.nblocks(), 0, "write needs an empty relation");
+    meta.off_bits = meta.fitted_off_bits();
     let rot = meta.rotation();
     let centre = centre_of(meta.metric, &rot, rows);
     let (mblk, g) = s.extend();
@@ -775,7 +872,8 @@ pub fn write<S: Store>(
     for &i in &order {
         let i = i as usize;
         let len = meta.vertex_len(rows.labels[i].len());
-        let off = match page::add(&mut scratch, &vec![0u8; len]) {
+        let fits = page::count(&scratch) < meta.max_off();
+        let off = match page::add(&mut scratch, &vec![0u8; len]).filter(|_| fits) {
             Some(o) => o,
             None => {
                 pages.push(on_page);
@@ -790,6 +888,9 @@ pub fn write<S: Store>(
     }
     if on_page > 0 {
         pages.push(on_page);
+    }
+    if blk >= meta.block_limit() {
+        return Err(TooLarge);
     }
     let mut at = 0;
     for count in pages {
@@ -835,18 +936,29 @@ pub fn write<S: Store>(
     page::init(&mut g, KIND_META);
     page::add(&mut g, &meta.encode()).unwrap();
     drop(g);
-    meta
+    Ok(meta)
+}
+
+/// An index whose vertices would lie past the blocks an edge can name.
+#[derive(Debug, PartialEq)]
+pub struct TooLarge;
+
+/// Whether an insert may add a vertex page: false when the index has reached the blocks an
+/// edge can name (less a margin for inserts running at once, each adding at most one page).
+pub fn has_room<S: Store>(s: &S, meta: &Meta) -> bool {
+    s.nblocks() < meta.block_limit().saturating_sub(1024)
 }
 
 // ---- insert ----------------------------------------------------------------------------
 
 /// Appends a vertex tuple to the last vertex page (or a new one).
-fn append_vertex<S: Store>(s: &S, t: &[u8]) -> Addr {
+fn append_vertex<S: Store>(s: &S, meta: &Meta, t: &[u8]) -> Addr {
     let last = s.nblocks() - 1;
     {
         let mut g = s.write(last);
         if page::kind(&g) == KIND_VERTICES
             && page::next(&g) == INVALID_BLOCK
+            && page::count(&g) < meta.max_off()
             && page::cost(t.len()) <= page::free_space(&g)
             && let Some(off) = page::add(&mut g, t)
         {
@@ -854,6 +966,11 @@ fn append_vertex<S: Store>(s: &S, t: &[u8]) -> Addr {
         }
     }
     let (b, mut g) = s.extend();
+    // has_room, checked before the insert began, leaves a margin of blocks.
+    assert!(
+        b < meta.block_limit(),
+        "vchordg: block {b} is past what an edge can name"
+    );
     page::init(&mut g, KIND_VERTICES);
     let off = page::add(&mut g, t).expect("a vertex fits a page");
     Addr { blk: b, off }
@@ -873,7 +990,7 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
         let cur = Meta::decode(page::get(&g, 1).unwrap_or(&[]))?;
         if cur.entry.is_none() {
             let t = encode_vertex(&meta, tid, &f, &code, labels, &Edges::default(), &stored);
-            let a = append_vertex(s, &t);
+            let a = append_vertex(s, &meta, &t);
             let t = page::get_mut(&mut g, 1).unwrap();
             t[28..34].copy_from_slice(&a.to_bytes());
             drop(g);
@@ -906,7 +1023,7 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
         .collect();
     let nbs = cx.prune(&me, cands);
     let t = encode_vertex(&meta, tid, &f, &code, labels, &nbs, &stored);
-    let a = append_vertex(s, &t);
+    let a = append_vertex(s, &meta, &t);
     let mut named = false;
     for &u in &nbs.list {
         named |= add_edge(&cx, u, a, &me);
@@ -1213,6 +1330,9 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
                 problems.push(format!("vertex ({b},{off}) is malformed"));
                 continue;
             };
+            if off > meta.max_off() || b >= meta.block_limit() {
+                problems.push(format!("vertex ({b},{off}) cannot be named by an edge"));
+            }
             let f = v.factors();
             if ![f.norm_sq, f.sum_abs, f.sign_dot_c, f.err]
                 .iter()

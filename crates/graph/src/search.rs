@@ -147,9 +147,18 @@ impl Search {
                 norm: f32x::dot(rotated, rotated).sqrt(),
             },
         };
+        // Vertices store no `<code, centre>` (see [`Vertex::factors`]): for L2 the table is
+        // of the query's residual to the centre, which folds that term into the sum.
+        let lut = match kind {
+            Kind::L2 => {
+                let r: Vec<f32> = rotated.iter().zip(centre).map(|(q, c)| q - c).collect();
+                QueryLut::new(&r)
+            }
+            Kind::Dot => QueryLut::new(rotated),
+        };
         Search {
             meta: meta.clone(),
-            lut: QueryLut::new(rotated),
+            lut,
             kind,
             lq,
             offset: if meta.metric == Metric::Cos { 1.0 } else { 0.0 },

@@ -35,7 +35,7 @@ fn untid(a: Addr) -> usize {
 }
 
 fn meta(dims: usize, metric: Metric, in_table: bool) -> Meta {
-    Meta {
+    let mut m = Meta {
         dims: dims as u32,
         metric,
         elem: Elem::F32,
@@ -51,7 +51,10 @@ fn meta(dims: usize, metric: Metric, in_table: bool) -> Meta {
         ef_search: None,
         epsilon: None,
         max_scan_tuples: None,
-    }
+        off_bits: 0,
+    };
+    m.off_bits = m.fitted_off_bits();
+    m
 }
 
 fn rows(data: &[Vec<f32>], labels: &dyn Fn(usize) -> Vec<i16>) -> Rows {
@@ -86,7 +89,7 @@ fn build_index(
     };
     let g = build::build(&d, &p, &mut |_| {});
     let s = MemStore::new();
-    let meta = write(&s, meta, &r, &g, &mut |_| {});
+    let meta = write(&s, meta, &r, &g, &mut |_| {}).unwrap();
     (s, meta)
 }
 
@@ -329,7 +332,7 @@ fn empty_index_takes_its_first_insert_as_entry() {
         },
         &mut |_| {},
     );
-    let m = write(&s, meta(784, Metric::L2, false), &r, &g, &mut |_| {});
+    let m = write(&s, meta(784, Metric::L2, false), &r, &g, &mut |_| {}).unwrap();
     assert!(m.entry.is_none());
     let data = fashion(30, 0);
     assert!(search(&s, &data[0], 10, None, 10, &mut no_fetch).is_empty());
@@ -404,7 +407,7 @@ fn verify_finds_damage() {
     {
         let mut g = s.write(b);
         let t = page::get_mut(&mut g, 2).unwrap();
-        t[V_NLABELS] = 3; // the length no longer adds up
+        t[V_FLAGS] = 3; // three labels: the length no longer adds up
     }
     let (problems, _, _) = verify(&s);
     assert!(
@@ -525,5 +528,66 @@ fn real_data_harness() {
                 st.reranked as f64 / nq
             );
         }
+    }
+}
+
+#[test]
+fn edges_take_four_bytes() {
+    // GloVe-50 without vectors or labels: a 159-byte vertex, 49 a page, 6 offset bits.
+    let mut m = meta(50, Metric::Cos, true);
+    m.m = 32;
+    m.label_slots = 0;
+    assert_eq!(m.vertex_len(0), 159);
+    assert_eq!(m.fitted_off_bits(), 6);
+    m.off_bits = 6;
+    assert_eq!(m.block_limit(), (1 << 26) - 1);
+    for a in [
+        Addr { blk: 0, off: 1 },
+        Addr {
+            blk: 12345,
+            off: 49,
+        },
+        Addr {
+            blk: m.block_limit() - 1,
+            off: m.max_off(),
+        },
+        Addr::NONE,
+    ] {
+        assert_eq!(m.edge_addr(m.edge(a)), a);
+    }
+    // Kept 1536-d vectors: one vertex a page, and the block number keeps 31 bits.
+    let mut big = meta(1536, Metric::L2, false);
+    big.m = 32;
+    big.off_bits = big.fitted_off_bits();
+    assert_eq!(big.off_bits, 1);
+    assert_eq!(big.block_limit(), (1 << 31) - 1);
+    assert_ne!(
+        big.edge(Addr {
+            blk: big.block_limit() - 1,
+            off: big.max_off()
+        }),
+        u32::MAX
+    );
+}
+
+#[test]
+fn stored_error_bounds_round_up() {
+    let m = meta(8, Metric::L2, true);
+    let mut state = 7u64;
+    for _ in 0..2000 {
+        let mut rnd = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 20001) as f32 / 1000.0 - 10.0
+        };
+        let r: Vec<f32> = (0..8).map(|_| rnd()).collect();
+        let mut code = vec![0u8; 2];
+        let f = vchord_rabitq::encode_bits(2, &r, &[0.0; 8], &mut code);
+        let e = Edges::default();
+        let t = encode_vertex(&m, Addr { blk: 1, off: 1 }, &f, &code, &[], &e, &[]);
+        let g = Vertex::parse(&m, &t).unwrap().factors();
+        assert_eq!((g.norm_sq, g.sum_abs), (f.norm_sq, f.sum_abs));
+        assert!(g.err >= f.err * (1.0 - 1e-6) && g.err <= f.err * 1.002 + 1e-30);
     }
 }

@@ -112,6 +112,19 @@ fn check_fits(meta: &Meta, index: sys::Relation) {
     }
 }
 
+/// The ERROR for an index past the blocks its 4-byte edges can name.
+pub fn too_large(index: sys::Relation) -> ! {
+    Error::new(
+        ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        format!(
+            "index \"{}\" has reached the largest size a vchordg index can have",
+            relname(index)
+        ),
+    )
+    .hint("Its vertices are named by 4-byte edges; a vertex that takes more room (rerank_in_table = false, a larger m) leaves more of them to the block number.")
+    .raise()
+}
+
 fn build_and_write(st: &mut State) {
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_GRAPH);
     let opts: Options = index_options(st.index);
@@ -136,11 +149,12 @@ fn build_and_write(st: &mut State) {
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_WRITE);
     let mut meta = st.meta.clone();
     meta.dims = meta.dims.max(1);
-    st.meta = vchord_graph::write(&st.store, meta, &st.rows, &graph, &mut |done| {
+    let written = vchord_graph::write(&st.store, meta, &st.rows, &graph, &mut |done| {
         if done % 64 == 0 {
             crate::pg::check_for_interrupts();
         }
     });
+    st.meta = written.unwrap_or_else(|_| too_large(st.index));
     st.rows = Rows::new(st.rows.dims);
 }
 
@@ -164,6 +178,7 @@ fn meta_for(index: sys::Relation, dims: u32, labelled: bool) -> Meta {
         ef_search: o.search.ef_search,
         epsilon: o.search.epsilon.map(|e| e as f32),
         max_scan_tuples: o.search.max_scan_tuples.map(|m| m as i32),
+        off_bits: 0, // vchord_graph::write fits it to the vertices
     }
 }
 
@@ -249,7 +264,8 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
                 on_thread: None,
             };
             let graph = vchord_graph::build::build(&data, &p, &mut |_| {});
-            vchord_graph::write(&init, meta, &rows, &graph, &mut |_| {});
+            // An empty index: one page of each kind.
+            let _ = vchord_graph::write(&init, meta, &rows, &graph, &mut |_| {});
         })
     }
 }

@@ -33,6 +33,9 @@ pub unsafe extern "C-unwind" fn aminsert(
             });
             check_dims(meta.dims, v.len());
             check_finite(&v);
+            if !vchord_graph::has_room(&store, &meta) {
+                super::build::too_large(index);
+            }
             vchord_graph::insert(&store, meta, &v, tid_of(&*heap_tid), &labels).or_corrupt(index);
             false
         })
