@@ -591,3 +591,34 @@ fn stored_error_bounds_round_up() {
         assert!(g.err >= f.err * (1.0 - 1e-6) && g.err <= f.err * 1.002 + 1e-30);
     }
 }
+
+#[test]
+fn refilled_pages_stay_within_the_edge_offsets() {
+    // Removed vertices free room on their page but keep their line pointers, so a page
+    // refilled by inserts would pass the offsets an edge can hold without the check.
+    let data: Vec<Vec<f32>> = (0..400)
+        .map(|i| {
+            (0..8)
+                .map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0)
+                .collect()
+        })
+        .collect();
+    let (s, m) = build_index(&data[..20], meta(8, Metric::L2, true), &|_| vec![]);
+    assert_eq!(m.off_bits, 6);
+    let mut next = 20;
+    for _ in 0..4 {
+        for _ in 0..70 {
+            let i = next % data.len();
+            insert(&s, read_meta(&s).unwrap(), &data[i], tid(next), &[]).unwrap();
+            next += 1;
+        }
+        bulk_delete(&s, &mut |t| untid(t) % 3 != 0).unwrap();
+        let (problems, _, _) = verify(&s);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+    let most = (0..s.nblocks())
+        .map(|b| vchord_ivf::page::count(&s.read(b)))
+        .max()
+        .unwrap();
+    assert!(most <= m.max_off(), "{most} line pointers on a page");
+}
