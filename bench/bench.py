@@ -127,20 +127,20 @@ def systems(n, metric):
         {
             "name": "vchordg", "db": "vchord",
             "create": f"CREATE INDEX idx ON items USING vchordg (v {opclass})",
-            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 200]],
+            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 160, 200]],
         },
         {
             "name": "vchordg in-table", "db": "vchord",
             "create": f"CREATE INDEX idx ON items USING vchordg (v {opclass}) "
                       "WITH (options = 'rerank_in_table = true')",
-            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 200]],
+            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 160, 200]],
         },
         {
             # With the label column (filtered search): label edges make its vertices larger.
             "name": "vchordg labels", "db": "vchord",
             "create": f"CREATE INDEX idx ON items USING vchordg (v {opclass}, labels) "
                       "WITH (options = 'rerank_in_table = true')",
-            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 200]],
+            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 160, 200]],
             "filtered": [],
         },
         {
