@@ -121,7 +121,7 @@ pub fn too_large(index: sys::Relation) -> ! {
             relname(index)
         ),
     )
-    .hint("Its vertices are named by 4-byte edges; a vertex that takes more room (rerank_in_table = false, a larger m) leaves more of them to the block number.")
+    .hint("Edges name vertices in 4 bytes, block and offset: an index whose vertices are larger (rerank_in_table = false, a larger m) holds fewer a page and can have more blocks.")
     .raise()
 }
 
