@@ -29,21 +29,6 @@ pub struct Rel {
     bulk: bool,
     /// Extend a build's relation in batches of pages (see [`Rel::reserving`]).
     reserve: bool,
-    /// The relation's file number, the key of its [`RECENT`] buffers.
-    number: u32,
-}
-
-/// Blocks of a relation whose buffers [`RECENT`] keeps (4 MiB), and relations it keeps.
-const RECENT_BLOCKS: u32 = 1 << 20;
-const RECENT_RELATIONS: usize = 4;
-
-thread_local! {
-    /// Where this backend last found the blocks of the relations it read lately: (file
-    /// number, fork, the buffer of each block or 0). Searches read the same hot pages query
-    /// after query; ReadRecentBuffer pins such a page without the buffer mapping lookup, and
-    /// checks that the buffer still holds it, so a stale entry costs only a normal read.
-    static RECENT: std::cell::RefCell<Vec<(u32, sys::ForkNumber::Type, Vec<sys::Buffer>)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Pages [`Store::read_items`] pins before it reads the first.
@@ -87,7 +72,6 @@ impl Rel {
             vacuum: false,
             bulk: false,
             reserve: false,
-            number: unsafe { sys::vchord_shim_rel_number(rel) },
         }
     }
     pub fn for_vacuum(mut self) -> Rel {
@@ -222,7 +206,6 @@ impl Rel {
             vacuum: false,
             bulk: false,
             reserve: false,
-            number: unsafe { sys::vchord_shim_rel_number(rel) },
         }
     }
 
@@ -251,62 +234,6 @@ impl Rel {
                 dirty: false,
                 log_now: false,
             }
-        }
-    }
-
-    /// The buffer this backend last found block `blk` in (0: none known).
-    fn recent(self, blk: u32) -> sys::Buffer {
-        RECENT.with_borrow(|r| {
-            r.iter()
-                .find(|e| e.0 == self.number && e.1 == self.fork)
-                .and_then(|e| e.2.get(blk as usize).copied())
-                .unwrap_or(0)
-        })
-    }
-
-    fn remember(self, blk: u32, buf: sys::Buffer) {
-        if blk >= RECENT_BLOCKS {
-            return;
-        }
-        RECENT.with_borrow_mut(|r| {
-            let i = match r
-                .iter()
-                .position(|e| e.0 == self.number && e.1 == self.fork)
-            {
-                Some(i) => i,
-                None => {
-                    if r.len() == RECENT_RELATIONS {
-                        r.remove(0);
-                    }
-                    r.push((self.number, self.fork, Vec::new()));
-                    r.len() - 1
-                }
-            };
-            let v = &mut r[i].2;
-            if v.len() <= blk as usize {
-                v.resize((blk as usize + 1).next_power_of_two(), 0);
-            }
-            v[blk as usize] = buf;
-        })
-    }
-
-    /// Pins block `blk` for reading: through the buffer it was last found in when that still
-    /// holds it (no buffer mapping lookup), else as ReadBuffer does. Call inside `pg_try`.
-    ///
-    /// # Safety
-    /// `recent` comes from [`Rel::recent`] for this block.
-    unsafe fn pin_unguarded(self, blk: u32, recent: sys::Buffer) -> sys::Buffer {
-        unsafe {
-            if recent != 0 && sys::vchord_shim_read_recent(self.rel, self.fork, blk, recent) {
-                return recent;
-            }
-            sys::ReadBufferExtended(
-                self.rel,
-                self.fork,
-                blk,
-                sys::ReadBufferMode::RBM_NORMAL,
-                std::ptr::null_mut(),
-            )
         }
     }
 
@@ -363,17 +290,7 @@ impl Store for Rel {
     type Write<'a> = WriteGuard;
 
     fn read(&self, blk: u32) -> ReadGuard {
-        let (this, recent) = (*self, self.recent(blk));
-        let buf = unsafe {
-            pg_try(|| {
-                let buf = this.pin_unguarded(blk, recent);
-                sys::LockBuffer(buf, sys::BUFFER_LOCK_SHARE as i32);
-                buf
-            })
-        };
-        if buf != recent {
-            self.remember(blk, buf);
-        }
+        let buf = self.locked(blk, sys::BUFFER_LOCK_SHARE);
         let page = unsafe { sys::vchord_shim_buffer_page(buf) } as *const Page;
         ReadGuard { buf, page }
     }
@@ -410,24 +327,23 @@ impl Store for Rel {
                 n += 1;
             }
             let round = &round[..n];
-            let mut recent = [0 as sys::Buffer; PINS_AT_ONCE];
-            for (i, g) in round.iter().enumerate() {
-                recent[i] = self.recent(g[0].blk);
-            }
             let mut bufs = [0 as sys::Buffer; PINS_AT_ONCE];
-            let this = *self;
+            let (rel, fork) = (self.rel, self.fork);
             unsafe {
                 pg_try(|| {
                     for (i, g) in round.iter().enumerate() {
-                        bufs[i] = this.pin_unguarded(g[0].blk, recent[i]);
+                        bufs[i] = sys::ReadBufferExtended(
+                            rel,
+                            fork,
+                            g[0].blk,
+                            sys::ReadBufferMode::RBM_NORMAL,
+                            std::ptr::null_mut(),
+                        );
                     }
                 })
             };
             let mut pages = [std::ptr::null::<Page>(); PINS_AT_ONCE];
             for (i, g) in round.iter().enumerate() {
-                if bufs[i] != recent[i] {
-                    self.remember(g[0].blk, bufs[i]);
-                }
                 pages[i] = unsafe { sys::vchord_shim_buffer_page(bufs[i]) } as *const Page;
                 for a in g.iter() {
                     prefetch(pages[i], line_pointer(a.off));

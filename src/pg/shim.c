@@ -199,26 +199,6 @@ vchord_shim_rel_file(Relation rel)
 #endif
 }
 
-uint32
-vchord_shim_rel_number(Relation rel)
-{
-#if PG_VERSION_NUM >= 160000
-	return rel->rd_locator.relNumber;
-#else
-	return rel->rd_node.relNode;
-#endif
-}
-
-bool
-vchord_shim_read_recent(Relation rel, ForkNumber fork, BlockNumber blk, Buffer recent)
-{
-#if PG_VERSION_NUM >= 160000
-	return ReadRecentBuffer(rel->rd_locator, fork, blk, recent);
-#else
-	return ReadRecentBuffer(rel->rd_node, fork, blk, recent);
-#endif
-}
-
 bool
 vchord_shim_page_is_new(Buffer buf)
 {

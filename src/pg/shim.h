@@ -66,11 +66,6 @@ extern Buffer vchord_shim_extend_by(Relation rel, ForkNumber fork, uint32 want, 
 extern uint64 vchord_shim_rel_file(Relation rel);
 extern bool vchord_shim_page_is_new(Buffer buf);
 
-/* The relation's file number, and ReadRecentBuffer (true: `recent` held the block and is now
- * pinned; false: nothing pinned). */
-extern uint32 vchord_shim_rel_number(Relation rel);
-extern bool vchord_shim_read_recent(Relation rel, ForkNumber fork, BlockNumber blk,
-									Buffer recent);
 
 extern BlockNumber vchord_shim_nblocks(Relation rel, ForkNumber fork);
 
