@@ -191,10 +191,7 @@ impl Meta {
         if e == NO_EDGE {
             return Addr::NONE;
         }
-        Addr {
-            blk: e >> self.off_bits,
-            off: (e & ((1 << self.off_bits) - 1)) as u16,
-        }
+        unpack_edge(e, self.off_bits)
     }
 
     /// Whether a vertex with the most labels fits a page with these parameters.
@@ -234,6 +231,14 @@ const V_CODE: usize = V_FACTORS + 10;
 const F_DELETED: u8 = 0x80;
 const EDGE: usize = 4;
 const NO_EDGE: u32 = u32::MAX;
+
+/// The address in an edge other than [`NO_EDGE`] (see [`Meta::edge`]).
+fn unpack_edge(e: u32, off_bits: u32) -> Addr {
+    Addr {
+        blk: e >> off_bits,
+        off: (e & ((1 << off_bits) - 1)) as u16,
+    }
+}
 
 /// A vertex tuple, decoded: heap TID; a byte with the deleted flag and the label count;
 /// RaBitQ factors (`|r|²` and `<code, r>` as f32, the error bound over `|r|` as f16 rounded
@@ -328,10 +333,7 @@ impl<'a> Vertex<'a> {
             if e == NO_EDGE {
                 break;
             }
-            out.push(Addr {
-                blk: e >> self.off_bits,
-                off: (e & ((1 << self.off_bits) - 1)) as u16,
-            });
+            out.push(unpack_edge(e, self.off_bits));
         }
     }
     /// Every neighbour, general edges first.
