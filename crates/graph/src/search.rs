@@ -229,8 +229,9 @@ impl Search {
         Ok(srch)
     }
 
-    /// Scores the vertices at `addrs` (which it sorts): each page among them is read once,
-    /// and every vertex on it is scored from that one read.
+    /// Scores the vertices at `addrs` (which it sorts, dropping any past the relation): each
+    /// page among them is read once ([`Store::read_items`], which may fetch a few ahead), and
+    /// every vertex on it is scored from that one read.
     fn score_all<S: Store>(&mut self, s: &S, addrs: &mut Vec<Addr>, from_matching: bool) {
         addrs.retain(|a| !a.is_none() && self.len.covers(s, a.blk));
         addrs.sort_unstable();
