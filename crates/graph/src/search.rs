@@ -88,6 +88,7 @@ pub struct Stats {
 struct Scored {
     addr: Addr,
     est: f32,
+    /// The estimate's bound at the search's epsilon.
     err: f32,
     tid: Addr,
     deleted: bool,
@@ -236,8 +237,14 @@ impl Search {
         addrs.retain(|a| !a.is_none() && self.len.covers(s, a.blk));
         addrs.sort_unstable();
         let mut found: Vec<Scored> = Vec::with_capacity(addrs.len());
-        let (meta, lut, kind, lq, offset) =
-            (&self.meta, &self.lut, self.kind, self.lq, self.offset);
+        let (meta, lut, kind, lq, offset, epsilon) = (
+            &self.meta,
+            &self.lut,
+            self.kind,
+            self.lq,
+            self.offset,
+            self.epsilon,
+        );
         let filter = self.filter.as_deref();
         let mut pages = 0;
         s.read_items(addrs, &mut |group, p| {
@@ -252,7 +259,7 @@ impl Search {
                 let matching = filter.is_none_or(|f| v.has_label_in(f));
                 let f = v.factors();
                 let dot = lut.code_dot(meta.bits, v.code());
-                let (est, err) = vchord_rabitq::estimate(kind, &f, dot, lq);
+                let (est, err) = vchord_rabitq::estimate_bound(kind, &f, dot, lq, epsilon);
                 found.push(Scored {
                     addr: a,
                     est: est + offset,
@@ -305,7 +312,7 @@ impl Search {
             }
             if self.query.is_some() {
                 self.pool.push(Reverse(Node {
-                    key: est - self.epsilon * err,
+                    key: est - err,
                     ..node
                 }));
             }

@@ -485,6 +485,7 @@ fn real_data_harness() {
         .collect();
     let meta = read_meta(&s).unwrap();
     let centre = read_centre(&s, &meta).unwrap();
+    let eps: f32 = env("VCHORD_EPS", "1.9").parse().unwrap();
     for (filtered, efs) in [
         (false, env("VCHORD_EF", "16,32,64")),
         (true, env("VCHORD_FEF", "32,64,128")),
@@ -496,7 +497,7 @@ fn real_data_harness() {
                 let query = Query::with(meta.metric, &meta.rotation(), q);
                 let p = SearchParams {
                     ef,
-                    epsilon: 1.9,
+                    epsilon: eps,
                     filter: filtered.then(|| vec![(qi % 100) as i16]),
                 };
                 let mut it = Search::start(&s, &meta, &centre, query, &p).unwrap();
