@@ -315,7 +315,9 @@ impl Store for Rel {
         (blk, self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32))
     }
 
-    fn read_items(&self, addrs: &[Addr], f: &mut dyn FnMut(&[Addr], &Page)) {
+    fn read_items(&self, addrs: &[Addr], prefix: usize, f: &mut dyn FnMut(&[Addr], &Page)) {
+        // cache lines of an item to prefetch: at least one, at most eight
+        let lines = prefix.div_ceil(64).clamp(1, 8);
         let mut groups = addrs.chunk_by(|a, b| a.blk == b.blk).peekable();
         while groups.peek().is_some() {
             // A few pages at a time: a backend keeps its first 8 pins in an array and the
@@ -358,10 +360,13 @@ impl Store for Rel {
                             pages[i].cast::<u8>().add(line_pointer(a.off)).cast::<u32>(),
                         )
                     };
-                    let at = (lp & 0x7FFF) as usize;
+                    let (at, len) = ((lp & 0x7FFF) as usize, (lp >> 17) as usize);
                     if (lp >> 15) & 3 == 1 {
-                        prefetch(pages[i], at);
-                        prefetch(pages[i], at + 64);
+                        // the lines the item's first `prefix` bytes touch (within the item)
+                        let end = at + len.min(lines * 64).max(1);
+                        for line in (at & !63..end).step_by(64) {
+                            prefetch(pages[i], line);
+                        }
                     }
                 }
             }

@@ -155,6 +155,10 @@ impl Meta {
     }
 
     /// Bytes of a vertex with `labels` labels.
+    /// The leading bytes of a vertex that scoring it reads (tid, flags, factors, code).
+    pub fn scored_prefix(&self) -> usize {
+        V_CODE + self.code_len()
+    }
     pub fn vertex_len(&self, labels: usize) -> usize {
         V_CODE + self.code_len() + 2 * labels + EDGE * self.slots() + self.vector_len()
     }

@@ -247,7 +247,7 @@ impl Search {
         );
         let filter = self.filter.as_deref();
         let mut pages = 0;
-        s.read_items(addrs, &mut |group, p| {
+        s.read_items(addrs, meta.scored_prefix(), &mut |group, p| {
             pages += 1;
             if page::kind(p) != KIND_VERTICES {
                 return;

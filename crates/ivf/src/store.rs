@@ -30,9 +30,10 @@ pub trait Store {
     /// Reads the pages of `addrs` (sorted by block, every block within the relation) and
     /// hands each page to `f` with the addresses on it, under a share lock as
     /// [`Store::read`] gives. A store may fetch a few pages before the first call (PostgreSQL
-    /// pins them, then has the CPU prefetch the named items), so that the memory latencies of
-    /// the items overlap rather than add up.
-    fn read_items(&self, addrs: &[Addr], f: &mut dyn FnMut(&[Addr], &Page)) {
+    /// pins them, then has the CPU prefetch the first `prefix` bytes of each named item), so
+    /// that the memory latencies of the items overlap rather than add up.
+    fn read_items(&self, addrs: &[Addr], prefix: usize, f: &mut dyn FnMut(&[Addr], &Page)) {
+        let _ = prefix;
         for group in addrs.chunk_by(|a, b| a.blk == b.blk) {
             let p = self.read(group[0].blk);
             f(group, &p);

@@ -296,10 +296,17 @@ pub fn decode(b: u32, dims: usize, bits: &[u8], f: &Factors) -> Vec<f32> {
 #[derive(Clone, Debug)]
 pub struct QueryLut {
     table: Vec<f32>,
+    /// The query padded with zeros to the code's bits, and the sum of its elements: with a
+    /// vector kernel, `sum_i s_i q_i = 2 sum_{bit i set} q_i - sum_i q_i`.
+    padded: Vec<f32>,
+    total: f32,
 }
 
 impl QueryLut {
     pub fn new(q: &[f32]) -> QueryLut {
+        let mut padded = q.to_vec();
+        padded.resize(8 * code_bytes(q.len()), 0.0);
+        let total = padded.iter().map(|&x| x as f64).sum::<f64>() as f32;
         let nibbles = code_bytes(q.len()) * 2;
         let mut table = vec![0f32; nibbles * 16];
         for k in 0..nibbles {
@@ -311,7 +318,11 @@ impl QueryLut {
                 t[v] = t[v & (v - 1)] + 2.0 * qs[low];
             }
         }
-        QueryLut { table }
+        QueryLut {
+            table,
+            padded,
+            total,
+        }
     }
 
     /// `<code, q>` for a code of `b` bits per dimension (see [`encode_bits`]).
@@ -328,6 +339,16 @@ impl QueryLut {
     /// `sum_i s_i q_i` for the code `bits`.
     #[inline]
     pub fn sign_dot(&self, bits: &[u8]) -> f32 {
+        if vchord_simd::bitsum::vectorized() {
+            2.0 * vchord_simd::bitsum::masked_sum(bits, &self.padded) - self.total
+        } else {
+            self.table_dot(bits)
+        }
+    }
+
+    /// [`QueryLut::sign_dot`] by table lookups (the portable way).
+    #[inline]
+    pub fn table_dot(&self, bits: &[u8]) -> f32 {
         // Four independent sums keep the adds from serialising.
         let mut acc = [0f32; 4];
         let mut chunks = bits.chunks_exact(2);

@@ -384,6 +384,43 @@ pub mod lut {
     }
 }
 
+/// `sum` of `q[i]` over the set bits `i` of `bits` (bit `j` of byte `k` is `i = 8k + j`), the
+/// core of a RaBitQ code's dot product with a query: one masked add per 16 dimensions on
+/// AVX-512, where a 16-entry table per 4 dimensions takes four lookups. `q` must hold
+/// `8 * bits.len()` elements (pad with zeros).
+pub mod bitsum {
+    use super::*;
+
+    #[inline]
+    pub fn masked_sum(bits: &[u8], q: &[f32]) -> f32 {
+        at_level(detected(), bits, q)
+    }
+
+    /// Whether [`masked_sum`] has a vector kernel here (else a table may be the faster way).
+    pub fn vectorized() -> bool {
+        detected() != Level::Baseline
+    }
+
+    #[inline]
+    pub fn at_level(level: Level, bits: &[u8], q: &[f32]) -> f32 {
+        assert!(q.len() >= 8 * bits.len(), "q holds 8 elements a byte");
+        #[cfg(target_arch = "x86_64")]
+        match (level, detected()) {
+            // SAFETY: detected() found AVX-512F/VL; q covers every bit (asserted).
+            (Level::Avx512, Level::Avx512) => {
+                return unsafe { crate::x86::masked_sum_avx512(bits, q) };
+            }
+            // SAFETY: detected() found AVX2; q covers every bit (asserted).
+            (Level::Avx2, Level::Avx512 | Level::Avx2) => {
+                return unsafe { crate::x86::masked_sum_avx2(bits, q) };
+            }
+            _ => {}
+        }
+        let _ = level;
+        scalar::masked_sum(bits, q) as f32
+    }
+}
+
 /// Dot products of four rows against four others, `out[r][c] = a[r] · b[c]` over the first
 /// `dims` elements (every row must have that many). [`tiled`] says whether this CPU has the
 /// register-tiled kernel, which is worth using over pairwise [`f32x::dot`] calls only then.

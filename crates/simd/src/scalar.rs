@@ -32,3 +32,16 @@ pub fn fastscan(codes: &[u8], lut: &[u8]) -> [u32; 32] {
     }
     out
 }
+
+/// `sum` of `q[8k + j]` over the set bits `j` of each byte `k` of `bits`, in f64.
+pub fn masked_sum(bits: &[u8], q: &[f32]) -> f64 {
+    let mut s = 0f64;
+    for (k, &b) in bits.iter().enumerate() {
+        for j in 0..8 {
+            if b >> j & 1 == 1 {
+                s += q[8 * k + j] as f64;
+            }
+        }
+    }
+    s
+}

@@ -290,3 +290,26 @@ fn one_by_four_matches_pairwise() {
         }
     }
 }
+
+#[test]
+fn masked_sum_matches_reference_at_every_level() {
+    let mut rng = Rng(99);
+    for nbytes in [0usize, 1, 2, 3, 7, 8, 9, 15, 16, 17, 98, 196] {
+        let q = rng.vec(8 * nbytes);
+        let bits: Vec<u8> = (0..nbytes).map(|_| rng.next() as u8).collect();
+        let want = scalar::masked_sum(&bits, &q);
+        let scale: f64 = q.iter().map(|x| x.abs() as f64).sum::<f64>().max(1.0);
+        for level in LEVELS {
+            let got = bitsum::at_level(level, &bits, &q);
+            assert!(
+                close(got, want, scale),
+                "{level:?} {nbytes}: {got} vs {want}"
+            );
+        }
+        // every bit set sums everything; none sums nothing
+        let all = vec![0xffu8; nbytes];
+        let total: f64 = q.iter().map(|&x| x as f64).sum();
+        assert!(close(bitsum::masked_sum(&all, &q), total, scale));
+        assert_eq!(bitsum::masked_sum(&vec![0u8; nbytes], &q), 0.0);
+    }
+}

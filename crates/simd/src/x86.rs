@@ -398,3 +398,53 @@ pub unsafe fn one_by_four_avx512(x: &[f32], b: [&[f32]; 4], n: usize, l2: bool) 
     }
     acc.map(|a| _mm512_reduce_add_ps(a))
 }
+
+/// `sum` of `q[i]` over the set bits of `bits`: 16 bits a masked add, four sums at a time.
+///
+/// # Safety
+/// AVX-512F must be available and `q` must hold `8 * bits.len()` elements.
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
+pub unsafe fn masked_sum_avx512(bits: &[u8], q: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let (words, rest) = bits.as_chunks::<8>();
+    for (w, qs) in words.iter().zip(q.chunks_exact(64)) {
+        let w = u64::from_le_bytes(*w);
+        for k in 0..4 {
+            // SAFETY: each chunk of q holds 64 elements, 16 a lane group.
+            let x = unsafe { _mm512_loadu_ps(qs.as_ptr().add(16 * k)) };
+            acc[k] = _mm512_mask_add_ps(acc[k], (w >> (16 * k)) as u16, acc[k], x);
+        }
+    }
+    let base = 64 * words.len();
+    for (k, pair) in rest.chunks(2).enumerate() {
+        let m = pair[0] as u16 | (pair.get(1).copied().unwrap_or(0) as u16) << 8;
+        // SAFETY: only lanes whose bit is set are read, and q covers every bit.
+        let x = unsafe { _mm512_maskz_loadu_ps(m, q.as_ptr().add(base + 16 * k)) };
+        acc[k] = _mm512_add_ps(acc[k], x);
+    }
+    let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(s)
+}
+
+/// [`masked_sum_avx512`] on AVX2: each byte broadcast, its bits turned into a lane mask.
+///
+/// # Safety
+/// AVX2 must be available and `q` must hold `8 * bits.len()` elements.
+#[target_feature(enable = "avx2")]
+pub unsafe fn masked_sum_avx2(bits: &[u8], q: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (k, &b) in bits.iter().enumerate() {
+        let m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(b as i32), sel), sel);
+        // SAFETY: q holds 8 elements for each byte of bits.
+        let x = unsafe { _mm256_loadu_ps(q.as_ptr().add(8 * k)) };
+        acc[k % 4] = _mm256_add_ps(acc[k % 4], _mm256_and_ps(_mm256_castsi256_ps(m), x));
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    let h = _mm_add_ss(h, _mm_shuffle_ps::<1>(h, h));
+    _mm_cvtss_f32(h)
+}
