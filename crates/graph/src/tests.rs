@@ -423,7 +423,8 @@ fn verify_finds_damage() {
 /// first `VCHORD_N` rows (default 50000), row `i` labelled `i % 100` as in the benchmark;
 /// `VCHORD_EF="16,32,64"` (unfiltered) and `VCHORD_FEF="32,64,128"` (1 % filter);
 /// `VCHORD_M`, `VCHORD_LS` (label slots), `VCHORD_EFC`, `VCHORD_ALPHA`, `VCHORD_BITS` set the
-/// build.
+/// build, `VCHORD_IN_TABLE=1` keeps no vectors (reranks "fetch" from the data), `VCHORD_EPS`
+/// the search's epsilon.
 /// `cargo test --release -p vchord-graph real_data_harness -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -454,7 +455,8 @@ fn real_data_harness() {
     let base = floats("base.f32", n);
     let queries = floats("query.f32", env("VCHORD_Q", "200").parse().unwrap());
     let label = |i: usize| vec![(i % 100) as i16];
-    let mut m = meta(dims, metric, false);
+    let in_table = env("VCHORD_IN_TABLE", "0") == "1";
+    let mut m = meta(dims, metric, in_table);
     m.m = env("VCHORD_M", "32").parse().unwrap();
     m.label_slots = env("VCHORD_LS", &m.m.div_ceil(2).to_string())
         .parse()
@@ -503,7 +505,8 @@ fn real_data_harness() {
                 let mut it = Search::start(&s, &meta, &centre, query, &p).unwrap();
                 let mut got = vec![];
                 while got.len() < 10 {
-                    match it.next(&s, &mut no_fetch) {
+                    let mut fetch = |t: Addr| Some(elems_bytes(Elem::F32, &base[untid(t)]));
+                    match it.next(&s, &mut fetch) {
                         Some((a, _)) => got.push(untid(a)),
                         None => break,
                     }
