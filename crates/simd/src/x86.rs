@@ -5,8 +5,10 @@
 //! `#[target_feature]`, and `level!` writes the same four kernels for f32 and f16 over them.
 //! Since Rust 1.87 an intrinsic that takes no pointer is safe to call where its feature is
 //! enabled, and loads are written as `set` of a fixed-size array, which LLVM folds into one
-//! unaligned vector load, so this file has no `unsafe` at all: the only unsafe call is the
-//! dispatch in lib.rs, right after run-time detection.
+//! unaligned vector load, so those kernels have no `unsafe` at all: the only unsafe call is the
+//! dispatch in lib.rs, right after run-time detection. The kernels at the end of the file
+//! (`dot4x4`, `one_by_four`, `masked_sum`) load through pointers, masked at the tails; they are
+//! `unsafe fn`s whose callers assert the lengths, with each load's reason beside it.
 //!
 //! Every kernel keeps 4 independent accumulators per sum (4 vectors per iteration, enough
 //! chains to hide the FMA latency), then one vector at a time, then the last partial vector
