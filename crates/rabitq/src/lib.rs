@@ -472,15 +472,20 @@ pub fn estimate(kind: Kind, f: &Factors, s_q: f32, lq: ListQuery) -> (f32, f32) 
         // A zero residual: the vector is the centroid, the estimate is exact.
         return (lq.base, 0.0);
     }
+    let rq = residual_dot(kind, f, s_q);
     match kind {
-        Kind::L2 => {
-            let rq = f.norm_sq * (s_q - f.sign_dot_c) / f.sum_abs;
-            (f.norm_sq + lq.base - 2.0 * rq, 2.0 * f.err * lq.norm)
-        }
-        Kind::Dot => {
-            let rq = f.norm_sq * s_q / f.sum_abs;
-            (lq.base - rq, f.err * lq.norm)
-        }
+        Kind::L2 => (f.norm_sq + lq.base - 2.0 * rq, 2.0 * f.err * lq.norm),
+        Kind::Dot => (lq.base - rq, f.err * lq.norm),
+    }
+}
+
+/// The estimated `<r, q side>` (`q - c` for L2, `q` for Dot) of a code whose residual is not
+/// zero; its error is within `epsilon * f.err * |q side|` where the bound holds.
+#[inline]
+fn residual_dot(kind: Kind, f: &Factors, s_q: f32) -> f32 {
+    match kind {
+        Kind::L2 => f.norm_sq * (s_q - f.sign_dot_c) / f.sum_abs,
+        Kind::Dot => f.norm_sq * s_q / f.sum_abs,
     }
 }
 
@@ -505,12 +510,9 @@ pub fn estimate_bound(
     if f.sum_abs <= 0.0 || scale.is_nan() || scale <= 0.0 {
         return (est, bound);
     }
-    // the estimated <r, q side> and the bound, both over |r| |q side|
-    let (dot, b) = match kind {
-        Kind::L2 => (f.norm_sq * (s_q - f.sign_dot_c) / f.sum_abs, bound / 2.0),
-        Kind::Dot => (f.norm_sq * s_q / f.sum_abs, bound),
-    };
-    let m = ((dot.abs() - b) / scale).clamp(0.0, 1.0);
+    // the least |<r, q side>| within the bound, over |r| |q side|
+    let b = epsilon * f.err * lq.norm;
+    let m = ((residual_dot(kind, f, s_q).abs() - b) / scale).clamp(0.0, 1.0);
     (est, bound * (1.0 - m * m).sqrt())
 }
 
