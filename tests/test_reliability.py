@@ -245,22 +245,27 @@ def test_wal_consistency_over_regression_workload(pg_config_path):
 # -- concurrency ----------------------------------------------------------------------------
 
 def recall_at(conn, table: str, queries: np.ndarray, probes: str, k: int = 10) -> float:
-    """recall@k of the index against an exact scan of the same table."""
+    """recall@k of the index against an exact scan of the same table, counting ties: a row
+    returned is a hit when it is no farther than the exact k-th nearest (the workload inserts
+    the same vectors more than once, and which of equal rows comes first is arbitrary)."""
     hits = 0
     for q in queries:
         conn.execute("SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable_seqscan = on")
-        truth = {r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY v <-> %s LIMIT {k}", (vec(q),))}
+        truth = [r[0] for r in conn.execute(f"SELECT v <-> %s FROM {table} ORDER BY 1 LIMIT {k}", (vec(q),))]
         conn.execute(f"SET enable_indexscan = on; SET enable_seqscan = off; SET vchordrq.probes = '{probes}'")
-        got = [r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY v <-> %s LIMIT {k}", (vec(q),))]
-        assert len(got) == k
-        hits += len(truth & set(got))
+        got = conn.execute(f"SELECT id, v <-> %s FROM {table} ORDER BY v <-> %s LIMIT {k}",
+                           (vec(q), vec(q))).fetchall()
+        assert len(got) == k and len({r[0] for r in got}) == k
+        bound = truth[-1] * (1 + 1e-6)
+        hits += sum(1 for r in got if r[1] <= bound)
     return hits / (k * len(queries))
 
 
 def test_pgbench_mixed_workload(pg_config_path):
     """pgbench clients mix INSERT, DELETE, ORDER BY ... LIMIT searches and VACUUM on one
-    indexed table. Zero failed transactions, every row is still found at full probes, and
-    recall@10 afterwards is within 0.02 of a fresh build (REINDEX) of the same rows."""
+    indexed table. Zero failed transactions, every row is still found at full probes,
+    recall@10 afterwards is within 0.005 of an index with the same lists brought to the same rows
+    by serial writes, and within 0.04 of a fresh build (REINDEX) of those rows."""
     pool = fashion("train", 12000)
     queries = fashion("t10k", 200, offset=500)
     seconds = max(15, int(STRESS_SECONDS))
@@ -270,6 +275,13 @@ def test_pgbench_mixed_workload(pg_config_path):
         c.sql("CREATE TABLE items (id serial PRIMARY KEY, v vector(784))")
         c.sql("INSERT INTO items (v) SELECT v FROM pool WHERE id < 4000 ORDER BY id")
         c.sql("CREATE INDEX items_v ON items USING vchordrq (v vector_l2_ops) WITH (options = $$"
+              "[build.internal]\nlists = [60]$$)")
+        # The reference: the same first rows in the same order, so its k-means (deterministic,
+        # whatever the thread count) gives the same lists; after the workload it is brought to
+        # the same rows one statement at a time.
+        c.sql("CREATE TABLE ref (id int PRIMARY KEY, v vector(784))")
+        c.sql("INSERT INTO ref SELECT id, v FROM items ORDER BY id")
+        c.sql("CREATE INDEX ref_v ON ref USING vchordrq (v vector_l2_ops) WITH (options = $$"
               "[build.internal]\nlists = [60]$$)")
         scripts = {
             "insert": "\\set r random(0, 11999)\nINSERT INTO items (v) SELECT v FROM pool WHERE id = :r;\n",
@@ -299,13 +311,22 @@ def test_pgbench_mixed_workload(pg_config_path):
             found = full_scan(conn, "items", 784)
             table = {r[0] for r in conn.execute("SELECT id FROM items")}
             assert len(found) == len(set(found)) and set(found) == table
+            conn.execute("DELETE FROM ref WHERE id NOT IN (SELECT id FROM items)")
+            conn.execute("INSERT INTO ref SELECT id, v FROM items WHERE id NOT IN (SELECT id FROM ref) ORDER BY id")
+            conn.execute("VACUUM ref")
             after = recall_at(conn, "items", queries, "2")
+            serial = recall_at(conn, "ref", queries, "2")
             conn.execute("REINDEX INDEX items_v")
             fresh = recall_at(conn, "items", queries, "2")
-        assert after >= fresh - 0.02, f"recall after the workload {after}, fresh build {fresh}"
+        # Same lists, same rows: the concurrent workload must cost nothing against serial writes.
+        assert abs(after - serial) <= 0.005, f"recall after the workload {after}, same lists written serially {serial}"
+        # Lists trained on the first 4000 of ~18000 rows are not those a rebuild trains (measured
+        # from 0.003 below to 0.016 above the rebuild at probes 2, 0.012 to 0.016 below at probes 4); a
+        # misrouted insert would cost far more.
+        assert after >= fresh - 0.04, f"recall after the workload {after}, fresh build {fresh}"
         no_crashes(c)
         print(f"\npgbench: {processed} transactions in {seconds} s on 4 clients, 0 failed; {len(table)} rows; "
-              f"recall@10 at probes 2: {after:.3f} after, {fresh:.3f} fresh")
+              f"recall@10 at probes 2: {after:.3f} after, {serial:.3f} written serially, {fresh:.3f} rebuilt")
 
 
 # -- bad input ------------------------------------------------------------------------------
