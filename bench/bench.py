@@ -124,6 +124,16 @@ def systems(n, metric):
                       "WITH (options = 'rerank_in_table = true')",
             "knob": "vchordrq.probes", "sweep": [str(p) for p in PROBES],
         },
+    ] + [
+        # Code width against the default (2 bits below 512 dimensions, else 1).
+        {
+            "name": f"vchordrq{t} {b}-bit", "db": "vchord",
+            "create": f"CREATE INDEX idx ON items USING vchordrq (v {opclass}) "
+                      f"WITH (options = 'bits = {b}{w}')",
+            "knob": "vchordrq.probes", "sweep": [str(p) for p in PROBES],
+        }
+        for b in (1, 2) for t, w in (("", ""), (" in-table", "\nrerank_in_table = true"))
+    ] + [
         {
             "name": "vchordg", "db": "vchord",
             "create": f"CREATE INDEX idx ON items USING vchordg (v {opclass})",

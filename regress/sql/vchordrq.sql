@@ -26,8 +26,10 @@ lists = "many"
 $$);
 CREATE INDEX bad ON rq_items USING vchordrq (v vector_l2_ops) WITH (options = 'not toml at all');
 CREATE INDEX bad ON rq_items USING vchordrq (v vector_l2_ops) WITH (lists = 3);
+CREATE INDEX bad ON rq_items USING vchordrq (v vector_l2_ops) WITH (options = 'bits = 3');
 CREATE INDEX rq_items_ip ON rq_items USING vchordrq (v vector_ip_ops) WITH (options = $$
 residual_quantization = true
+bits = 1
 [build.internal]
 lists = [4, 16]
 kmeans_iterations = 5

@@ -5,7 +5,9 @@
 //!
 //! A block: lanes used (u16) and 6 bytes reserved; 32 heap TIDs; 32 vector addresses; the
 //! factors as four arrays of 32 f32 (`|r|²`, `sum|r_i|`, `<s, c>`, error); the sign bits
-//! transposed ([`vchord_rabitq::pack_block`]). A lane whose row is gone has no TID.
+//! transposed ([`vchord_rabitq::pack_block`]), one such plane per code bit (a 2-bit index's
+//! high plane, then its low one, as [`vchord_rabitq::encode_bits`] orders them). A lane whose
+//! row is gone has no TID.
 use crate::page::Addr;
 use vchord_rabitq::{BLOCK, Factors, block_code_bytes, code_bytes};
 
@@ -15,9 +17,9 @@ const VECS: usize = TIDS + 6 * BLOCK;
 const FACTORS: usize = VECS + 6 * BLOCK;
 const CODES: usize = FACTORS + Factors::BYTES * BLOCK;
 
-/// A block's length for `dims` dimensions.
-pub fn len(dims: usize) -> usize {
-    CODES + block_code_bytes(dims)
+/// A block's length for `dims` dimensions and `bits` bits per dimension.
+pub fn len(dims: usize, bits: u32) -> usize {
+    CODES + bits as usize * block_code_bytes(dims)
 }
 
 /// Lanes in use (dead ones included).
@@ -58,7 +60,7 @@ pub fn factor_arrays(t: &[u8]) -> [[f32; BLOCK]; 4] {
     })
 }
 
-/// The transposed sign bits.
+/// The transposed sign bits, every plane.
 #[inline]
 pub fn codes(t: &[u8]) -> &[u8] {
     &t[CODES..]
@@ -77,33 +79,42 @@ pub fn live(t: &[u8]) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// A block of up to 32 single entries (`entries[i]` is lane `i`; see `ENTRY_HEADER`).
-pub fn make(dims: usize, entries: &[&[u8]]) -> Vec<u8> {
+pub fn make(dims: usize, bits: u32, entries: &[&[u8]]) -> Vec<u8> {
     assert!(!entries.is_empty() && entries.len() <= BLOCK);
-    let nb = code_bytes(dims);
-    let mut t = vec![0u8; len(dims)];
+    let (nb, pb) = (code_bytes(dims), block_code_bytes(dims));
+    let mut t = vec![0u8; len(dims, bits)];
     t[0..2].copy_from_slice(&(entries.len() as u16).to_le_bytes());
-    let mut bits = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        assert_eq!(e.len(), crate::ENTRY_HEADER + nb);
+        assert_eq!(e.len(), crate::ENTRY_HEADER + bits as usize * nb);
         t[TIDS + 6 * i..TIDS + 6 * i + 6].copy_from_slice(&e[0..6]);
         t[VECS + 6 * i..VECS + 6 * i + 6].copy_from_slice(&e[6..12]);
         for a in 0..4 {
             let at = FACTORS + 4 * (BLOCK * a + i);
             t[at..at + 4].copy_from_slice(&e[12 + 4 * a..16 + 4 * a]);
         }
-        bits.push(&e[crate::ENTRY_HEADER..]);
     }
-    vchord_rabitq::pack_block(&bits, &mut t[CODES..]);
+    for plane in 0..bits as usize {
+        let at = crate::ENTRY_HEADER + plane * nb;
+        let bits: Vec<&[u8]> = entries.iter().map(|e| &e[at..at + nb]).collect();
+        vchord_rabitq::pack_block(&bits, &mut t[CODES + plane * pb..CODES + (plane + 1) * pb]);
+    }
     t
 }
 
 /// Lane `i` as a single entry.
-pub fn entry(dims: usize, t: &[u8], i: usize) -> Vec<u8> {
-    let nb = code_bytes(dims);
-    let mut e = vec![0u8; crate::ENTRY_HEADER + nb];
+pub fn entry(dims: usize, bits: u32, t: &[u8], i: usize) -> Vec<u8> {
+    let (nb, pb) = (code_bytes(dims), block_code_bytes(dims));
+    let mut e = vec![0u8; crate::ENTRY_HEADER + bits as usize * nb];
     e[0..6].copy_from_slice(&tid(t, i).to_bytes());
     e[6..12].copy_from_slice(&vector(t, i).to_bytes());
     e[12..crate::ENTRY_HEADER].copy_from_slice(&factors(t, i).to_bytes());
-    vchord_rabitq::unpack_code(codes(t), i, &mut e[crate::ENTRY_HEADER..]);
+    for plane in 0..bits as usize {
+        let at = crate::ENTRY_HEADER + plane * nb;
+        vchord_rabitq::unpack_code(
+            &codes(t)[plane * pb..(plane + 1) * pb],
+            i,
+            &mut e[at..at + nb],
+        );
+    }
     e
 }

@@ -111,6 +111,8 @@ pub struct Meta {
     pub max_scan_tuples: Option<i32>,
     /// No vector chains: rerank reads each candidate's vector from the table.
     pub rerank_in_table: bool,
+    /// Code bits per dimension, 1 or 2 (see [`vchord_rabitq::encode_bits`]).
+    pub bits: u32,
     /// Bumped whenever a list's chain is created or dropped: what a backend's cached copy
     /// of the centroids ([`CentroidCache`]) checks.
     pub generation: u32,
@@ -139,6 +141,7 @@ impl Meta {
         b[56..60].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
         b[60..64].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
         b[64] = self.rerank_in_table as u8;
+        b[65] = self.bits as u8;
         b[68..72].copy_from_slice(&self.generation.to_le_bytes());
         b
     }
@@ -159,6 +162,11 @@ impl Meta {
         if !(1..=options::MAX_LEVELS).contains(&levels) || nprobes > options::MAX_LEVELS {
             return corrupt("the meta page has an impossible level count");
         }
+        // Indexes written before 2-bit codes have a zero here.
+        let bits = (b[65] as u32).max(1);
+        if bits > 2 {
+            return corrupt("the meta page has an impossible code width");
+        }
         let eps = f32::from_le_bytes(b[56..60].try_into().unwrap());
         let mst = i32::from_le_bytes(b[60..64].try_into().unwrap());
         Ok(Meta {
@@ -172,6 +180,7 @@ impl Meta {
             epsilon: (!eps.is_nan()).then_some(eps),
             max_scan_tuples: (mst != i32::MIN).then_some(mst),
             rerank_in_table: b[64] != 0,
+            bits,
             generation: u32_at(68),
         })
     }
@@ -181,13 +190,13 @@ impl Meta {
     }
 
     fn code_len(&self) -> usize {
-        ENTRY_HEADER + vchord_rabitq::code_bytes(self.dims as usize)
+        ENTRY_HEADER + self.bits as usize * vchord_rabitq::code_bytes(self.dims as usize)
     }
 
-    /// The length of a fast-scan block, if one fits a page (up to 1808 dimensions; beyond,
-    /// lists hold single entries only).
+    /// The length of a fast-scan block, if one fits a page (up to 1808 dimensions with 1 bit,
+    /// 904 with 2; beyond, lists hold single entries only).
     pub fn block_len(&self) -> Option<usize> {
-        let n = block::len(self.dims as usize);
+        let n = block::len(self.dims as usize, self.bits);
         (n <= page::MAX_ITEM).then_some(n)
     }
 
@@ -226,6 +235,18 @@ pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {
         Some(t) => Meta::decode(t),
         None => corrupt("the meta page is empty"),
     }
+}
+
+/// A block's `<code, q>` for every lane and the bound on their rounding: one fast scan per
+/// plane, the high plane counting twice (`code = 2·high + low`).
+#[inline]
+fn block_sums(fast: &FastLut, meta: &Meta, codes: &[u8]) -> ([f32; BLOCK], f32) {
+    if meta.bits == 1 {
+        return (fast.scan(codes), fast.slack);
+    }
+    let (hi, lo) = codes.split_at(codes.len() / 2);
+    let (h, l) = (fast.scan(hi), fast.scan(lo));
+    (std::array::from_fn(|i| 2.0 * h[i] + l[i]), 3.0 * fast.slack)
 }
 
 // ---- tuples ----------------------------------------------------------------------------
@@ -1092,7 +1113,7 @@ pub fn flush_batch<S: Store>(
     }
     let i = chain.min(leaf.chains.len() - 1);
     let refs: Vec<&[u8]> = batch.iter().map(|e| e.as_slice()).collect();
-    let t = block::make(meta.dims as usize, &refs);
+    let t = block::make(meta.dims as usize, meta.bits, &refs);
     append_code(s, leaf, i, Writer::Owner, &t);
     batch.clear();
 }
@@ -1149,7 +1170,7 @@ fn encode_row<S: Store>(
     };
     let r: Vec<f32> = rotated.iter().zip(centroid).map(|(x, c)| x - c).collect();
     let mut entry = vec![0u8; meta.code_len()];
-    let f = vchord_rabitq::encode(&r, centroid, &mut entry[ENTRY_HEADER..]);
+    let f = vchord_rabitq::encode_bits(meta.bits, &r, centroid, &mut entry[ENTRY_HEADER..]);
     let vaddr = if meta.rerank_in_table {
         Addr::NONE
     } else {
@@ -1211,16 +1232,16 @@ pub fn pack_tails<S: Store>(s: &S, meta: &Meta) -> Result<u64> {
             for (_, t) in page::items(&p) {
                 match meta.code_tuple(t) {
                     // each participant's last block is partial: they merge
-                    Some(Code::Block(t)) if block::lanes(t) < BLOCK => {
-                        pool.extend(block::live(t).map(|i| block::entry(meta.dims as usize, t, i)))
-                    }
+                    Some(Code::Block(t)) if block::lanes(t) < BLOCK => pool.extend(
+                        block::live(t).map(|i| block::entry(meta.dims as usize, meta.bits, t, i)),
+                    ),
                     _ => entries.push(t.to_vec()),
                 }
             }
         }
         for c in pool.chunks(BLOCK) {
             let refs: Vec<&[u8]> = c.iter().map(|e| e.as_slice()).collect();
-            entries.push(block::make(meta.dims as usize, &refs));
+            entries.push(block::make(meta.dims as usize, meta.bits, &refs));
         }
         // Refill the tails in order; the ones left over are emptied.
         let mut k = 0;
@@ -1551,7 +1572,7 @@ impl Search {
                 match (meta.code_tuple(t), &fast) {
                     (Some(Code::One(t)), _) => {
                         let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
-                        let s_q = lut.sign_dot(&t[ENTRY_HEADER..]);
+                        let s_q = lut.code_dot(meta.bits, &t[ENTRY_HEADER..]);
                         let (est, err) = vchord_rabitq::estimate(kind, &f, s_q, lq);
                         candidates.push(Cand {
                             key: est + offset - p.epsilon * err,
@@ -1560,14 +1581,14 @@ impl Search {
                         });
                     }
                     (Some(Code::Block(t)), Some(fast)) => {
-                        let sums = fast.scan(block::codes(t));
+                        let (sums, slack) = block_sums(fast, meta, block::codes(t));
                         let keys = vchord_rabitq::block_keys(
                             kind,
                             lq,
                             &sums,
                             &block::factor_arrays(t),
                             p.epsilon,
-                            fast.slack,
+                            slack,
                             offset,
                         );
                         for i in 0..block::lanes(t) {
@@ -1815,7 +1836,10 @@ pub fn repack(meta: &Meta, p: &mut page::Page) -> bool {
                     keep.push(t.to_vec());
                 } else {
                     holes = true;
-                    pool.extend(live.into_iter().map(|i| block::entry(dims, t, i)));
+                    pool.extend(
+                        live.into_iter()
+                            .map(|i| block::entry(dims, meta.bits, t, i)),
+                    );
                 }
             }
             None => keep.push(t.to_vec()), // not ours to judge: verify reports it
@@ -1828,7 +1852,7 @@ pub fn repack(meta: &Meta, p: &mut page::Page) -> bool {
     let mut chunks = pool.chunks_exact(BLOCK);
     for c in &mut chunks {
         let refs: Vec<&[u8]> = c.iter().map(|e| e.as_slice()).collect();
-        out.push(block::make(dims, &refs));
+        out.push(block::make(dims, meta.bits, &refs));
     }
     let rest = chunks.remainder();
     let cost = |ts: &[Vec<u8>]| ts.iter().map(|t| page::cost(t.len())).sum::<usize>();
@@ -1836,7 +1860,7 @@ pub fn repack(meta: &Meta, p: &mut page::Page) -> bool {
         out.extend(rest.iter().cloned());
     } else if !rest.is_empty() {
         let refs: Vec<&[u8]> = rest.iter().map(|e| e.as_slice()).collect();
-        out.push(block::make(dims, &refs));
+        out.push(block::make(dims, meta.bits, &refs));
     }
     if cost(&out) > page::CAPACITY {
         return false; // the page stays as it is (dead lanes are skipped by scans)

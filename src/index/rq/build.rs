@@ -402,6 +402,7 @@ fn build(
         epsilon: opts.search.epsilon.map(|e| e as f32),
         max_scan_tuples: opts.search.max_scan_tuples.map(|m| m as i32),
         rerank_in_table: opts.rerank_in_table,
+        bits: opts.bits.unwrap_or(options::default_bits(dims)),
         generation: 0,
     };
     // Participant i of the insert phase appends to chain i of every list.
