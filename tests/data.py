@@ -14,6 +14,13 @@ def fashion(name: str, n: int, offset: int = 0) -> np.ndarray:
     return imgs[offset:offset + n].astype(np.float32)
 
 
+def fashion_classes(name: str, n: int, offset: int = 0) -> np.ndarray:
+    """The Fashion-MNIST images' classes (0-9, about a tenth of the images each)."""
+    with gzip.open(f"{FASHION}/{name}-labels-idx1-ubyte.gz") as f:
+        raw = f.read()
+    return np.frombuffer(raw, dtype=np.uint8, offset=8)[offset:offset + n].astype(np.int16)
+
+
 def vec(v) -> str:
     return "[" + ",".join(f"{x:g}" for x in v) + "]"
 

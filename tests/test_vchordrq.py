@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from data import copy_rows, fashion, load, vec
+from data import copy_rows, fashion, fashion_classes, load, vec
 
 
 def recall(c, table: str, op: str, data: np.ndarray, queries: np.ndarray, k: int = 10,
@@ -260,3 +260,33 @@ def test_build_cancel_is_prompt_and_clean(cluster):
                 verify = "vchordrq_verify" if am == "vchordrq" else "vchordg_verify"
                 assert conn.execute(f"SELECT {verify}('fm_v')").fetchone()[0] == []
                 conn.execute("DROP INDEX fm_v")
+
+
+def test_planner_takes_the_indexes_unforced(cluster):
+    """With default planner settings (no enable_seqscan = off), ORDER BY distance LIMIT on a
+    table of 8000 real 784-d vectors (TOASTed: a sequential scan detoasts every one, which the
+    planner does not price) uses vchordrq, in the index and in-table, and vchordg, also with a
+    label filter of 10 % selectivity."""
+    data = fashion("train", 8000)
+    labels = fashion_classes("train", 8000)
+    q = vec(fashion("t10k", 1)[0])
+    with cluster.connect() as conn:
+        conn.execute("CREATE TABLE fp (id int PRIMARY KEY, v vector(784), labels smallint[])")
+        with conn.cursor().copy("COPY fp (id, v, labels) FROM STDIN") as cp:
+            for i, (row, c) in enumerate(zip(data, labels)):
+                cp.write_row((i, vec(row), [int(c)]))
+        conn.execute("VACUUM ANALYZE fp")
+
+        def plan(where: str = "") -> str:
+            rows = conn.execute(f"EXPLAIN SELECT id FROM fp {where} ORDER BY v <-> %s LIMIT 10", (q,))
+            return "\n".join(r[0] for r in rows)
+
+        for options in ["", "rerank_in_table = true"]:
+            conn.execute(f"CREATE INDEX fp_rq ON fp USING vchordrq (v vector_l2_ops) WITH (options = '{options}')")
+            assert "Index Scan using fp_rq" in plan(), (options, plan())
+            conn.execute("DROP INDEX fp_rq")
+        conn.execute("CREATE INDEX fp_g ON fp USING vchordg (v vector_l2_ops, labels) "
+                     "WITH (options = 'rerank_in_table = true')")
+        assert "Index Scan using fp_g" in plan(), plan()
+        p = plan("WHERE labels && '{6}'")
+        assert "Index Scan using fp_g" in p and "Index Cond" in p, p

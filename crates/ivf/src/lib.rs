@@ -200,6 +200,18 @@ impl Meta {
         (n <= page::MAX_ITEM).then_some(n)
     }
 
+    /// The share of a row's index bytes that are its code (the rest is its vector, unless
+    /// vectors are read from the table): what a scan reads of a probed list, for cost
+    /// estimates.
+    pub fn code_share(&self) -> f64 {
+        let code = self.code_len() as f64;
+        if self.rerank_in_table {
+            return 1.0;
+        }
+        let vector = (BLOB_HEADER + self.dims as usize * self.elem.size()) as f64;
+        code / (code + vector)
+    }
+
     /// Bytes a build participant keeps per list while it gathers a block.
     pub fn batch_bytes(&self) -> usize {
         BLOCK * self.code_len()

@@ -4,22 +4,27 @@ use super::*;
 use crate::pg::buffer::Rel;
 
 crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
-    // The share of the index a scan reads: probes over lists, per level.
+    // What a scan reads: the codes of the probed lists (probes over lists, per level, of the
+    // index's code bytes; the vectors kept beside them are read only for reranks, below).
+    // Counting the vectors' pages too priced a 784-d index 18x over and lost it to a
+    // sequential scan whose detoasting the planner does not see.
     let store = unsafe { Rel::new(index) };
-    let fraction = match vchord_ivf::read_meta(&store) {
+    let (fraction, share) = match vchord_ivf::read_meta(&store) {
         Ok(meta) => {
             let set = settings(&meta);
-            meta.lists
+            let fraction = meta
+                .lists
                 .iter()
                 .zip(&set.probes)
                 .map(|(&l, &p)| p as f64 / l.max(1) as f64)
                 .product::<f64>()
-                .min(1.0)
+                .min(1.0);
+            (fraction, meta.code_share())
         }
-        Err(_) => 1.0,
+        Err(_) => (1.0, 1.0),
     };
     let tuples = info.index_tuples.max(1.0);
-    let read = (info.index_pages * fraction).max(1.0);
+    let read = (info.index_pages * share * fraction).max(1.0);
     // All estimates happen before the first row (startup); each row returned costs a rerank
     // (one page and a distance).
     let start = read * 1.0 + tuples * fraction * 0.0025;
