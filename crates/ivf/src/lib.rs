@@ -391,6 +391,28 @@ pub fn append<S: Store>(s: &S, tail: u32, kind: u32, data: &[u8]) -> (Addr, u32)
     }
 }
 
+/// Adds `data` to the first page with room in the chain from `hint` on, else [`append`]s it
+/// at the end; returns the address and the page the walk stopped at (the next insert's hint).
+/// For chains whose order means nothing (a list's codes and vectors): vacuum points the
+/// hints back at pages it freed room in ([`bulk_delete`]), so that room is used again.
+fn fill<S: Store>(s: &S, hint: u32, kind: u32, data: &[u8]) -> (Addr, u32) {
+    let mut blk = hint;
+    loop {
+        let mut g = s.write(blk);
+        if page::cost(data.len()) <= page::free_space(&g) {
+            let off = page::add(&mut g, data).expect("checked free space");
+            return (Addr { blk, off }, blk);
+        }
+        let next = page::next(&g);
+        if next == INVALID_BLOCK {
+            drop(g);
+            return append(s, blk, kind, data);
+        }
+        drop(g);
+        blk = next;
+    }
+}
+
 /// Writes `payload` after `header` as a blob: one tuple when it fits, else a chain of
 /// segments written last-first so each can point at the next. Returns the first tuple's
 /// address and the chain's tail.
@@ -413,7 +435,7 @@ fn write_blob<S: Store>(
         t.extend_from_slice(&owner.to_bytes());
         t.extend_from_slice(&next.to_bytes());
         t.extend_from_slice(seg);
-        let (a, nt) = append(s, tail, kind, &t);
+        let (a, nt) = fill(s, tail, kind, &t);
         next = a;
         tail = nt;
     }
@@ -422,7 +444,7 @@ fn write_blob<S: Store>(
     t.extend_from_slice(&owner.to_bytes());
     t.extend_from_slice(&next.to_bytes());
     t.extend_from_slice(first);
-    append(s, tail, kind, &t)
+    fill(s, tail, kind, &t)
 }
 
 /// Splits a blob tuple into its header (`h` bytes), owner, next segment and payload part.
@@ -627,6 +649,22 @@ fn advance_tails<S: Store>(s: &S, addr: Addr, i: usize, tail: u32, vtail: u32) {
         }
         .write(t, i);
     }
+}
+
+/// Points the tail hints of chain `i` of the leaf centroid at `addr` back at pages where
+/// vacuum freed room (any page of the chain is a sound hint: inserts walk on from it).
+fn rewind_tails<S: Store>(s: &S, addr: Addr, i: usize, tail: Option<u32>, vtail: Option<u32>) {
+    let mut g = s.write(addr.blk);
+    let Some(t) = page::get_mut(&mut g, addr.off) else {
+        return;
+    };
+    let old = Chain::read(t, i);
+    Chain {
+        tail: tail.unwrap_or(old.tail),
+        vtail: vtail.unwrap_or(old.vtail),
+        ..old
+    }
+    .write(t, i);
 }
 
 /// Tells cached copies of the centroids that a chain head changed (see [`Meta::generation`]).
@@ -1206,7 +1244,7 @@ fn encode_row<S: Store>(
 /// Appends a code tuple (an entry or a block) to code chain `i` of the list.
 fn append_code<S: Store>(s: &S, leaf: &mut Centroid, i: usize, writer: Writer, data: &[u8]) {
     let ch = leaf.chains[i];
-    let (_, tail) = append(s, ch.tail, KIND_CODES, data);
+    let (_, tail) = fill(s, ch.tail, KIND_CODES, data);
     if tail != ch.tail {
         if writer == Writer::Shared {
             advance_tails(s, leaf.addr, i, tail, ch.vtail);
@@ -1759,68 +1797,82 @@ pub fn leaves<S: Store>(s: &S, meta: &Meta) -> Result<Vec<Centroid>> {
     Ok(out)
 }
 
-/// Removes the entries whose heap TID `dead` says is gone, with their vectors, and packs each
-/// page it changes ([`repack`]). Returns (removed, kept).
+/// Removes the entries whose heap TID `dead` says is gone, with their vectors, packs each
+/// page it changes ([`repack`]) and points each chain's tail hints back at the room it made,
+/// for inserts to fill ([`fill`]). Returns (removed, kept).
 pub fn bulk_delete<S: Store>(
     s: &S,
     meta: &Meta,
     dead: &mut dyn FnMut(Addr) -> bool,
 ) -> Result<(u64, u64)> {
     let (mut removed, mut kept) = (0u64, 0u64);
-    for mut blk in leaves(s, meta)?.iter().flat_map(|l| l.code_heads()) {
-        while blk != INVALID_BLOCK {
-            s.yield_point();
-            let mut vecs = vec![];
-            let next = {
-                let mut g = s.write(blk);
-                let mut offs = vec![];
-                let mut lanes = vec![];
-                for (off, t) in page::items(&g) {
-                    match meta.code_tuple(t) {
-                        Some(Code::One(t)) => {
-                            if dead(Addr::from_bytes(&t[0..6])) {
-                                offs.push(off);
-                                vecs.push(Addr::from_bytes(&t[6..12]));
-                            } else {
-                                kept += 1;
-                            }
-                        }
-                        Some(Code::Block(t)) => {
-                            for i in block::live(t) {
-                                if dead(block::tid(t, i)) {
-                                    lanes.push((off, i));
-                                    vecs.push(block::vector(t, i));
+    for leaf in leaves(s, meta)? {
+        for (chain, ch) in leaf.chains.iter().enumerate() {
+            // The first code page and the lowest-numbered vector page that lose entries:
+            // where this chain's inserts look for room next. (A vector page can belong to
+            // another chain of the list, whose codes `pack_tails` merged into this one: as
+            // good a start, inserts then fill and extend that vector chain.)
+            let (mut code_room, mut vector_room) = (None, None::<u32>);
+            let mut blk = ch.head;
+            while blk != INVALID_BLOCK {
+                s.yield_point();
+                let mut vecs = vec![];
+                let next = {
+                    let mut g = s.write(blk);
+                    let mut offs = vec![];
+                    let mut lanes = vec![];
+                    for (off, t) in page::items(&g) {
+                        match meta.code_tuple(t) {
+                            Some(Code::One(t)) => {
+                                if dead(Addr::from_bytes(&t[0..6])) {
+                                    offs.push(off);
+                                    vecs.push(Addr::from_bytes(&t[6..12]));
                                 } else {
                                     kept += 1;
                                 }
                             }
+                            Some(Code::Block(t)) => {
+                                for i in block::live(t) {
+                                    if dead(block::tid(t, i)) {
+                                        lanes.push((off, i));
+                                        vecs.push(block::vector(t, i));
+                                    } else {
+                                        kept += 1;
+                                    }
+                                }
+                            }
+                            None => {}
                         }
-                        None => {}
+                    }
+                    if !offs.is_empty() || !lanes.is_empty() {
+                        removed += (offs.len() + lanes.len()) as u64;
+                        for (off, i) in lanes {
+                            block::kill(page::get_mut(&mut g, off).unwrap(), i);
+                        }
+                        page::remove(&mut g, &offs);
+                        repack(meta, &mut g);
+                        code_room.get_or_insert(blk);
+                    }
+                    page::next(&g)
+                };
+                // The vectors go after their codes: a scan that already holds a code finds
+                // the vector gone and skips it.
+                let mut by_blk: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
+                for v in vecs.into_iter().filter(|&v| v != Addr::NONE) {
+                    for a in blob_addrs(s, v, 0) {
+                        by_blk.entry(a.blk).or_default().push(a.off);
                     }
                 }
-                if !offs.is_empty() || !lanes.is_empty() {
-                    removed += (offs.len() + lanes.len()) as u64;
-                    for (off, i) in lanes {
-                        block::kill(page::get_mut(&mut g, off).unwrap(), i);
-                    }
+                for (b, offs) in by_blk {
+                    let mut g = s.write(b);
                     page::remove(&mut g, &offs);
-                    repack(meta, &mut g);
+                    vector_room = Some(vector_room.map_or(b, |r| r.min(b)));
                 }
-                page::next(&g)
-            };
-            // The vectors go after their codes: a scan that already holds a code finds the
-            // vector gone and skips it.
-            let mut by_blk: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
-            for v in vecs.into_iter().filter(|&v| v != Addr::NONE) {
-                for a in blob_addrs(s, v, 0) {
-                    by_blk.entry(a.blk).or_default().push(a.off);
-                }
+                blk = next;
             }
-            for (b, offs) in by_blk {
-                let mut g = s.write(b);
-                page::remove(&mut g, &offs);
+            if code_room.is_some() || vector_room.is_some() {
+                rewind_tails(s, leaf.addr, chain, code_room, vector_room);
             }
-            blk = next;
         }
     }
     Ok((removed, kept))

@@ -453,22 +453,8 @@ fn insert_into_an_index_built_without_rows() {
     };
     let (meta, _) = create(&s, m0, &tree, false, 1);
     assert_eq!(read_meta(&s).unwrap(), meta);
-    let rot = meta.rotation();
     for i in 0..2000 {
-        let v = [i as f32, 1.0, -(i as f32)];
-        let x = prepare(&meta, &rot, &v);
-        let mut leaf = route(&s, &meta, &x).unwrap();
-        let ch = chain_for(&leaf, tid(i));
-        insert(
-            &s,
-            &meta,
-            &mut leaf,
-            ch,
-            Writer::Shared,
-            &x,
-            &stored(Elem::F32, &v),
-            tid(i),
-        );
+        insert_row(&s, &meta, &[i as f32, 1.0, -(i as f32)], i);
     }
     assert_eq!(verify(&s), (vec![], 2000));
     let got = search(&s, &meta, &[10.2, 1.0, -10.2], vec![1], 1.9, 3);
@@ -614,14 +600,18 @@ fn router_bytes_round_trip() {
 
 /// Single inserts of `data[from..]` (f32), each into the chain its TID picks.
 fn insert_shared(s: &MemStore, meta: &Meta, data: &[Vec<f32>], from: usize) {
-    let rot = meta.rotation();
     for (i, v) in data.iter().enumerate().skip(from) {
-        let x = prepare(meta, &rot, v);
-        let mut leaf = route(s, meta, &x).unwrap();
-        let ch = chain_for(&leaf, tid(i));
-        let st = stored(Elem::F32, v);
-        insert(s, meta, &mut leaf, ch, Writer::Shared, &x, &st, tid(i));
+        insert_row(s, meta, v, i);
     }
+}
+
+/// One row's insert as the server makes it, into the chain its TID picks.
+fn insert_row(s: &MemStore, meta: &Meta, v: &[f32], id: usize) {
+    let x = prepare(meta, &meta.rotation(), v);
+    let mut leaf = route(s, meta, &x).unwrap();
+    let ch = chain_for(&leaf, tid(id));
+    let st = stored(Elem::F32, v);
+    insert(s, meta, &mut leaf, ch, Writer::Shared, &x, &st, tid(id));
 }
 
 /// The code tuples of every list: (single entries, blocks, live lanes in blocks).
@@ -919,7 +909,7 @@ fn real_data_harness() {
 
 /// The tests above again over 2-bit codes: exact answers at full probes, recall, blocks
 /// against single entries, deletes and vacuum's packing, verify, build chains, in-table
-/// reranks, two levels.
+/// reranks, two levels, churn.
 #[test]
 fn two_bit_codes_pass_the_one_bit_tests() {
     BITS.set(2);
@@ -934,6 +924,7 @@ fn two_bit_codes_pass_the_one_bit_tests() {
     fast_scan_blocks_answer_as_single_entries_do();
     vacuum_packs_inserted_codes_and_dead_lanes();
     a_kept_centroid_cache_sees_new_chains_and_rows();
+    churn_reuses_the_room_vacuum_frees();
 }
 
 /// What the second bit is for: on 48-dimensional data (where one bit's estimates are
@@ -994,4 +985,38 @@ fn meta_keeps_the_code_width() {
     assert_eq!(Meta::decode(&b).unwrap(), m);
     b[65] = 3;
     assert!(Meta::decode(&b).is_err());
+}
+
+/// Rows replaced again and again (UPDATE, then VACUUM): inserts reuse the room vacuum frees
+/// in earlier code and vector pages, so the index stays near its size, and every live row is
+/// still found once.
+#[test]
+fn churn_reuses_the_room_vacuum_frees() {
+    let data = clustered(600, 64, 31);
+    let (s, meta) = build(&data, Metric::L2, Elem::F32, &[8]);
+    let mut live: Vec<usize> = (0..600).collect();
+    let mut sizes = vec![s.nblocks()];
+    for round in 1..=5 {
+        let gone: std::collections::HashSet<usize> = live.iter().copied().collect();
+        let (removed, kept) = bulk_delete(&s, &meta, &mut |t| gone.contains(&untid(t))).unwrap();
+        assert_eq!((removed, kept), (600, 0), "round {round}");
+        live = (0..600).map(|j| 600 * round + j).collect();
+        for (j, &id) in live.iter().enumerate() {
+            insert_row(&s, &meta, &data[j], id);
+        }
+        sizes.push(s.nblocks());
+    }
+    assert_eq!(verify(&s), (vec![], 600));
+    let mut got: Vec<usize> = search(&s, &meta, &data[0], vec![8], 100.0, 10_000)
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+    got.sort();
+    assert_eq!(got, live);
+    // Without reuse every round adds about half the index again (measured: 34 pages to 114;
+    // with it, to 37).
+    assert!(
+        sizes[5] <= sizes[1] + sizes[0] / 4,
+        "pages by round: {sizes:?}"
+    );
 }
