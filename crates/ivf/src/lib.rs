@@ -1817,55 +1817,23 @@ pub fn bulk_delete<S: Store>(
             while blk != INVALID_BLOCK {
                 s.yield_point();
                 let mut vecs = vec![];
-                let next = {
-                    let mut g = s.write(blk);
-                    let mut offs = vec![];
-                    let mut lanes = vec![];
-                    for (off, t) in page::items(&g) {
-                        match meta.code_tuple(t) {
-                            Some(Code::One(t)) => {
-                                if dead(Addr::from_bytes(&t[0..6])) {
-                                    offs.push(off);
-                                    vecs.push(Addr::from_bytes(&t[6..12]));
-                                } else {
-                                    kept += 1;
-                                }
-                            }
-                            Some(Code::Block(t)) => {
-                                for i in block::live(t) {
-                                    if dead(block::tid(t, i)) {
-                                        lanes.push((off, i));
-                                        vecs.push(block::vector(t, i));
-                                    } else {
-                                        kept += 1;
-                                    }
-                                }
-                            }
-                            None => {}
-                        }
+                let mut g = s.write(blk);
+                // (The page is only borrowed mutably, which logs it, when a code goes.)
+                let (offs, lanes) = dead_codes(meta, &g, dead, &mut vecs, &mut kept);
+                if !offs.is_empty() || !lanes.is_empty() {
+                    removed += (offs.len() + lanes.len()) as u64;
+                    for (off, i) in lanes {
+                        block::kill(page::get_mut(&mut g, off).unwrap(), i);
                     }
-                    if !offs.is_empty() || !lanes.is_empty() {
-                        removed += (offs.len() + lanes.len()) as u64;
-                        for (off, i) in lanes {
-                            block::kill(page::get_mut(&mut g, off).unwrap(), i);
-                        }
-                        page::remove(&mut g, &offs);
-                        repack(meta, &mut g);
-                        code_room.get_or_insert(blk);
-                    }
-                    page::next(&g)
-                };
+                    page::remove(&mut g, &offs);
+                    repack(meta, &mut g);
+                    code_room.get_or_insert(blk);
+                }
+                let next = page::next(&g);
+                drop(g);
                 // The vectors go after their codes: a scan that already holds a code finds
                 // the vector gone and skips it.
-                let mut by_blk: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
-                for v in vecs.into_iter().filter(|&v| v != Addr::NONE) {
-                    for a in blob_addrs(s, v, 0) {
-                        by_blk.entry(a.blk).or_default().push(a.off);
-                    }
-                }
-                for (b, offs) in by_blk {
-                    let mut g = s.write(b);
-                    page::remove(&mut g, &offs);
+                if let Some(b) = remove_vectors(s, vecs) {
                     vector_room = Some(vector_room.map_or(b, |r| r.min(b)));
                 }
                 blk = next;
@@ -1876,6 +1844,61 @@ pub fn bulk_delete<S: Store>(
         }
     }
     Ok((removed, kept))
+}
+
+/// The codes of a code page whose heap TID `dead` says is gone: single entries' offsets and
+/// blocks' (offset, lane); their vectors' addresses go to `vecs`, the live codes are counted
+/// in `kept`.
+fn dead_codes(
+    meta: &Meta,
+    p: &page::Page,
+    dead: &mut dyn FnMut(Addr) -> bool,
+    vecs: &mut Vec<Addr>,
+    kept: &mut u64,
+) -> (Vec<u16>, Vec<(u16, usize)>) {
+    let mut offs = vec![];
+    let mut lanes = vec![];
+    for (off, t) in page::items(p) {
+        match meta.code_tuple(t) {
+            Some(Code::One(t)) => {
+                if dead(Addr::from_bytes(&t[0..6])) {
+                    offs.push(off);
+                    vecs.push(Addr::from_bytes(&t[6..12]));
+                } else {
+                    *kept += 1;
+                }
+            }
+            Some(Code::Block(t)) => {
+                for i in block::live(t) {
+                    if dead(block::tid(t, i)) {
+                        lanes.push((off, i));
+                        vecs.push(block::vector(t, i));
+                    } else {
+                        *kept += 1;
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    (offs, lanes)
+}
+
+/// Removes the vectors (every segment) at `vecs`, a page at a time; returns the lowest
+/// page that lost one.
+fn remove_vectors<S: Store>(s: &S, vecs: Vec<Addr>) -> Option<u32> {
+    let mut by_blk: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
+    for v in vecs.into_iter().filter(|&v| v != Addr::NONE) {
+        for a in blob_addrs(s, v, 0) {
+            by_blk.entry(a.blk).or_default().push(a.off);
+        }
+    }
+    let lowest = by_blk.keys().next().copied();
+    for (b, offs) in by_blk {
+        let mut g = s.write(b);
+        page::remove(&mut g, &offs);
+    }
+    lowest
 }
 
 /// Packs a code page's codes into fast-scan blocks, in place: the single entries (inserts

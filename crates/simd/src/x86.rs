@@ -412,10 +412,10 @@ pub unsafe fn masked_sum_avx512(bits: &[u8], q: &[f32]) -> f32 {
     let (words, rest) = bits.as_chunks::<8>();
     for (w, qs) in words.iter().zip(q.chunks_exact(64)) {
         let w = u64::from_le_bytes(*w);
-        for k in 0..4 {
+        for (k, a) in acc.iter_mut().enumerate() {
             // SAFETY: each chunk of q holds 64 elements, 16 a lane group.
             let x = unsafe { _mm512_loadu_ps(qs.as_ptr().add(16 * k)) };
-            acc[k] = _mm512_mask_add_ps(acc[k], (w >> (16 * k)) as u16, acc[k], x);
+            *a = _mm512_mask_add_ps(*a, (w >> (16 * k)) as u16, *a, x);
         }
     }
     let base = 64 * words.len();
