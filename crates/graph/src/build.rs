@@ -405,72 +405,175 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
         pos += batch;
         tick(pos);
     }
-    connect(&mut g, entry, prm.m);
+    connect(&dist, &mut g, entry, prm);
+    connect_labels(&dist, &mut g, prm);
     g
 }
 
-/// Pruning can leave a row that no general edge names. Each row the entry cannot reach over
-/// general edges gets one from a reachable row among its own neighbours (nearest first, then
-/// the entry): into a free general slot, or in place of that row's farthest general edge to
-/// a row that other rows also point at.
-fn connect(g: &mut Graph, entry: u32, m: usize) {
+/// Pruning can leave rows that the entry cannot reach over general edges (a value many rows
+/// share is the common case). Each such row `v`, in turn, is linked from a reachable row:
+/// the nearest with a free general slot among its own neighbours and what a search for it
+/// from the entry finds, which takes it as a new edge; when none has room, the nearest gives
+/// up its farthest general edge `u -> t` for `u -> v`, and `v` takes `v -> t`, so whatever
+/// `t` led to stays reachable. Rounds repeat until every row is reached.
+fn connect(dist: &Dist, g: &mut Graph, entry: u32, prm: &Params) {
     let n = g.neighbours.len();
-    let mut indeg = vec![0u32; n];
-    for (l, &k) in g.neighbours.iter().zip(&g.general) {
-        for &u in &l[..k as usize] {
-            indeg[u as usize] += 1;
+    let m = prm.m;
+    let mut vis = Visited::new(n);
+    for _round in 0..8 {
+        let mut reached = vec![false; n];
+        let walk = |from: u32, reached: &mut Vec<bool>, g: &Graph| {
+            let mut stack = vec![from];
+            while let Some(v) = stack.pop() {
+                if !reached[v as usize] {
+                    reached[v as usize] = true;
+                    let k = g.general[v as usize] as usize;
+                    stack.extend(g.neighbours[v as usize][..k].iter().copied());
+                }
+            }
+        };
+        walk(entry, &mut reached, g);
+        if reached.iter().all(|&r| r) {
+            return;
+        }
+        for v in 0..n as u32 {
+            if reached[v as usize] {
+                continue;
+            }
+            let mut from: Vec<u32> = g.neighbours[v as usize]
+                .iter()
+                .copied()
+                .filter(|&u| reached[u as usize])
+                .collect();
+            from.extend(
+                search(dist, g, v, &[entry], prm.ef_construction.min(64), None, &mut vis)
+                    .into_iter()
+                    .map(|x| x.0)
+                    .filter(|&u| reached[u as usize]),
+            );
+            from.push(entry);
+            let u = from
+                .iter()
+                .copied()
+                .find(|&u| (g.general[u as usize] as usize) < m)
+                .unwrap_or(from[0]);
+            link(g, u, v, m);
+            walk(v, &mut reached, g);
         }
     }
-    let mut reached = vec![false; n];
-    let walk = |from: u32, reached: &mut Vec<bool>, g: &Graph| {
-        let mut stack = vec![from];
-        while let Some(v) = stack.pop() {
-            if !reached[v as usize] {
-                reached[v as usize] = true;
-                let k = g.general[v as usize] as usize;
-                stack.extend(g.neighbours[v as usize][..k].iter().copied());
+}
+
+/// Each label's rows reachable from its entry as a search filtered by it walks: over all
+/// edges, through rows with the label, and one hop at a time through rows without it.
+fn label_reach(g: &Graph, labels: &[Vec<i16>], l: i16, from: u32, seen: &mut [bool]) {
+    let has = |v: u32| labels[v as usize].binary_search(&l).is_ok();
+    if seen[from as usize] {
+        return;
+    }
+    seen[from as usize] = true;
+    let mut stack = vec![from];
+    while let Some(a) = stack.pop() {
+        let matching = has(a);
+        for &n in &g.neighbours[a as usize] {
+            if (matching || has(n)) && !seen[n as usize] {
+                seen[n as usize] = true;
+                stack.push(n);
             }
         }
-    };
-    walk(entry, &mut reached, g);
-    for v in 0..n as u32 {
-        if reached[v as usize] {
-            continue;
-        }
-        let from: Vec<u32> = g.neighbours[v as usize]
-            .iter()
-            .copied()
-            .filter(|&u| reached[u as usize])
-            .chain(std::iter::once(entry))
+    }
+}
+
+/// Every row with a label is linked from the nearest row with it that the label's entry
+/// reaches (a label edge, or a general one, or by splicing, as [`connect`] does), until a
+/// search filtered by the label reaches all of its rows.
+fn connect_labels(dist: &Dist, g: &mut Graph, prm: &Params) {
+    let labels = dist.d.labels;
+    let n = g.neighbours.len();
+    let entries: Vec<(i16, u32)> = g.label_entries.iter().map(|(&l, &e)| (l, e)).collect();
+    for (l, e) in entries {
+        let rows: Vec<u32> = (0..n as u32)
+            .filter(|&v| labels[v as usize].binary_search(&l).is_ok())
             .collect();
-        for u in from {
-            let k = g.general[u as usize] as usize;
-            let list = &mut g.neighbours[u as usize];
-            let slot = if k < m {
-                None
-            } else if let Some(i) = list[..k].iter().rposition(|&w| indeg[w as usize] > 1) {
-                Some(i)
-            } else {
-                continue;
-            };
-            if let Some(i) = list[k..].iter().position(|&w| w == v) {
-                // A label edge to v becomes general.
-                list.remove(k + i);
+        for _round in 0..4 {
+            let mut seen = vec![false; n];
+            label_reach(g, labels, l, e, &mut seen);
+            if rows.iter().all(|&v| seen[v as usize]) {
+                break;
             }
-            match slot {
-                None => {
-                    list.insert(k, v);
-                    g.general[u as usize] += 1;
+            for &v in &rows {
+                if seen[v as usize] {
+                    continue;
                 }
-                Some(i) => {
-                    indeg[list[i] as usize] -= 1;
-                    list[i] = v;
-                }
+                let u = rows
+                    .iter()
+                    .copied()
+                    .filter(|&u| seen[u as usize])
+                    .min_by(|&a, &b| dist.prune(v, a).total_cmp(&dist.prune(v, b)))
+                    .unwrap_or(e);
+                link_label(g, u, v, prm.m, prm.label_slots);
+                label_reach(g, labels, l, v, &mut seen);
             }
-            indeg[v as usize] += 1;
-            walk(v, &mut reached, g);
-            break;
         }
+    }
+}
+
+/// Makes `u` name `v`: a free label slot, else a free general slot, else in place of `u`'s
+/// last edge `t`, with `v` taking `v -> t` (a free slot, else in place of its own last).
+fn link_label(g: &mut Graph, u: u32, v: u32, m: usize, slots: usize) {
+    fn add(g: &mut Graph, u: u32, v: u32, m: usize, slots: usize) -> Option<u32> {
+        let k = g.general[u as usize] as usize;
+        let list = &mut g.neighbours[u as usize];
+        if list.contains(&v) {
+            return None;
+        }
+        if list.len() - k < slots {
+            list.push(v);
+        } else if k < m {
+            list.insert(k, v);
+            g.general[u as usize] += 1;
+        } else if let Some(t) = list.last_mut() {
+            return Some(std::mem::replace(t, v));
+        }
+        None
+    }
+    if let Some(t) = add(g, u, v, m, slots)
+        && t != v
+        && add(g, v, t, m, slots).is_some()
+    {
+        // `v`'s own last edge gave way to `t`; rounds link in whatever that strands.
+    }
+}
+
+/// Makes `u -> v` a general edge of `u`: into a free slot, or in place of `u`'s farthest
+/// general edge `u -> t`, with `v -> t` added so `t` stays reachable through `v`.
+fn link(g: &mut Graph, u: u32, v: u32, m: usize) {
+    let k = g.general[u as usize] as usize;
+    let list = &mut g.neighbours[u as usize];
+    if list[..k].contains(&v) {
+        return;
+    }
+    if let Some(i) = list[k..].iter().position(|&w| w == v) {
+        list.remove(k + i); // a label edge to v becomes general
+    }
+    if k < m {
+        list.insert(k, v);
+        g.general[u as usize] += 1;
+        return;
+    }
+    let t = std::mem::replace(&mut list[k - 1], v);
+    let kv = g.general[v as usize] as usize;
+    let vl = &mut g.neighbours[v as usize];
+    if t == v || vl[..kv].contains(&t) {
+        return;
+    }
+    if let Some(i) = vl[kv..].iter().position(|&w| w == t) {
+        vl.remove(kv + i);
+    }
+    if kv < m {
+        vl.insert(kv, t);
+        g.general[v as usize] += 1;
+    } else {
+        vl[kv - 1] = t;
     }
 }
 

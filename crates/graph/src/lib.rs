@@ -534,6 +534,7 @@ pub fn elems_to_f32(elem: Elem, b: &[u8]) -> Vec<f32> {
 
 /// What an insert or a vacuum prunes with: a vertex's vector in the rotated space (exact when
 /// the index keeps vectors, else the code's approximation), and its labels.
+#[derive(Clone)]
 struct Point {
     x: Vec<f32>,
     labels: Vec<i16>,
@@ -1027,6 +1028,7 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
         .into_iter()
         .filter_map(|a| cx.point(a).map(|p| (a, p)))
         .collect();
+    let others: Vec<Addr> = cands.iter().map(|c| c.0).collect();
     let nbs = cx.prune(&me, cands);
     let t = encode_vertex(&meta, tid, &f, &code, labels, &nbs, &stored);
     let a = append_vertex(s, &meta, &t);
@@ -1034,33 +1036,119 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
     for &u in &nbs.list {
         named |= add_edge(&cx, u, a, &me);
     }
-    if !named && let Some(&u) = nbs.list.first() {
-        // Every neighbour pruned the new vertex away: its nearest takes it in place of its
-        // farthest edge, so the vertex is reachable.
-        force_edge(&cx, u, a);
+    if !named {
+        // Every neighbour pruned the new vertex away (or had no room): it is linked in by
+        // another row the search found, so it is reachable.
+        let order: Vec<Addr> = nbs.list.iter().chain(&others).copied().collect();
+        link_in(&cx, &order, a);
     }
     add_label_entries(s, &meta, labels, a);
     Ok(a)
 }
 
-fn force_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
+/// Links `new` (a live vertex) from one of `from` (nearest first, live vertices that the
+/// entry reaches): the first with a free general slot takes it as an edge; when none has
+/// room, the first gives up its farthest general edge `u -> t` for `u -> new`, and `new`
+/// takes `new -> t` before that, so what `t` led to stays reachable (splicing). True when
+/// some vertex names `new` among its general edges afterwards.
+fn link_in<S: Store>(cx: &Ctx<S>, from: &[Addr], new: Addr) -> bool {
+    let m = cx.meta.m as usize;
+    let mut seen = HashSet::new();
+    let me = cx.point(new);
+    for &u in from.iter().filter(|&&u| u != new && seen.insert(u)) {
+        // Not a row with the same vector: copies are spliced in (below), so no list gathers
+        // more copies than a prune keeps.
+        let room = with_vertex_in(cx.s, &cx.len, cx.meta, u, |v| {
+            (!v.deleted())
+                .then(|| v.general() < m && !me.as_ref().is_some_and(|p| is_copy(p, &cx.point_of(v))))
+        })
+        .flatten();
+        if room == Some(true) && add_general_edge(cx, u, new, None) {
+            return true;
+        }
+    }
+    seen.clear();
+    for &u in from.iter().filter(|&&u| u != new && seen.insert(u)) {
+        for _ in 0..3 {
+            let Some(list) = with_vertex_in(cx.s, &cx.len, cx.meta, u, |v| {
+                (!v.deleted()).then(|| Edges::of(v))
+            })
+            .flatten() else {
+                break;
+            };
+            if list.list[..list.general].contains(&new) {
+                return true;
+            }
+            if list.general < m {
+                if add_general_edge(cx, u, new, Some(&list)) {
+                    return true;
+                }
+                continue;
+            }
+            // A copy of `u` takes the place of another copy, so that a value many rows share
+            // does not crowd out `u`'s edges to other rows.
+            let pu = cx.point(u);
+            let copy_at = match (&me, &pu) {
+                (Some(p), Some(q)) if is_copy(p, q) => list.list[..list.general]
+                    .iter()
+                    .rposition(|&a| cx.point(a).is_some_and(|x| is_copy(q, &x))),
+                _ => None,
+            };
+            let at = copy_at.unwrap_or(list.general - 1);
+            let t = list.list[at];
+            add_general_edge(cx, new, t, None);
+            if replace_edge(cx, u, at, new, &list) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Puts `x` in place of edge `at` of `u`, if `u`'s list is still `expect`.
+fn replace_edge<S: Store>(cx: &Ctx<S>, u: Addr, at: usize, x: Addr, expect: &Edges) -> bool {
+    let mut g = cx.s.write(u.blk);
+    let same = page::get(&g, u.off)
+        .and_then(|t| Vertex::parse(cx.meta, t))
+        .is_some_and(|v| !v.deleted() && Edges::of(&v) == *expect);
+    if !same || expect.list.contains(&x) {
+        return false;
+    }
+    let mut next = expect.clone();
+    next.list[at] = x;
+    put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), &next);
+    true
+}
+
+/// True when two points are the same vector (pruning's copies, [`prune::dup_slots`]).
+fn is_copy(a: &Point, b: &Point) -> bool {
+    f32x::l2sq(&a.x, &b.x) == 0.0
+}
+
+/// Makes `u -> x` a general edge of the live vertex `u`: into a free general slot, else in
+/// place of its farthest general edge (a label edge to `x` becomes general). With `expect`,
+/// only when `u`'s list is still that one. True when done (or already so).
+fn add_general_edge<S: Store>(cx: &Ctx<S>, u: Addr, x: Addr, expect: Option<&Edges>) -> bool {
     let mut g = cx.s.write(u.blk);
     let Some(mut next) = page::get(&g, u.off)
         .and_then(|t| Vertex::parse(cx.meta, t))
         .filter(|v| !v.deleted())
         .map(|v| Edges::of(&v))
     else {
-        return;
+        return false;
     };
-    if next.list[..next.general].contains(&new) {
-        return;
+    if expect.is_some_and(|e| *e != next) {
+        return false;
     }
-    if let Some(i) = next.list.iter().position(|&x| x == new) {
-        // A label edge becomes a general one.
+    if next.list[..next.general].contains(&x) {
+        return true;
+    }
+    if let Some(i) = next.list.iter().position(|&y| y == x) {
         next.list.remove(i);
     }
-    next.add_general(new, cx.meta.m as usize, true);
+    next.add_general(x, cx.meta.m as usize, true);
     put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), &next);
+    true
 }
 
 /// Adds the edge `u -> new` (pruning `u`'s list when full). Optimistic: the list is read and
@@ -1080,7 +1168,20 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
         let mut next = list.clone();
         let labels_room = list.list.len() - list.general < cx.meta.label_slots as usize
             && overlaps(&pu.labels, &new_point.labels);
-        if !next.add_general(new, cx.meta.m as usize, false) {
+        let m = cx.meta.m as usize;
+        if is_copy(&pu, new_point) && list.general < m {
+            // A copy of `u` joins its general edges only while it has fewer copies than
+            // pruning keeps, so a later prune of the list never drops a copy (which might
+            // be reachable through `u` alone).
+            let copies = list.list[..list.general]
+                .iter()
+                .filter(|&&a| cx.point(a).is_some_and(|p| is_copy(&pu, &p)))
+                .count();
+            if copies >= prune::dup_slots(m) {
+                return false;
+            }
+        }
+        if !next.add_general(new, m, false) {
             if labels_room {
                 next.list.push(new);
             } else {
@@ -1097,6 +1198,26 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
                     },
                 ));
                 next = cx.prune(&pu, cands);
+                // A general edge the prune drops might be the only way to its row: each one
+                // goes to `new` (which `u` now names) while `new` has room, else `u` stays as
+                // it is and `new` is linked in elsewhere ([`link_in`]).
+                let dropped: Vec<Addr> = list.list[..list.general]
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != new && !next.list[..next.general].contains(a))
+                    .collect();
+                if !dropped.is_empty() {
+                    let room = with_vertex_in(cx.s, &cx.len, cx.meta, new, |v| {
+                        m.saturating_sub(v.general())
+                    })
+                    .unwrap_or(0);
+                    if !next.list[..next.general].contains(&new) || dropped.len() > room {
+                        return false;
+                    }
+                    for t in dropped {
+                        add_general_edge(cx, new, t, None);
+                    }
+                }
             }
         }
         if next == list {
@@ -1172,19 +1293,20 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
             repair(&cx, a, &gone, &mut some_live, &mut label_live);
         }
     }
-    // 3. A live vertex that no live list names any more gets an edge from its nearest live
-    // neighbour (in place of that one's farthest edge), so searches still reach it.
-    reconnect(&cx, &blocks, &gone, meta.entry);
-    // 4. Entry points off the flagged vertices.
+    // 3. Entry points off the flagged vertices.
+    let mut entry = meta.entry;
     if gone.contains_key(&meta.entry) {
-        let alt = gone[&meta.entry]
+        entry = gone[&meta.entry]
             .iter()
             .copied()
             .find(|a| !gone.contains_key(a) && cx.point(*a).is_some())
             .or(some_live)
             .unwrap_or(Addr::NONE);
-        set_entry(s, alt);
+        set_entry(s, entry);
     }
+    // 4. Every live vertex the entry no longer reaches without the flagged ones is linked in
+    // again.
+    reconnect(&cx, &blocks, &gone, entry);
     for (l, e, at) in label_directory(s, &meta)? {
         if gone.contains_key(&e) {
             let alt = label_live.get(&l).copied().unwrap_or(Addr::NONE);
@@ -1195,7 +1317,7 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
             }
         }
     }
-    // 5. Remove the flagged vertices.
+    // 6. Remove the flagged vertices.
     let mut by_blk: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
     for a in gone.keys() {
         by_blk.entry(a.blk).or_default().push(a.off);
@@ -1208,33 +1330,93 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
     Ok((gone.len() as u64, kept))
 }
 
+/// Links in again every live vertex that `entry` does not reach over the general edges of
+/// live vertices (those not in `gone`), nearest reachable rows first ([`link_in`]).
 fn reconnect<S: Store>(cx: &Ctx<S>, blocks: &[u32], gone: &HashMap<Addr, Vec<Addr>>, entry: Addr) {
-    let mut named: HashSet<Addr> = HashSet::new();
-    let mut live: Vec<(Addr, Vec<Addr>)> = vec![];
-    for &b in blocks {
-        cx.s.yield_point();
-        let p = cx.s.read(b);
-        for (off, t) in page::items(&p) {
-            let a = Addr { blk: b, off };
-            if gone.contains_key(&a) {
+    if entry.is_none() {
+        return;
+    }
+    for _round in 0..4 {
+        let graph = live_graph(cx.s, cx.meta, blocks, &|a| gone.contains_key(&a));
+        let mut reached = reach(&graph, &[entry]);
+        let lost: Vec<Addr> = graph
+            .keys()
+            .copied()
+            .filter(|a| !reached.contains(a))
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        for a in lost {
+            cx.s.yield_point();
+            if reached.contains(&a) {
                 continue;
             }
-            if let Some(v) = Vertex::parse(cx.meta, t).filter(|v| !v.deleted()) {
-                // Unfiltered searches walk the general edges alone.
-                named.extend(v.walk(false));
-                live.push((a, v.neighbours()));
+            let Some(p) = cx.point(a) else {
+                continue;
+            };
+            let mut from: Vec<Addr> = graph[&a].0.iter().copied().filter(|u| reached.contains(u)).collect();
+            let ef = (cx.meta.ef_construction as usize).min(64);
+            let meta = Meta { entry, ..cx.meta.clone() };
+            // The point is in the search's prepared space in-table, else in the original one.
+            let x = if cx.meta.rerank_in_table {
+                p.x
+            } else {
+                prepare(cx.meta.metric, &cx.rot, &p.x)
+            };
+            if let Ok(mut srch) = Search::for_insert(cx.s, &meta, &cx.centre, x, ef, None) {
+                from.extend(srch.beam(cx.s).into_iter().filter(|u| reached.contains(u)));
+            }
+            from.push(entry);
+            if link_in(cx, &from, a) {
+                for x in reach(&graph, &[a]) {
+                    reached.insert(x);
+                }
             }
         }
     }
-    for (a, nbs) in live {
-        if a == entry || named.contains(&a) {
+}
+
+/// The live vertices (not flagged, not `skip`) with their general edges and labels.
+fn live_graph<S: Store>(
+    s: &S,
+    meta: &Meta,
+    blocks: &[u32],
+    skip: &dyn Fn(Addr) -> bool,
+) -> HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)> {
+    let mut out = HashMap::new();
+    for &b in blocks {
+        s.yield_point();
+        let p = s.read(b);
+        if page::kind(&p) != KIND_VERTICES {
             continue;
         }
-        let Some(&u) = nbs.iter().find(|u| !gone.contains_key(u)) else {
+        for (off, t) in page::items(&p) {
+            let a = Addr { blk: b, off };
+            if skip(a) {
+                continue;
+            }
+            if let Some(v) = Vertex::parse(meta, t).filter(|v| !v.deleted()) {
+                out.insert(a, (v.walk(false), v.labels(), v.walk(true)));
+            }
+        }
+    }
+    out
+}
+
+/// The vertices of `graph` reachable from `from` over general edges.
+fn reach(graph: &HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)>, from: &[Addr]) -> HashSet<Addr> {
+    let mut reached = HashSet::new();
+    let mut stack = from.to_vec();
+    while let Some(a) = stack.pop() {
+        let Some((nbs, _, _)) = graph.get(&a) else {
             continue;
         };
-        force_edge(cx, u, a);
+        if reached.insert(a) {
+            stack.extend(nbs.iter().copied());
+        }
     }
+    reached
 }
 
 fn repair<S: Store>(
@@ -1318,7 +1500,7 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
         problems.push(e);
     }
     let n = s.nblocks();
-    let mut live: HashMap<Addr, (Vec<Addr>, Vec<i16>)> = HashMap::new();
+    let mut live: HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)> = HashMap::new();
     for b in 1..n {
         let p = s.read(b);
         if !page::is_valid(&p) {
@@ -1357,7 +1539,7 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
             }
             if !v.deleted() {
                 // Reachability is the unfiltered search's: over the general edges.
-                live.insert(Addr { blk: b, off }, (v.walk(false), ls));
+                live.insert(Addr { blk: b, off }, (v.walk(false), ls, v.walk(true)));
             }
         }
     }
@@ -1367,6 +1549,7 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
     if meta.entry.is_none() && !live.is_empty() {
         problems.push("the index has vertices but no entry".into());
     }
+    let mut label_starts: BTreeMap<i16, Addr> = BTreeMap::new();
     match label_directory(s, &meta) {
         Ok(dir) => {
             let mut seen = HashSet::new();
@@ -1378,7 +1561,9 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
                     continue;
                 }
                 match live.get(&e) {
-                    Some((_, ls)) if ls.binary_search(&l).is_ok() => {}
+                    Some((_, ls, _)) if ls.binary_search(&l).is_ok() => {
+                        label_starts.insert(l, e);
+                    }
                     _ => problems.push(format!(
                         "label {l}'s entry {e:?} is not a live vertex with it"
                     )),
@@ -1387,18 +1572,63 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
         }
         Err(Corrupt(e)) => problems.push(e),
     }
-    // Reachability from the entry, through live vertices.
-    let mut reached = HashSet::new();
-    let mut stack = vec![meta.entry];
-    while let Some(a) = stack.pop() {
-        let Some((nbs, _)) = live.get(&a) else {
+    // Reachability from the entry, through live vertices, over general edges (an unfiltered
+    // search's walk).
+    let reached = reach(&live, &[meta.entry]);
+    let unreached: Vec<Addr> = live.keys().copied().filter(|a| !reached.contains(a)).collect();
+    if !unreached.is_empty() {
+        problems.push(format!(
+            "{} of {} live vertices are unreachable from the entry: {}",
+            unreached.len(),
+            live.len(),
+            sample_addrs(unreached)
+        ));
+    }
+    // Each label's rows from its entry, as a search filtered by that label walks: over all
+    // edges, through rows with the label, and one hop at a time through rows without it.
+    let mut with_label: BTreeMap<i16, Vec<Addr>> = BTreeMap::new();
+    for (a, (_, ls, _)) in &live {
+        for &l in ls {
+            with_label.entry(l).or_default().push(*a);
+        }
+    }
+    for (l, rows) in with_label {
+        let Some(&e) = label_starts.get(&l) else {
+            problems.push(format!("label {l} has {} rows but no entry", rows.len()));
             continue;
         };
-        if reached.insert(a) {
-            stack.extend(nbs.iter().copied());
+        let has = |a: &Addr| live.get(a).is_some_and(|x| x.1.binary_search(&l).is_ok());
+        let mut seen: HashSet<Addr> = HashSet::new();
+        let mut stack = vec![e];
+        seen.insert(e);
+        while let Some(a) = stack.pop() {
+            let matching = has(&a);
+            for &n in &live[&a].2 {
+                if (has(&n) || (matching && live.contains_key(&n))) && seen.insert(n) {
+                    stack.push(n);
+                }
+            }
+        }
+        let lost: Vec<Addr> = rows.into_iter().filter(|a| !seen.contains(a)).collect();
+        if !lost.is_empty() {
+            problems.push(format!(
+                "label {l}: {} rows are unreachable from its entry: {}",
+                lost.len(),
+                sample_addrs(lost)
+            ));
         }
     }
     (problems, live.len() as u64, reached.len() as u64)
+}
+
+/// The first few of `v`, sorted, for a problem's text.
+fn sample_addrs(mut v: Vec<Addr>) -> String {
+    v.sort_unstable();
+    let mut s: Vec<String> = v.iter().take(8).map(|a| format!("({},{})", a.blk, a.off)).collect();
+    if v.len() > 8 {
+        s.push("...".into());
+    }
+    s.join(" ")
 }
 
 #[cfg(test)]

@@ -36,6 +36,11 @@ pub fn overlaps(a: &[i16], b: &[i16]) -> bool {
     false
 }
 
+/// How many of a vertex's general edges may go to rows with its very vector.
+pub fn dup_slots(m: usize) -> usize {
+    (m / 4).max(2).min(m)
+}
+
 /// Chooses `p`'s neighbours from `cands` (`(key, distance to p)`, any order, no duplicates,
 /// not `p` itself). `dist(a, b)` is the pruning distance between two candidates, `labels(a)`
 /// a candidate's sorted labels. Returns the list and how many of it (the first ones) are
@@ -61,12 +66,22 @@ pub fn robust_prune<'l, K: Copy>(
     cands.sort_by(|a, b| a.1.total_cmp(&b.1));
     let mut taken = vec![false; cands.len()];
     let mut out: Vec<K> = Vec::with_capacity(m + label_slots);
+    // Copies of `p` itself (distance 0) would all fall to the first one kept (0 <= 0), so a
+    // value held by many rows would leave each with one edge among them, and most of them
+    // unreachable. Up to `dup_slots(m)` copies are kept instead, whatever lies between.
+    let mut copies = 0;
     for i in 0..cands.len() {
         if out.len() == m {
             break;
         }
         let (w, dpw) = cands[i];
-        if out.iter().all(|&k| alpha * dist(k, w) > dpw) {
+        let keep = if dpw == 0.0 {
+            copies += 1;
+            copies <= dup_slots(m)
+        } else {
+            out.iter().all(|&k| alpha * dist(k, w) > dpw)
+        };
+        if keep {
             out.push(w);
             taken[i] = true;
         }

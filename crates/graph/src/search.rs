@@ -117,6 +117,8 @@ pub struct Search {
     /// the walk among the filter's own rows is exhausted.
     detour: BinaryHeap<Reverse<Node>>,
     detoured: bool,
+    /// The vertex pages were swept for what the walk never scored.
+    swept: bool,
     beam: BinaryHeap<Node>,
     pool: BinaryHeap<Reverse<Node>>,
     results: BinaryHeap<Reverse<Node>>,
@@ -174,6 +176,7 @@ impl Search {
             exact: Visited::default(),
             detour: BinaryHeap::new(),
             detoured: false,
+            swept: false,
             beam: BinaryHeap::new(),
             pool: BinaryHeap::new(),
             results: BinaryHeap::new(),
@@ -293,7 +296,10 @@ impl Search {
             matching,
         };
         if matching || (from_matching && self.detoured) {
-            if self.beam.len() >= self.ef && est > self.beam.peek().unwrap().key {
+            // Nodes compare by estimate, then address: a total order, so a run of equal
+            // estimates (duplicated vectors) is cut at the beam like any other, not expanded
+            // whole.
+            if self.beam.len() >= self.ef && node > *self.beam.peek().unwrap() {
                 // Never expanded this round (the beam's worst only improves): parked, out of
                 // the heap, until the beam widens.
                 self.parked.push(node);
@@ -304,7 +310,7 @@ impl Search {
             self.detour.push(Reverse(node));
         }
         if matching && !deleted {
-            if self.beam.len() < self.ef || est < self.beam.peek().unwrap().key {
+            if self.beam.len() < self.ef || node < *self.beam.peek().unwrap() {
                 self.beam.push(node);
                 if self.beam.len() > self.ef {
                     self.beam.pop();
@@ -322,7 +328,7 @@ impl Search {
     /// Walks until the nearest unexpanded vertex is farther than the beam's worst.
     fn converge<S: Store>(&mut self, s: &S) {
         while let Some(Reverse(top)) = self.cands.peek().copied() {
-            if self.beam.len() >= self.ef && top.key > self.beam.peek().unwrap().key {
+            if self.beam.len() >= self.ef && top > *self.beam.peek().unwrap() {
                 break;
             }
             self.cands.pop();
@@ -352,6 +358,46 @@ impl Search {
             self.score_all(s, &mut fresh, top.matching);
         }
         self.converged = true;
+    }
+
+    /// Scores every vertex not yet visited, from a read of every vertex page; the live
+    /// matching ones join the rerank pool.
+    fn sweep<S: Store>(&mut self, s: &S) {
+        let n = s.nblocks();
+        for blk in 1..n {
+            s.yield_point();
+            let p = s.read(blk);
+            if page::kind(&p) != KIND_VERTICES {
+                continue;
+            }
+            let mut found = vec![];
+            for (off, t) in page::items(&p) {
+                let a = Addr { blk, off };
+                if !self.visited.insert(a) {
+                    continue;
+                }
+                let Some(v) = Vertex::parse(&self.meta, t) else {
+                    continue;
+                };
+                if v.deleted() || !self.filter.as_deref().is_none_or(|f| v.has_label_in(f)) {
+                    continue;
+                }
+                let f = v.factors();
+                let dot = self.lut.code_dot(self.meta.bits, v.code());
+                let (est, err) =
+                    vchord_rabitq::estimate_bound(self.kind, &f, dot, self.lq, self.epsilon);
+                found.push(Node {
+                    key: est + self.offset - err,
+                    addr: a,
+                    tid: v.tid(),
+                    matching: true,
+                });
+            }
+            drop(p);
+            self.stats.pages += 1;
+            self.stats.scored += found.len() as u64;
+            self.pool.extend(found.into_iter().map(Reverse));
+        }
     }
 
     /// The beam after convergence: the best `ef` live matching vertices by estimate.
@@ -411,7 +457,17 @@ impl Search {
             }
             if self.cands.is_empty() && self.parked.is_empty() {
                 if self.detoured || self.detour.is_empty() {
-                    return None;
+                    if self.swept || self.query.is_none() {
+                        return None;
+                    }
+                    // The walk is exhausted: every vertex it never scored (one the graph
+                    // does not reach from the entries, a matching row more than a hop past
+                    // other rows, or one linked in by a concurrent insert after it passed)
+                    // joins the pool from a sweep of the vertex pages, so a scan that keeps
+                    // pulling returns every live matching row.
+                    self.swept = true;
+                    self.sweep(s);
+                    continue;
                 }
                 // The filter's rows reachable among themselves are done: walk on through
                 // the other rows their edges name.
