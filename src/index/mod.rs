@@ -384,6 +384,17 @@ pub fn emit(scan: sys::IndexScanDesc, tid: Addr, distance: f64, recheck: bool) {
     }
 }
 
+/// Fills the scan's result slot for a NULL query: heap TID, a NULL ORDER BY value.
+pub fn emit_null(scan: sys::IndexScanDesc, tid: Addr, recheck: bool) {
+    unsafe {
+        set_tid(&mut (*scan).xs_heaptid, tid);
+        (*scan).xs_recheck = recheck;
+        (*scan).xs_recheckorderby = false;
+        *(*scan).xs_orderbyvals = 0 as sys::Datum;
+        *(*scan).xs_orderbynulls = true;
+    }
+}
+
 /// RelationGetIndexScan plus room for the ORDER BY values.
 pub fn begin_scan(index: sys::Relation, nkeys: c_int, norderbys: c_int) -> sys::IndexScanDesc {
     unsafe {
@@ -396,7 +407,7 @@ pub fn begin_scan(index: sys::Relation, nkeys: c_int, norderbys: c_int) -> sys::
 }
 
 /// amrescan's copying of the keys into the scan; returns the ORDER BY query (`None`: no
-/// ORDER BY, or a NULL query).
+/// ORDER BY, or a NULL query) and whether it is NULL.
 pub fn rescan_keys(
     scan: sys::IndexScanDesc,
     keys: sys::ScanKey,
@@ -404,7 +415,7 @@ pub fn rescan_keys(
     orderbys: sys::ScanKey,
     norderbys: c_int,
     elem: Elem,
-) -> Option<Vec<f32>> {
+) -> (Option<Vec<f32>>, bool) {
     unsafe {
         if !keys.is_null() && nkeys > 0 {
             std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
@@ -415,12 +426,12 @@ pub fn rescan_keys(
         if (*scan).numberOfOrderBys > 0 {
             let key = &*(*scan).orderByData;
             if key.sk_flags & sys::SK_ISNULL as c_int != 0 {
-                None
+                (None, true)
             } else {
-                Some(read_key(elem, key.sk_argument).0)
+                (Some(read_key(elem, key.sk_argument).0), false)
             }
         } else {
-            None
+            (None, false)
         }
     }
 }

@@ -130,6 +130,7 @@ vchord_shim_catch_count(void)
 #include "utils/guc_tables.h"
 #include "utils/selfuncs.h"
 #include "utils/snapmgr.h"
+#include "pgstat.h"
 #include "utils/array.h"
 #include "catalog/pg_type_d.h"
 
@@ -297,6 +298,12 @@ vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *path, double l
 }
 
 void
+vchord_shim_count_scan(Relation index)
+{
+	pgstat_count_index_scan(index);
+}
+
+void
 vchord_shim_vacuum_delay(void)
 {
 #if PG_VERSION_NUM >= 180000
@@ -460,7 +467,6 @@ vchord_shim_fetch_end(VchordFetch *f)
 #include "access/parallel.h"
 #include "access/table.h"
 #include "executor/instrument.h"
-#include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/spin.h"

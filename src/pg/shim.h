@@ -103,6 +103,8 @@ extern void vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *pa
 								  double loop_count, VchordPathInfo *out);
 
 extern void vchord_shim_vacuum_delay(void);
+/* pgstat_count_index_scan (pg_stat_*_indexes.idx_scan) */
+extern void vchord_shim_count_scan(Relation index);
 extern void vchord_shim_progress(int param, int64 value);
 extern int	vchord_shim_maintenance_work_mem(void);
 extern int	vchord_shim_max_parallel_maintenance_workers(void);

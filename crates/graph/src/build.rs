@@ -446,10 +446,18 @@ fn connect(dist: &Dist, g: &mut Graph, entry: u32, prm: &Params) {
                 .filter(|&u| reached[u as usize])
                 .collect();
             from.extend(
-                search(dist, g, v, &[entry], prm.ef_construction.min(64), None, &mut vis)
-                    .into_iter()
-                    .map(|x| x.0)
-                    .filter(|&u| reached[u as usize]),
+                search(
+                    dist,
+                    g,
+                    v,
+                    &[entry],
+                    prm.ef_construction.min(64),
+                    None,
+                    &mut vis,
+                )
+                .into_iter()
+                .map(|x| x.0)
+                .filter(|&u| reached[u as usize]),
             );
             from.push(entry);
             let u = from

@@ -16,7 +16,7 @@ pub mod options;
 pub mod prune;
 mod search;
 
-pub use search::{Search, SearchParams, Stats};
+pub use search::{Search, SearchParams, Stats, Sweep};
 pub use vchord_ivf::{Corrupt, Elem, MemStore, Metric, Query, Result, Store, sql_distance};
 
 use prune::{overlaps, robust_prune};
@@ -1018,9 +1018,13 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
     let ef = meta.ef_construction as usize;
     let mut srch = Search::for_insert(s, &meta, &cx.centre, x.clone(), ef, None)?;
     found.extend(srch.beam(s));
+    // The rows a search filtered by the new row's labels reaches (the label walk's).
+    let mut label_found: HashSet<Addr> = HashSet::new();
     if !labels.is_empty() {
         let mut srch = Search::for_insert(s, &meta, &cx.centre, x, ef, Some(labels.to_vec()))?;
-        found.extend(srch.beam(s));
+        let b = srch.beam(s);
+        label_found.extend(b.iter().copied());
+        found.extend(b);
     }
     found.sort_unstable();
     found.dedup();
@@ -1029,6 +1033,11 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
         .filter_map(|a| cx.point(a).map(|p| (a, p)))
         .collect();
     let others: Vec<Addr> = cands.iter().map(|c| c.0).collect();
+    let holders: Vec<(Addr, Vec<i16>)> = cands
+        .iter()
+        .filter(|c| label_found.contains(&c.0) && overlaps(&c.1.labels, labels))
+        .map(|c| (c.0, c.1.labels.clone()))
+        .collect();
     let nbs = cx.prune(&me, cands);
     let t = encode_vertex(&meta, tid, &f, &code, labels, &nbs, &stored);
     let a = append_vertex(s, &meta, &t);
@@ -1042,8 +1051,64 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
         let order: Vec<Addr> = nbs.list.iter().chain(&others).copied().collect();
         link_in(&cx, &order, a);
     }
+    // Each of its labels' rows must reach it too (a search filtered by the label walks from
+    // the label's entry through rows with it): if no row with the label that the search
+    // found names it, the first one takes it.
+    for &l in labels {
+        let with_l: Vec<Addr> = holders
+            .iter()
+            .filter(|h| h.1.binary_search(&l).is_ok())
+            .map(|h| h.0)
+            .collect();
+        let named = with_l.iter().any(|&u| {
+            with_vertex_in(s, &cx.len, &meta, u, |v| v.neighbours().contains(&a)).unwrap_or(false)
+        });
+        if !named && let Some(&u) = with_l.first() {
+            link_label_in(&cx, u, a);
+        }
+    }
     add_label_entries(s, &meta, labels, a);
     Ok(a)
+}
+
+/// Makes the live vertex `u` name `new`: a free label slot, else a free general slot, else in
+/// place of its last edge `u -> t`, with `new -> t` added first (splicing, as [`link_in`]).
+fn link_label_in<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
+    let (m, slots) = (cx.meta.m as usize, cx.meta.label_slots as usize);
+    for _ in 0..3 {
+        let Some(list) = with_vertex_in(cx.s, &cx.len, cx.meta, u, |v| {
+            (!v.deleted()).then(|| Edges::of(v))
+        })
+        .flatten() else {
+            return;
+        };
+        if list.contains(&new) {
+            return;
+        }
+        let mut next = list.clone();
+        if list.list.len() - list.general < slots {
+            next.list.push(new);
+        } else if list.general < m {
+            next.add_general(new, m, false);
+        } else {
+            let Some(&t) = list.list.last() else {
+                return;
+            };
+            if t != new {
+                add_general_edge(cx, new, t, None);
+            }
+            let at = list.list.len() - 1;
+            next.list[at] = new;
+        }
+        let mut g = cx.s.write(u.blk);
+        let same = page::get(&g, u.off)
+            .and_then(|t| Vertex::parse(cx.meta, t))
+            .is_some_and(|v| !v.deleted() && Edges::of(&v) == list);
+        if same {
+            put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), &next);
+            return;
+        }
+    }
 }
 
 /// Links `new` (a live vertex) from one of `from` (nearest first, live vertices that the
@@ -1059,8 +1124,9 @@ fn link_in<S: Store>(cx: &Ctx<S>, from: &[Addr], new: Addr) -> bool {
         // Not a row with the same vector: copies are spliced in (below), so no list gathers
         // more copies than a prune keeps.
         let room = with_vertex_in(cx.s, &cx.len, cx.meta, u, |v| {
-            (!v.deleted())
-                .then(|| v.general() < m && !me.as_ref().is_some_and(|p| is_copy(p, &cx.point_of(v))))
+            (!v.deleted()).then(|| {
+                v.general() < m && !me.as_ref().is_some_and(|p| is_copy(p, &cx.point_of(v)))
+            })
         })
         .flatten();
         if room == Some(true) && add_general_edge(cx, u, new, None) {
@@ -1096,6 +1162,10 @@ fn link_in<S: Store>(cx: &Ctx<S>, from: &[Addr], new: Addr) -> bool {
             };
             let at = copy_at.unwrap_or(list.general - 1);
             let t = list.list[at];
+            let new_room = with_vertex_in(cx.s, &cx.len, cx.meta, new, |v| v.general() < m);
+            if new_room == Some(false) && from.len() > 1 && u != from[from.len() - 1] {
+                break; // `new` could not take `t` without dropping an edge: the next one
+            }
             add_general_edge(cx, new, t, None);
             if replace_edge(cx, u, at, new, &list) {
                 return true;
@@ -1201,10 +1271,21 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
                 // A general edge the prune drops might be the only way to its row: each one
                 // goes to `new` (which `u` now names) while `new` has room, else `u` stays as
                 // it is and `new` is linked in elsewhere ([`link_in`]).
-                let dropped: Vec<Addr> = list.list[..list.general]
+                // (A label edge it drops goes there too: a filtered walk passes through a row
+                // without its label one hop at a time.)
+                let dropped: Vec<Addr> = list
+                    .list
                     .iter()
-                    .copied()
-                    .filter(|a| *a != new && !next.list[..next.general].contains(a))
+                    .enumerate()
+                    .filter(|&(i, a)| {
+                        *a != new
+                            && if i < list.general {
+                                !next.list[..next.general].contains(a)
+                            } else {
+                                !next.list.contains(a)
+                            }
+                    })
+                    .map(|x| *x.1)
                     .collect();
                 if !dropped.is_empty() {
                     let room = with_vertex_in(cx.s, &cx.len, cx.meta, new, |v| {
@@ -1355,9 +1436,17 @@ fn reconnect<S: Store>(cx: &Ctx<S>, blocks: &[u32], gone: &HashMap<Addr, Vec<Add
             let Some(p) = cx.point(a) else {
                 continue;
             };
-            let mut from: Vec<Addr> = graph[&a].0.iter().copied().filter(|u| reached.contains(u)).collect();
+            let mut from: Vec<Addr> = graph[&a]
+                .0
+                .iter()
+                .copied()
+                .filter(|u| reached.contains(u))
+                .collect();
             let ef = (cx.meta.ef_construction as usize).min(64);
-            let meta = Meta { entry, ..cx.meta.clone() };
+            let meta = Meta {
+                entry,
+                ..cx.meta.clone()
+            };
             // The point is in the search's prepared space in-table, else in the original one.
             let x = if cx.meta.rerank_in_table {
                 p.x
@@ -1575,7 +1664,11 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
     // Reachability from the entry, through live vertices, over general edges (an unfiltered
     // search's walk).
     let reached = reach(&live, &[meta.entry]);
-    let unreached: Vec<Addr> = live.keys().copied().filter(|a| !reached.contains(a)).collect();
+    let unreached: Vec<Addr> = live
+        .keys()
+        .copied()
+        .filter(|a| !reached.contains(a))
+        .collect();
     if !unreached.is_empty() {
         problems.push(format!(
             "{} of {} live vertices are unreachable from the entry: {}",
@@ -1624,7 +1717,11 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
 /// The first few of `v`, sorted, for a problem's text.
 fn sample_addrs(mut v: Vec<Addr>) -> String {
     v.sort_unstable();
-    let mut s: Vec<String> = v.iter().take(8).map(|a| format!("({},{})", a.blk, a.off)).collect();
+    let mut s: Vec<String> = v
+        .iter()
+        .take(8)
+        .map(|a| format!("({},{})", a.blk, a.off))
+        .collect();
     if v.len() > 8 {
         s.push("...".into());
     }

@@ -232,7 +232,8 @@ fn label_filters_reach_recall_and_fill_the_limit() {
         l
     };
     let (s, _) = build_index(&data, meta(784, Metric::L2, false), &labels);
-    let v = verify(&s).0; assert!(v.is_empty(), "{v:?}");
+    let v = verify(&s).0;
+    assert!(v.is_empty(), "{v:?}");
     for (filter, name) in [
         (vec![3i16], "10%"),
         (vec![142i16], "1%"),
@@ -631,7 +632,8 @@ fn refilled_pages_stay_within_the_edge_offsets() {
 /// one value, a grid of values with many copies each, and near-copies 1e-6 apart.
 fn duplicated_shapes() -> Vec<(&'static str, Vec<Vec<f32>>)> {
     let mut rng = Rng::new(22);
-    let mut random = |dims: usize| -> Vec<f32> { (0..dims).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect() };
+    let mut random =
+        |dims: usize| -> Vec<f32> { (0..dims).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect() };
     let one: Vec<Vec<f32>> = (0..1500).map(|_| vec![1.0; 4]).collect();
     let half: Vec<Vec<f32>> = (0..1500)
         .map(|i| if i % 2 == 0 { vec![1.0; 4] } else { random(4) })
@@ -642,7 +644,12 @@ fn duplicated_shapes() -> Vec<(&'static str, Vec<Vec<f32>>)> {
     let near: Vec<Vec<f32>> = (0..7 * 200)
         .map(|i| vec![1.0 + (i % 7) as f32 * 1e-6, 1.0, 1.0, 1.0])
         .collect();
-    vec![("one value", one), ("half", half), ("grid", grid), ("near copies", near)]
+    vec![
+        ("one value", one),
+        ("half", half),
+        ("grid", grid),
+        ("near copies", near),
+    ]
 }
 
 fn assert_complete(s: &MemStore, data: &[Vec<f32>], live: &dyn Fn(usize) -> bool, what: &str) {
@@ -656,13 +663,23 @@ fn assert_complete(s: &MemStore, data: &[Vec<f32>], live: &dyn Fn(usize) -> bool
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), got.len(), "{what}: a row came back twice");
-        assert_eq!(got.len(), want, "{what}: every live row from an unbounded stream");
+        assert_eq!(
+            got.len(),
+            want,
+            "{what}: every live row from an unbounded stream"
+        );
         if live(q) {
             // LIMIT 10 at a value: rows at distance 0 first, as many as hold it.
-            let copies = (0..data.len()).filter(|&i| live(i) && data[i] == data[q]).count();
+            let copies = (0..data.len())
+                .filter(|&i| live(i) && data[i] == data[q])
+                .count();
             let top = search(s, &data[q], 64, None, 10, &mut no_fetch);
             let at_zero = top.iter().filter(|&&i| data[i] == data[q]).count();
-            assert_eq!(at_zero, copies.min(10), "{what}: copies of the query {q} first: {top:?}");
+            assert_eq!(
+                at_zero,
+                copies.min(10),
+                "{what}: copies of the query {q} first: {top:?}"
+            );
         }
     }
 }
@@ -676,7 +693,10 @@ fn duplicated_vectors_stay_reachable() {
         let (s, _) = build_index(&data, meta(4, Metric::L2, false), &|i| vec![(i % 3) as i16]);
         assert_complete(&s, &data, &|_| true, &format!("{what}, built with labels"));
         let got = search(&s, &data[0], 10, Some(vec![1]), usize::MAX, &mut no_fetch);
-        assert_eq!(got.len(), data.len().div_ceil(3) - (data.len() % 3 == 1) as usize);
+        assert_eq!(
+            got.len(),
+            data.len().div_ceil(3) - (data.len() % 3 == 1) as usize
+        );
         // Inserted one by one into an empty index, in the index and in-table.
         for in_table in [false, true] {
             let (s, _) = build_index(&data[..1], meta(4, Metric::L2, in_table), &|_| vec![]);
@@ -684,7 +704,10 @@ fn duplicated_vectors_stay_reachable() {
                 insert(&s, read_meta(&s).unwrap(), v, tid(i), &[]).unwrap();
             }
             let (problems, n, reached) = verify(&s);
-            assert!(problems.is_empty(), "{what}, inserted (in_table {in_table}): {problems:?}");
+            assert!(
+                problems.is_empty(),
+                "{what}, inserted (in_table {in_table}): {problems:?}"
+            );
             assert_eq!((n, reached), (data.len() as u64, data.len() as u64));
             if !in_table {
                 assert_complete(&s, &data, &|_| true, &format!("{what}, inserted"));
@@ -715,7 +738,10 @@ fn the_stream_sweeps_what_the_walk_misses() {
             let t = page::get(&g, off).unwrap();
             let v = Vertex::parse(&meta, t).unwrap();
             let mut e = Edges::of(&v);
-            let general = e.list[..e.general].iter().filter(|a| !cut.contains(a)).count();
+            let general = e.list[..e.general]
+                .iter()
+                .filter(|a| !cut.contains(a))
+                .count();
             e.list.retain(|a| !cut.contains(a));
             e.general = general;
             put_neighbours(&meta, page::get_mut(&mut g, off).unwrap(), &e);
@@ -723,10 +749,11 @@ fn the_stream_sweeps_what_the_walk_misses() {
     }
     let (problems, _, _) = verify(&s);
     assert!(
-        problems.iter().any(|p| p.contains("unreachable from the entry")),
+        problems
+            .iter()
+            .any(|p| p.contains("unreachable from the entry")),
         "{problems:?}"
     );
     let got = search(&s, &data[7], 8, None, usize::MAX, &mut no_fetch);
     assert_eq!(got.len(), 400);
 }
-

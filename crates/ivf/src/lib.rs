@@ -1445,6 +1445,8 @@ pub struct SearchParams {
 /// Counters a scan reports (EXPLAIN-style observability and tests).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
+    /// Times the search went on to more lists.
+    pub widenings: u64,
     pub lists: u64,
     pub codes: u64,
     pub reranked: u64,
@@ -1491,12 +1493,15 @@ impl CentroidCache {
 }
 
 /// A streaming search: candidates come out in exact-distance order, each emitted once no
-/// remaining candidate's lower bound can beat it.
+/// remaining candidate's lower bound can beat it. When the probed lists are used up and rows
+/// are still wanted, the search goes on to the next-nearest lists (as many again as it has
+/// probed, up to all of them): rows found then may be nearer than rows already returned.
 pub struct Search {
     query: Query,
-    elem: Elem,
-    dims: usize,
-    in_table: bool,
+    meta: Meta,
+    epsilon: f32,
+    lut: QueryLut,
+    fast: Option<FastLut>,
     scratch: Scratch,
     /// Every candidate, by position.
     candidates: Vec<Cand>,
@@ -1506,6 +1511,10 @@ pub struct Search {
     /// The relation's length when the scan started: any row this scan may see was written
     /// below it (its snapshot was taken before).
     nblocks: u32,
+    /// The lists probed so far.
+    probed: std::collections::HashSet<Addr>,
+    /// Once the first widening has read every leaf: those not probed, farthest first.
+    rest: Option<Vec<(f32, Centroid)>>,
     pub stats: Stats,
 }
 
@@ -1519,7 +1528,6 @@ impl Search {
         p: &SearchParams,
         cache: &mut CentroidCache,
     ) -> Result<Search> {
-        let mut stats = Stats::default();
         let metric = meta.metric;
         let q = &query.rotated;
         cache.check(meta);
@@ -1558,17 +1566,45 @@ impl Search {
         // The copy's chain heads are current: a chain created (or dropped) since it was made
         // bumped the generation, and the meta page was read after this scan's snapshot was
         // taken, so a row this scan may see was indexed under the generation it checked.
-        let frontier = kept_leaves;
         let lut = QueryLut::new(q);
         let fast = meta.block_len().map(|_| FastLut::new(&lut));
-        let kind = metric.kind();
-        let offset = if metric == Metric::Cos { 1.0 } else { 0.0 };
-        let mut candidates = Vec::new();
-        let nblocks = s.nblocks();
+        let mut srch = Search {
+            query,
+            meta: meta.clone(),
+            epsilon: p.epsilon,
+            lut,
+            fast,
+            order: BinaryHeap::new(),
+            candidates: Vec::new(),
+            results: BinaryHeap::new(),
+            scratch: Scratch::default(),
+            nblocks: s.nblocks(),
+            probed: Default::default(),
+            rest: None,
+            stats: Stats::default(),
+        };
+        srch.scan_lists(s, &kept_leaves)?;
+        Ok(srch)
+    }
+
+    /// Estimates every code of the leaves `lists` (the candidates join the rerank order).
+    fn scan_lists<S: Store>(&mut self, s: &S, lists: &[Centroid]) -> Result<()> {
+        let (meta, query, p_epsilon) = (&self.meta, &self.query, self.epsilon);
+        let q = &query.rotated;
+        let (lut, fast) = (&self.lut, &self.fast);
+        let kind = meta.metric.kind();
+        let offset = if meta.metric == Metric::Cos { 1.0 } else { 0.0 };
+        let stats = &mut self.stats;
+        let candidates = &mut self.candidates;
+        let first_new = candidates.len();
+        let nblocks = self.nblocks;
         // Every probed list's query terms, and its chains' first pages in probe order.
         let mut starts = vec![];
         let mut lqs = vec![];
-        for leaf in frontier.iter().filter(|c| c.leaf) {
+        for leaf in lists.iter().filter(|c| c.leaf) {
+            if !self.probed.insert(leaf.addr) {
+                continue;
+            }
             stats.lists += 1;
             lqs.push(match kind {
                 Kind::L2 if meta.residual => {
@@ -1619,13 +1655,13 @@ impl Search {
                 ahead = Some(fetch(starts[chain].0));
             }
             for (_, t) in page::items(&pg) {
-                match (meta.code_tuple(t), &fast) {
+                match (meta.code_tuple(t), fast) {
                     (Some(Code::One(t)), _) => {
                         let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
                         let s_q = lut.code_dot(meta.bits, &t[ENTRY_HEADER..]);
                         let (est, err) = vchord_rabitq::estimate(kind, &f, s_q, lq);
                         candidates.push(Cand {
-                            key: est + offset - p.epsilon * err,
+                            key: est + offset - p_epsilon * err,
                             tid: Addr::from_bytes(&t[0..6]),
                             vec: Addr::from_bytes(&t[6..12]),
                         });
@@ -1637,7 +1673,7 @@ impl Search {
                             lq,
                             &sums,
                             &block::factor_arrays(t),
-                            p.epsilon,
+                            p_epsilon,
                             slack,
                             offset,
                         );
@@ -1661,23 +1697,42 @@ impl Search {
         stats.codes = candidates.len() as u64;
         // The heap orders packed (key, position) words: a cheaper compare than `Cand`'s,
         // and ties go by position, so the order is deterministic.
-        let heap: Vec<Reverse<u64>> = candidates
+        let heap: Vec<Reverse<u64>> = candidates[first_new..]
             .iter()
             .enumerate()
-            .map(|(i, c)| Reverse((key_bits(c.key) as u64) << 32 | i as u64))
+            .map(|(i, c)| Reverse((key_bits(c.key) as u64) << 32 | (first_new + i) as u64))
             .collect();
-        Ok(Search {
-            query,
-            elem: meta.elem,
-            dims: meta.dims as usize,
-            in_table: meta.rerank_in_table,
-            order: BinaryHeap::from(heap),
-            candidates,
-            results: BinaryHeap::new(),
-            scratch: Scratch::default(),
-            nblocks,
-            stats,
-        })
+        if self.order.is_empty() {
+            self.order = BinaryHeap::from(heap);
+        } else {
+            self.order.append(&mut BinaryHeap::from(heap));
+        }
+        Ok(())
+    }
+
+    /// Probes the next-nearest lists not probed yet, as many as were probed before (at least
+    /// one). False when every list has been probed.
+    fn widen<S: Store>(&mut self, s: &S) -> Result<bool> {
+        if self.rest.is_none() {
+            let all = leaves(s, &self.meta)?;
+            let q = &self.query.rotated;
+            let mut rest: Vec<(f32, Centroid)> = all
+                .into_iter()
+                .filter(|c| !self.probed.contains(&c.addr))
+                .map(|c| (route_dist(self.meta.metric, q, &c.vector), c))
+                .collect();
+            rest.sort_by(|a, b| b.0.total_cmp(&a.0));
+            self.rest = Some(rest);
+        }
+        let rest = self.rest.as_mut().unwrap();
+        if rest.is_empty() {
+            return Ok(false);
+        }
+        let n = self.probed.len().max(1).min(rest.len());
+        let next: Vec<Centroid> = rest.drain(rest.len() - n..).rev().map(|x| x.1).collect();
+        self.stats.widenings += 1;
+        self.scan_lists(s, &next)?;
+        Ok(true)
     }
 
     /// The next row (heap TID and internal distance), or `None` when the probed lists are
@@ -1688,8 +1743,11 @@ impl Search {
         &mut self,
         s: &S,
         fetch: &mut dyn FnMut(Addr) -> Option<Vec<u8>>,
-    ) -> Option<(Addr, f32)> {
+    ) -> Result<Option<(Addr, f32)>> {
         loop {
+            if self.order.is_empty() && self.results.is_empty() && !self.widen(s)? {
+                return Ok(None);
+            }
             if let Some(best) = self.results.peek() {
                 let bound = self
                     .order
@@ -1697,17 +1755,21 @@ impl Search {
                     .map_or(f32::INFINITY, |c| key_of((c.0 >> 32) as u32));
                 if best.key <= bound {
                     let r = self.results.pop().unwrap();
-                    return Some((r.tid, r.key));
+                    return Ok(Some((r.tid, r.key)));
                 }
             }
             // Rerank the next candidates, a few at once when their vectors are in the index:
             // their pages are located and their vectors' memory asked for first, so the
             // reads overlap. Reranking a candidate early is sound: a result still waits until
             // no candidate left can beat it.
-            let first = self.order.pop()?.0 as u32 as usize;
+            let Some(first) = self.order.pop() else {
+                continue; // results wait for nothing now (emitted above) or the lists widen
+            };
+            let first = first.0 as u32 as usize;
+            let in_table = self.meta.rerank_in_table;
             let mut batch = [first; RERANK_BATCH];
             let mut n = 1;
-            while !self.in_table && n < RERANK_BATCH {
+            while !in_table && n < RERANK_BATCH {
                 match self.order.pop() {
                     Some(c) => {
                         batch[n] = c.0 as u32 as usize;
@@ -1730,10 +1792,10 @@ impl Search {
             for &i in &batch[..n] {
                 let c = self.candidates[i];
                 self.stats.reranked += 1;
-                let d = if self.in_table {
+                let d = if in_table {
                     match fetch(c.tid) {
-                        Some(v) if v.len() == self.dims * self.elem.size() => {
-                            self.query.exact_with(self.elem, &v, &mut self.scratch)
+                        Some(v) if v.len() == self.meta.dims as usize * self.meta.elem.size() => {
+                            self.query.exact_with(self.meta.elem, &v, &mut self.scratch)
                         }
                         _ => continue, // not visible to this scan
                     }
@@ -1756,7 +1818,10 @@ impl Search {
     /// The exact distance to candidate `c`'s vector in the index; `None` when the vector is
     /// gone or belongs to another row now. A vector in one piece is read in place, on its page.
     fn rerank_from_index<S: Store>(&mut self, s: &S, c: Cand) -> Option<f32> {
-        let bytes = self.dims * self.elem.size();
+        let (elem, bytes) = (
+            self.meta.elem,
+            self.meta.dims as usize * self.meta.elem.size(),
+        );
         if c.vec.blk >= self.nblocks {
             return None;
         }
@@ -1768,16 +1833,55 @@ impl Search {
             }
             if next.is_none() {
                 return (part.len() == bytes)
-                    .then(|| self.query.exact_with(self.elem, part, &mut self.scratch));
+                    .then(|| self.query.exact_with(elem, part, &mut self.scratch));
             }
         }
         let (_, v) = read_blob_below(s, self.nblocks, c.vec, 0, Some(c.tid), bytes)?;
-        Some(self.query.exact_with(self.elem, &v, &mut self.scratch))
+        Some(self.query.exact_with(elem, &v, &mut self.scratch))
     }
 }
 
 /// Candidates reranked at once when vectors are read from the index.
 const RERANK_BATCH: usize = 4;
+
+/// Every row of the index, in no order, a code page at a time: a scan whose query is NULL
+/// (as a sequential scan does, it returns every row, its distance NULL).
+#[derive(Default)]
+pub struct Sweep {
+    blk: u32,
+    pending: Vec<Addr>,
+}
+
+impl Sweep {
+    pub fn next<S: Store>(&mut self, s: &S, meta: &Meta) -> Option<Addr> {
+        loop {
+            if let Some(a) = self.pending.pop() {
+                return Some(a);
+            }
+            self.blk += 1;
+            if self.blk >= s.nblocks() {
+                return None;
+            }
+            s.yield_point();
+            let p = s.read(self.blk);
+            if page::kind(&p) != KIND_CODES {
+                continue;
+            }
+            for (_, t) in page::items(&p) {
+                match meta.code_tuple(t) {
+                    Some(Code::One(t)) => self.pending.push(Addr::from_bytes(&t[0..6])),
+                    Some(Code::Block(t)) => self.pending.extend(
+                        (0..block::lanes(t))
+                            .map(|i| block::tid(t, i))
+                            .filter(|&a| a != Addr::NONE),
+                    ),
+                    None => {}
+                }
+            }
+            self.pending.reverse();
+        }
+    }
+}
 
 // ---- vacuum and verification -----------------------------------------------------------
 

@@ -192,7 +192,7 @@ fn search_with(
     .unwrap();
     let mut out = vec![];
     while out.len() < k {
-        match it.next(s, fetch) {
+        match it.next(s, fetch).unwrap() {
             Some((t, d)) => out.push((untid(t), d)),
             None => break,
         }
@@ -777,7 +777,7 @@ fn a_kept_centroid_cache_sees_new_chains_and_rows() {
         };
         let mut it = Search::start(&s, &meta, Query::new(&meta, q), &p, cache).unwrap();
         let mut out = vec![];
-        while let Some((t, _)) = it.next(&s, &mut |_| None) {
+        while let Some((t, _)) = it.next(&s, &mut |_| None).unwrap() {
             out.push(untid(t));
         }
         out
@@ -877,7 +877,7 @@ fn real_data_harness() {
                 ts += t0.elapsed().as_secs_f64();
                 let mut out = vec![];
                 while out.len() < 10 {
-                    match it.next(&s, &mut |_| None) {
+                    match it.next(&s, &mut |_| None).unwrap() {
                         Some((a, _)) => out.push(untid(a)),
                         None => break,
                     }
@@ -952,7 +952,7 @@ fn two_bit_codes_rerank_less() {
             .unwrap();
             let want = exact(Metric::L2, Elem::F32, &data, q, 10);
             for _ in 0..10 {
-                let (t, _) = it.next(&s, &mut |_| None).unwrap();
+                let (t, _) = it.next(&s, &mut |_| None).unwrap().unwrap();
                 hit += want.contains(&untid(t)) as usize;
             }
             reranked += it.stats.reranked;
@@ -1019,4 +1019,35 @@ fn churn_reuses_the_room_vacuum_frees() {
         sizes[5] <= sizes[1] + sizes[0] / 4,
         "pages by round: {sizes:?}"
     );
+}
+
+#[test]
+fn exhausted_lists_widen_to_the_next_nearest() {
+    // 16 lists, 1 probed: an unbounded stream still returns every row once, and a search
+    // that keeps pulling for a rare subset (every 100th row) gets as many as it asks for.
+    let data = clustered(3000, 16, 22);
+    for lists in [vec![16u32], vec![4, 16]] {
+        let (s, meta) = build_full(&data, Metric::L2, Elem::F32, &lists, false, 1, false);
+        let probes = vec![1; lists.len()];
+        let all = search(&s, &meta, &data[5], probes.clone(), 1.9, usize::MAX);
+        let mut ids: Vec<usize> = all.iter().map(|x| x.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!((ids.len(), all.len()), (3000, 3000), "lists {lists:?}");
+        assert_eq!(all[0].0, 5);
+        let rare = all.iter().filter(|x| x.0 % 100 == 0).take(10).count();
+        assert_eq!(rare, 10);
+        // Exactness holds where no widening happened yet: the first rows are the nearest.
+        let mut exact: Vec<(f32, usize)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (f32x::l2sq(v, &data[5]), i))
+            .collect();
+        exact.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(
+            exact[..5]
+                .iter()
+                .all(|e| all[..20].iter().any(|x| x.0 == e.1))
+        );
+    }
 }

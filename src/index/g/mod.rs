@@ -17,6 +17,7 @@ use vchord_graph::options::Options;
 static EF_SEARCH: Guc<c_int> = Guc::new(64);
 static MAX_SCAN_TUPLES: Guc<c_int> = Guc::new(-1);
 static ENABLE_SCAN: Guc<bool> = Guc::new(true);
+static STRICT_ORDER: Guc<bool> = Guc::new(true);
 const EPSILON: f32 = 1.9;
 
 pub fn init() {
@@ -39,6 +40,11 @@ pub fn init() {
         c"Lets the planner use vchordg indexes.",
         &ENABLE_SCAN,
     );
+    guc::define_bool(
+        c"vchordg.strict_order",
+        c"Scans never return a row nearer than one already returned (off: such rows are returned too).",
+        &STRICT_ORDER,
+    );
     let kind = register_options(c"vchordg options, in TOML", validate_options::<Options>);
     RELOPT_KIND.with(|k| k.set(kind));
 }
@@ -52,6 +58,7 @@ pub struct Settings {
     pub ef: usize,
     pub epsilon: f32,
     pub max_scan_tuples: i64,
+    pub strict_order: bool,
 }
 
 pub fn settings(meta: &vchord_graph::Meta) -> Settings {
@@ -69,6 +76,7 @@ pub fn settings(meta: &vchord_graph::Meta) -> Settings {
         ef,
         epsilon: meta.epsilon.unwrap_or(EPSILON),
         max_scan_tuples,
+        strict_order: STRICT_ORDER.get(),
     }
 }
 

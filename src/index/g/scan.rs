@@ -78,7 +78,14 @@ pub unsafe extern "C-unwind" fn amgettuple(
                         search,
                         max: set.max_scan_tuples,
                         in_table: meta.rerank_in_table,
+                        strict: set.strict_order,
                     }
+                },
+                |store, filter: &Filter| {
+                    let index = store.raw();
+                    let meta = vchord_graph::read_meta(store).or_corrupt(index);
+                    let (mut sweep, filter) = (vchord_graph::Sweep::default(), filter.clone());
+                    Box::new(move |store| sweep.next(store, &meta, filter.as_deref()))
                 },
             )
         })

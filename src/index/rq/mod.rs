@@ -18,6 +18,7 @@ static PROBES: Guc<*mut c_char> = Guc::new(std::ptr::null_mut());
 static EPSILON: Guc<f64> = Guc::new(1.9);
 static MAX_SCAN_TUPLES: Guc<c_int> = Guc::new(-1);
 static ENABLE_SCAN: Guc<bool> = Guc::new(true);
+static STRICT_ORDER: Guc<bool> = Guc::new(true);
 
 unsafe extern "C-unwind" fn check_probes(
     newval: *mut *mut c_char,
@@ -69,6 +70,11 @@ pub fn init() {
         c"Lets the planner use vchordrq indexes.",
         &ENABLE_SCAN,
     );
+    guc::define_bool(
+        c"vchordrq.strict_order",
+        c"Scans never return a row nearer than one already returned (off: such rows are returned too).",
+        &STRICT_ORDER,
+    );
     let kind = register_options(c"vchordrq options, in TOML", validate_options::<Options>);
     RELOPT_KIND.with(|k| k.set(kind));
 }
@@ -82,6 +88,7 @@ pub struct Settings {
     pub probes: Vec<u32>,
     pub epsilon: f32,
     pub max_scan_tuples: i64,
+    pub strict_order: bool,
 }
 
 pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
@@ -96,6 +103,7 @@ pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
         probes: options::resolve_probes(&probes, &meta.probes, &meta.lists),
         epsilon,
         max_scan_tuples,
+        strict_order: STRICT_ORDER.get(),
     }
 }
 

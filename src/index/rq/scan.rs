@@ -35,25 +35,38 @@ pub unsafe extern "C-unwind" fn amgettuple(
 ) -> bool {
     unsafe {
         boundary(|| {
-            scan::gettuple(scan, dir, "vchordrq", false, |store, q, _: &()| {
-                let index = store.raw();
-                let meta = vchord_ivf::read_meta(store).or_corrupt(index);
-                check_dims(meta.dims, q.len());
-                let set = settings(&meta);
-                let p = SearchParams {
-                    probes: set.probes,
-                    epsilon: set.epsilon,
-                };
-                let search = with_centroids(index, |cache| {
-                    Search::start(store, &meta, Query::new(&meta, q), &p, cache)
-                })
-                .or_corrupt(index);
-                Started {
-                    search,
-                    max: set.max_scan_tuples,
-                    in_table: meta.rerank_in_table,
-                }
-            })
+            scan::gettuple(
+                scan,
+                dir,
+                "vchordrq",
+                false,
+                |store, q, _: &()| {
+                    let index = store.raw();
+                    let meta = vchord_ivf::read_meta(store).or_corrupt(index);
+                    check_dims(meta.dims, q.len());
+                    let set = settings(&meta);
+                    let p = SearchParams {
+                        probes: set.probes,
+                        epsilon: set.epsilon,
+                    };
+                    let search = with_centroids(index, |cache| {
+                        Search::start(store, &meta, Query::new(&meta, q), &p, cache)
+                    })
+                    .or_corrupt(index);
+                    Started {
+                        search,
+                        max: set.max_scan_tuples,
+                        in_table: meta.rerank_in_table,
+                        strict: set.strict_order,
+                    }
+                },
+                |store, _: &()| {
+                    let index = store.raw();
+                    let meta = vchord_ivf::read_meta(store).or_corrupt(index);
+                    let mut sweep = vchord_ivf::Sweep::default();
+                    Box::new(move |store| sweep.next(store, &meta))
+                },
+            )
         })
     }
 }
