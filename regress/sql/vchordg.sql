@@ -91,6 +91,12 @@ SELECT count(*) FROM (SELECT id FROM g_items WHERE labels && NULL ORDER BY v <->
 SELECT count(*) FROM (SELECT id FROM g_items WHERE labels && '{999}' ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 10) s;
 -- Every row exactly once, WHERE filters keep pulling, max_scan_tuples stops the stream.
 RESET vchordg.ef_search;
+-- Strict order (the default) never returns a row nearer than one before it; relaxed order
+-- (vchordg.strict_order = off, kept for the rest of this file) returns every row, once.
+SELECT count(*) FILTER (WHERE d < prev - 1e-6) AS inversions, count(*) > 0 AS some_rows
+FROM (SELECT d, lag(d) OVER () AS prev
+      FROM (SELECT v <-> '[0,0,0,0,0,0,0,0]' AS d FROM g_items ORDER BY v <-> '[0,0,0,0,0,0,0,0]') s) t;
+SET vchordg.strict_order = off;
 SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM g_items ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 5000) s;
 SELECT count(*) FROM (SELECT id FROM g_items WHERE id % 10 = 3 ORDER BY v <=> '[1,1,1,1,1,1,1,1]' LIMIT 100) s;
 SET vchordg.max_scan_tuples = 50;

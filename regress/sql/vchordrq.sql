@@ -91,7 +91,7 @@ SELECT count(*) FROM (SELECT id FROM rq_items WHERE id % 10 = 3 ORDER BY v <=> '
 SET vchordrq.max_scan_tuples = 50;
 SELECT count(*) FROM (SELECT id FROM rq_items WHERE id % 10 = 3 ORDER BY v <=> '[1,1,1,1,1,1,1,1]' LIMIT 100) s;
 RESET vchordrq.max_scan_tuples;
--- A NULL query (a parameter, so the planner cannot fold it) matches nothing.
+-- A NULL query (a parameter, so the planner cannot fold it) returns rows, as a sequential scan does.
 PREPARE q(vector) AS SELECT count(*) FROM (SELECT id FROM rq_items ORDER BY v <-> $1 LIMIT 5) s;
 SET plan_cache_mode = force_generic_plan;
 EXPLAIN (costs off) EXECUTE q(NULL);
