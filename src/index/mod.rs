@@ -373,25 +373,14 @@ pub fn fetch_end(f: *mut sys::VchordFetch) {
     }
 }
 
-/// Fills the scan's result slot: heap TID and ORDER BY value.
-pub fn emit(scan: sys::IndexScanDesc, tid: Addr, distance: f64, recheck: bool) {
+/// Fills the scan's result slot: heap TID and ORDER BY value (`None`: NULL, for a NULL query).
+pub fn emit(scan: sys::IndexScanDesc, tid: Addr, distance: Option<f64>, recheck: bool) {
     unsafe {
         set_tid(&mut (*scan).xs_heaptid, tid);
         (*scan).xs_recheck = recheck;
         (*scan).xs_recheckorderby = false;
-        *(*scan).xs_orderbyvals = crate::pg::fmgr::datum_f64(distance);
-        *(*scan).xs_orderbynulls = false;
-    }
-}
-
-/// Fills the scan's result slot for a NULL query: heap TID, a NULL ORDER BY value.
-pub fn emit_null(scan: sys::IndexScanDesc, tid: Addr, recheck: bool) {
-    unsafe {
-        set_tid(&mut (*scan).xs_heaptid, tid);
-        (*scan).xs_recheck = recheck;
-        (*scan).xs_recheckorderby = false;
-        *(*scan).xs_orderbyvals = 0 as sys::Datum;
-        *(*scan).xs_orderbynulls = true;
+        *(*scan).xs_orderbyvals = distance.map_or(0, crate::pg::fmgr::datum_f64);
+        *(*scan).xs_orderbynulls = distance.is_none();
     }
 }
 

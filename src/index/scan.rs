@@ -160,7 +160,7 @@ pub fn gettuple<T: Stream + 'static, X: 'static>(
         return match (st.sweep.as_mut().unwrap())(&store) {
             Some(tid) => {
                 st.returned += 1;
-                emit_null(scan, tid, recheck);
+                emit(scan, tid, None, recheck);
                 true
             }
             None => false,
@@ -199,7 +199,12 @@ pub fn gettuple<T: Stream + 'static, X: 'static>(
                 }
                 st.last = d;
                 st.returned += 1;
-                emit(scan, tid, vchord_ivf::sql_distance(st.metric, d), recheck);
+                emit(
+                    scan,
+                    tid,
+                    Some(vchord_ivf::sql_distance(st.metric, d)),
+                    recheck,
+                );
                 return true;
             }
             None => return false,

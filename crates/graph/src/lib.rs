@@ -1055,11 +1055,13 @@ pub fn insert<S: Store>(s: &S, meta: Meta, v: &[f32], tid: Addr, labels: &[i16])
     // the label's entry through rows with it): if no row with the label that the search
     // found names it, the first one takes it.
     for &l in labels {
-        let with_l: Vec<Addr> = holders
+        // Its own neighbours first: one of them names it most often, and the check ends there.
+        let mut with_l: Vec<Addr> = holders
             .iter()
             .filter(|h| h.1.binary_search(&l).is_ok())
             .map(|h| h.0)
             .collect();
+        with_l.sort_by_key(|a| !nbs.list.contains(a));
         let named = with_l.iter().any(|&u| {
             with_vertex_in(s, &cx.len, &meta, u, |v| v.neighbours().contains(&a)).unwrap_or(false)
         });
@@ -1100,12 +1102,7 @@ fn link_label_in<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
             let at = list.list.len() - 1;
             next.list[at] = new;
         }
-        let mut g = cx.s.write(u.blk);
-        let same = page::get(&g, u.off)
-            .and_then(|t| Vertex::parse(cx.meta, t))
-            .is_some_and(|v| !v.deleted() && Edges::of(&v) == list);
-        if same {
-            put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), &next);
+        if write_if_unchanged(cx, u, &list, &next) {
             return;
         }
     }
@@ -1177,17 +1174,25 @@ fn link_in<S: Store>(cx: &Ctx<S>, from: &[Addr], new: Addr) -> bool {
 
 /// Puts `x` in place of edge `at` of `u`, if `u`'s list is still `expect`.
 fn replace_edge<S: Store>(cx: &Ctx<S>, u: Addr, at: usize, x: Addr, expect: &Edges) -> bool {
-    let mut g = cx.s.write(u.blk);
-    let same = page::get(&g, u.off)
-        .and_then(|t| Vertex::parse(cx.meta, t))
-        .is_some_and(|v| !v.deleted() && Edges::of(&v) == *expect);
-    if !same || expect.list.contains(&x) {
+    if expect.list.contains(&x) {
         return false;
     }
     let mut next = expect.clone();
     next.list[at] = x;
-    put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), &next);
-    true
+    write_if_unchanged(cx, u, expect, &next)
+}
+
+/// Writes `next` as the live vertex `u`'s list if it is still `expect` (lists are read and
+/// pruned without a lock, then written under the page's lock only if unchanged meanwhile).
+fn write_if_unchanged<S: Store>(cx: &Ctx<S>, u: Addr, expect: &Edges, next: &Edges) -> bool {
+    let mut g = cx.s.write(u.blk);
+    let same = page::get(&g, u.off)
+        .and_then(|t| Vertex::parse(cx.meta, t))
+        .is_some_and(|v| !v.deleted() && Edges::of(&v) == *expect);
+    if same {
+        put_neighbours(cx.meta, page::get_mut(&mut g, u.off).unwrap(), next);
+    }
+    same
 }
 
 /// True when two points are the same vector (pruning's copies, [`prune::dup_slots`]).
@@ -1304,14 +1309,7 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
         if next == list {
             return false;
         }
-        let mut g = cx.s.write(u.blk);
-        let Some(t) = page::get(&g, u.off) else {
-            return false;
-        };
-        let same = Vertex::parse(cx.meta, t).is_some_and(|v| Edges::of(&v) == list);
-        if same {
-            let t = page::get_mut(&mut g, u.off).unwrap();
-            put_neighbours(cx.meta, t, &next);
+        if write_if_unchanged(cx, u, &list, &next) {
             return next.list[..next.general].contains(&new);
         }
     }
@@ -1388,6 +1386,7 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
     // 4. Every live vertex the entry no longer reaches without the flagged ones is linked in
     // again.
     reconnect(&cx, &blocks, &gone, entry);
+    // 5. Label entry points off them.
     for (l, e, at) in label_directory(s, &meta)? {
         if gone.contains_key(&e) {
             let alt = label_live.get(&l).copied().unwrap_or(Addr::NONE);
@@ -1550,12 +1549,7 @@ fn repair<S: Store>(
                 .collect();
             cx.prune(&pa, cands)
         };
-        let mut g = cx.s.write(a.blk);
-        let Some(t) = page::get(&g, a.off) else {
-            return;
-        };
-        if Vertex::parse(cx.meta, t).is_some_and(|v| Edges::of(&v) == list) {
-            put_neighbours(cx.meta, page::get_mut(&mut g, a.off).unwrap(), &next);
+        if write_if_unchanged(cx, a, &list, &next) {
             return;
         }
     }

@@ -483,38 +483,22 @@ impl Search {
     }
 }
 
-/// Every live vertex's row (with a filter, those sharing a label with it), in no order, a
-/// vertex page at a time: a scan whose query is NULL.
+/// Every live vertex's row (with a filter, those sharing a label with it), in no order: a
+/// scan whose query is NULL.
 #[derive(Default)]
-pub struct Sweep {
-    blk: u32,
-    pending: Vec<Addr>,
-}
+pub struct Sweep(vchord_ivf::PageSweep);
 
 impl Sweep {
     pub fn next<S: Store>(&mut self, s: &S, meta: &Meta, filter: Option<&[i16]>) -> Option<Addr> {
-        loop {
-            if let Some(a) = self.pending.pop() {
-                return Some(a);
-            }
-            self.blk += 1;
-            if self.blk >= s.nblocks() {
-                return None;
-            }
-            s.yield_point();
-            let p = s.read(self.blk);
-            if page::kind(&p) != KIND_VERTICES {
-                continue;
-            }
-            for (_, t) in page::items(&p) {
+        self.0.next(s, KIND_VERTICES, &mut |p, out| {
+            for (_, t) in page::items(p) {
                 if let Some(v) = Vertex::parse(meta, t)
                     && !v.deleted()
                     && filter.is_none_or(|f| v.has_label_in(f))
                 {
-                    self.pending.push(v.tid());
+                    out.push(v.tid());
                 }
             }
-            self.pending.reverse();
-        }
+        })
     }
 }

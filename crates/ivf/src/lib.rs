@@ -1512,7 +1512,7 @@ pub struct Search {
     /// below it (its snapshot was taken before).
     nblocks: u32,
     /// The lists probed so far.
-    probed: std::collections::HashSet<Addr>,
+    probed: Vec<Addr>,
     /// Once the first widening has read every leaf: those not probed, farthest first.
     rest: Option<Vec<(f32, Centroid)>>,
     pub stats: Stats,
@@ -1579,7 +1579,7 @@ impl Search {
             results: BinaryHeap::new(),
             scratch: Scratch::default(),
             nblocks: s.nblocks(),
-            probed: Default::default(),
+            probed: Vec::new(),
             rest: None,
             stats: Stats::default(),
         };
@@ -1601,10 +1601,9 @@ impl Search {
         // Every probed list's query terms, and its chains' first pages in probe order.
         let mut starts = vec![];
         let mut lqs = vec![];
+        // (`lists` are never probed twice: a widening takes them from those not probed.)
         for leaf in lists.iter().filter(|c| c.leaf) {
-            if !self.probed.insert(leaf.addr) {
-                continue;
-            }
+            self.probed.push(leaf.addr);
             stats.lists += 1;
             lqs.push(match kind {
                 Kind::L2 if meta.residual => {
@@ -1716,9 +1715,10 @@ impl Search {
         if self.rest.is_none() {
             let all = leaves(s, &self.meta)?;
             let q = &self.query.rotated;
+            let probed: std::collections::HashSet<Addr> = self.probed.iter().copied().collect();
             let mut rest: Vec<(f32, Centroid)> = all
                 .into_iter()
-                .filter(|c| !self.probed.contains(&c.addr))
+                .filter(|c| !probed.contains(&c.addr))
                 .map(|c| (route_dist(self.meta.metric, q, &c.vector), c))
                 .collect();
             rest.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -1844,16 +1844,21 @@ impl Search {
 /// Candidates reranked at once when vectors are read from the index.
 const RERANK_BATCH: usize = 4;
 
-/// Every row of the index, in no order, a code page at a time: a scan whose query is NULL
-/// (as a sequential scan does, it returns every row, its distance NULL).
+/// A walk over the pages of one kind, a page at a time, handing out what `rows` takes from
+/// each (a NULL query's scan: every row, in no order).
 #[derive(Default)]
-pub struct Sweep {
+pub struct PageSweep {
     blk: u32,
     pending: Vec<Addr>,
 }
 
-impl Sweep {
-    pub fn next<S: Store>(&mut self, s: &S, meta: &Meta) -> Option<Addr> {
+impl PageSweep {
+    pub fn next<S: Store>(
+        &mut self,
+        s: &S,
+        kind: u32,
+        rows: &mut dyn FnMut(&page::Page, &mut Vec<Addr>),
+    ) -> Option<Addr> {
         loop {
             if let Some(a) = self.pending.pop() {
                 return Some(a);
@@ -1864,13 +1869,25 @@ impl Sweep {
             }
             s.yield_point();
             let p = s.read(self.blk);
-            if page::kind(&p) != KIND_CODES {
-                continue;
+            if page::kind(&p) == kind {
+                rows(&p, &mut self.pending);
+                self.pending.reverse();
             }
-            for (_, t) in page::items(&p) {
+        }
+    }
+}
+
+/// Every row of the index (the heap TID of each code), in no order.
+#[derive(Default)]
+pub struct Sweep(PageSweep);
+
+impl Sweep {
+    pub fn next<S: Store>(&mut self, s: &S, meta: &Meta) -> Option<Addr> {
+        self.0.next(s, KIND_CODES, &mut |p, out| {
+            for (_, t) in page::items(p) {
                 match meta.code_tuple(t) {
-                    Some(Code::One(t)) => self.pending.push(Addr::from_bytes(&t[0..6])),
-                    Some(Code::Block(t)) => self.pending.extend(
+                    Some(Code::One(t)) => out.push(Addr::from_bytes(&t[0..6])),
+                    Some(Code::Block(t)) => out.extend(
                         (0..block::lanes(t))
                             .map(|i| block::tid(t, i))
                             .filter(|&a| a != Addr::NONE),
@@ -1878,8 +1895,7 @@ impl Sweep {
                     None => {}
                 }
             }
-            self.pending.reverse();
-        }
+        })
     }
 }
 
