@@ -10,7 +10,7 @@
 EXTENSION = vchord
 MODULES   = vchord
 DATA      = $(wildcard sql/vchord--*.sql)
-REGRESS   = foundation vector halfvec cast vchordrq vchordg
+REGRESS   = foundation vector halfvec cast vchordrq vchordg hardening
 
 PG_CONFIG ?= pg_config
 PGXS      := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

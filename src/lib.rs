@@ -40,6 +40,7 @@ fn init() {
     testing::init();
     index::rq::init();
     index::g::init();
+    unsafe { pg::sys::vchord_shim_install_utility_hook() };
     for prefix in [c"vchord", c"vchordrq", c"vchordg"] {
         pg::guc::reserve_prefix(prefix);
     }

@@ -109,6 +109,20 @@ pub fn check_dims(want: u32, got: usize) {
     }
 }
 
+/// [`check_dims`] for a row a build reads: the error names the row's heap TID.
+pub fn check_row_dims(want: u32, got: usize, tid: *const sys::ItemPointerData) {
+    if want as usize != got {
+        let t = tid_of(unsafe { &*tid });
+        Error::new(
+            ERRCODE_DATA_EXCEPTION,
+            format!("expected {want} dimensions, not {got}"),
+        )
+        .detail(format!("The row at ctid ({},{}) has {got} dimensions.", t.blk, t.off))
+        .hint("Every row of an indexed column must have the same dimensions; declare it as vector(n).")
+        .raise();
+    }
+}
+
 pub fn tid_of(p: &sys::ItemPointerData) -> Addr {
     Addr {
         blk: ((p.ip_blkid.bi_hi as u32) << 16) | p.ip_blkid.bi_lo as u32,
@@ -164,11 +178,32 @@ struct RelOptions {
 }
 
 /// amoptions for an access method whose one reloption, `options`, is registered in `kind`.
-pub fn build_options(
+/// A parameter of another name (pgvector's `lists = 100`, `m = 16`) is refused with a hint
+/// that shows the `options` form.
+pub fn build_options<O: AmOptions>(
     reloptions: sys::Datum,
     validate: bool,
     kind: sys::relopt_kind::Type,
 ) -> *mut sys::bytea {
+    if validate {
+        let mut buf = [0 as c_char; 64];
+        let unknown = unsafe {
+            pg_try(|| sys::vchord_shim_unknown_reloption(reloptions, buf.as_mut_ptr(), buf.len()))
+        };
+        if unknown {
+            let name = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy();
+            Error::new(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("unrecognized parameter \"{name}\" for a {} index", O::AM),
+            )
+            .hint(format!(
+                "{} takes its settings as TOML in one parameter, e.g. WITH ({}).",
+                O::AM,
+                O::EXAMPLE
+            ))
+            .raise();
+        }
+    }
     let tab = [sys::relopt_parse_elt {
         optname: c"options".as_ptr(),
         opttype: sys::relopt_type::RELOPT_TYPE_STRING,
@@ -180,6 +215,69 @@ pub fn build_options(
     unsafe {
         pg_try(|| sys::build_reloptions(reloptions, validate, kind, size_of::<RelOptions>(), p, 1))
             as *mut sys::bytea
+    }
+}
+
+/// Called by the shim's ProcessUtility hook before `ALTER INDEX ... SET (options = ...)` (or
+/// `RESET (options)`) runs, for any relation: when it is a vchordrq or vchordg index and the
+/// new text changes its build options, a WARNING says they take effect at its next REINDEX
+/// (the `[search]` defaults take effect for new scans at once). The ALTER itself validates
+/// the text afterwards, as always.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn vchord_alter_options(oid: sys::Oid, value: *const c_char) {
+    unsafe { crate::pg::boundary(|| alter_options(oid, value)) }
+}
+
+fn alter_options(oid: sys::Oid, value: *const c_char) {
+    let rel = unsafe { pg_try(|| sys::vchord_shim_try_index_open(oid)) };
+    if rel.is_null() {
+        return;
+    }
+    let am = unsafe { (*(*rel).rd_rel).relam };
+    let (old, name) = (options_text(rel), relname(rel));
+    close_index(rel);
+    let am_oid = |n: &CStr| unsafe { pg_try(|| sys::get_index_am_oid(n.as_ptr(), true)) };
+    let new = (!value.is_null()).then(|| {
+        unsafe { CStr::from_ptr(value) }
+            .to_string_lossy()
+            .into_owned()
+    });
+    let changed = if am == am_oid(c"vchordrq") {
+        build_changed(old, new, |o: &mut vchord_ivf::options::Options| {
+            o.search = Default::default()
+        })
+    } else if am == am_oid(c"vchordg") {
+        build_changed(old, new, |o: &mut vchord_graph::options::Options| {
+            o.search = Default::default()
+        })
+    } else {
+        return;
+    };
+    if changed {
+        crate::pg::guard::report(
+            sys::WARNING,
+            &format!(
+                "the new build options of index \"{name}\" take effect at its next REINDEX; until then it keeps the lists, codes and graph it was built with (its [search] defaults change at once)"
+            ),
+        );
+    }
+}
+
+/// Whether options `new` differ from `old` outside `[search]` (`clear` empties it); a text
+/// that does not parse changes nothing here (the ALTER refuses it itself).
+fn build_changed<O: AmOptions + PartialEq>(
+    old: Option<String>,
+    new: Option<String>,
+    clear: fn(&mut O),
+) -> bool {
+    let parse = |t: Option<String>| t.map_or_else(|| Ok(O::default()), |t| O::parse(&t));
+    match (parse(old), parse(new)) {
+        (Ok(mut a), Ok(mut b)) => {
+            clear(&mut a);
+            clear(&mut b);
+            a != b
+        }
+        _ => false,
     }
 }
 
@@ -283,7 +381,14 @@ pub fn register_options(
 
 /// Opens `oid` as an index of access method `am` (AccessShareLock), or raises a clear error.
 pub fn open_index(oid: sys::Oid, am: &CStr) -> sys::Relation {
-    let rel = unsafe { pg_try(|| sys::index_open(oid, sys::AccessShareLock as c_int)) };
+    let rel = unsafe { pg_try(|| sys::vchord_shim_try_index_open(oid)) };
+    if rel.is_null() {
+        Error::new(
+            ERRCODE_UNDEFINED_OBJECT,
+            format!("index with OID {oid} does not exist"),
+        )
+        .raise();
+    }
     let ours = unsafe {
         let want = pg_try(|| sys::get_index_am_oid(am.as_ptr(), false));
         (*(*rel).rd_rel).relam == want
@@ -396,7 +501,7 @@ pub fn begin_scan(index: sys::Relation, nkeys: c_int, norderbys: c_int) -> sys::
 }
 
 /// amrescan's copying of the keys into the scan; returns the ORDER BY query (`None`: no
-/// ORDER BY, or a NULL query) and whether it is NULL.
+/// ORDER BY, or a NULL query).
 pub fn rescan_keys(
     scan: sys::IndexScanDesc,
     keys: sys::ScanKey,
@@ -404,7 +509,7 @@ pub fn rescan_keys(
     orderbys: sys::ScanKey,
     norderbys: c_int,
     elem: Elem,
-) -> (Option<Vec<f32>>, bool) {
+) -> Option<Vec<f32>> {
     unsafe {
         if !keys.is_null() && nkeys > 0 {
             std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
@@ -415,12 +520,12 @@ pub fn rescan_keys(
         if (*scan).numberOfOrderBys > 0 {
             let key = &*(*scan).orderByData;
             if key.sk_flags & sys::SK_ISNULL as c_int != 0 {
-                (None, true)
+                None
             } else {
-                (Some(read_key(elem, key.sk_argument).0), false)
+                Some(read_key(elem, key.sk_argument).0)
             }
         } else {
-            (None, false)
+            None
         }
     }
 }

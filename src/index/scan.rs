@@ -44,11 +44,9 @@ pub struct ScanState<T, X> {
     /// The opclass's element type and metric, looked up once per scan.
     pub elem: Elem,
     pub metric: Metric,
-    /// The query of the current rescan (`None`: NULL or no ORDER BY).
+    /// The query of the current rescan (`None`: NULL or no ORDER BY; then every row is
+    /// returned, in no order, with a NULL distance, as a sequential scan sorts them).
     pub query: Option<Vec<f32>>,
-    /// The ORDER BY value is NULL: every row is returned, in no order, with a NULL distance
-    /// (as a sequential scan sorts them).
-    pub null_query: bool,
     pub sweep: Option<RowSweep>,
     pub search: Option<T>,
     /// Strict order: a row nearer than the last one returned is dropped.
@@ -82,7 +80,6 @@ pub fn begin<T: 'static, X: Default + 'static>(
         elem,
         metric,
         query: None,
-        null_query: false,
         sweep: None,
         search: None,
         strict: true,
@@ -105,9 +102,7 @@ pub fn rescan<T: 'static, X: 'static>(
     norderbys: c_int,
 ) -> Option<&'static mut ScanState<T, X>> {
     let st = state::<T, X>(scan).as_mut()?;
-    let (query, null) = rescan_keys(scan, keys, nkeys, orderbys, norderbys, st.elem);
-    st.query = query;
-    st.null_query = null;
+    st.query = rescan_keys(scan, keys, nkeys, orderbys, norderbys, st.elem);
     st.sweep = None;
     st.search = None;
     st.returned = 0;
@@ -149,9 +144,10 @@ pub fn gettuple<T: Stream + 'static, X: 'static>(
         return false;
     };
     let Some(q) = st.query.as_ref() else {
-        if !st.null_query {
-            return false;
-        }
+        // A NULL query, or no ORDER BY at all (a plan with only a label qual: the planner is
+        // told such a path costs too much, but PostgreSQL 18 counts `enable_seqscan = off`
+        // as a disabled node rather than as a cost, and may take it): every row, the
+        // executor rechecking the quals.
         if st.sweep.is_none() {
             require_mvcc(scan, am);
             count_scan(scan);

@@ -32,6 +32,7 @@ pub const ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState::new(b"5
 pub const ERRCODE_INTERNAL_ERROR: SqlState = SqlState::new(b"XX000");
 pub const ERRCODE_INDEX_CORRUPTED: SqlState = SqlState::new(b"XX002");
 pub const ERRCODE_WRONG_OBJECT_TYPE: SqlState = SqlState::new(b"42809");
+pub const ERRCODE_UNDEFINED_OBJECT: SqlState = SqlState::new(b"42704");
 pub const ERRCODE_INSUFFICIENT_RESOURCES: SqlState = SqlState::new(b"53000");
 
 /// An ERROR raised from Rust code. Build it, add detail or hint, then [`Error::raise`] it.

@@ -131,6 +131,11 @@ vchord_shim_catch_count(void)
 #include "utils/selfuncs.h"
 #include "utils/snapmgr.h"
 #include "pgstat.h"
+#include "access/relation.h"
+#include "access/reloptions.h"
+#include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "catalog/pg_type_d.h"
 
@@ -301,6 +306,82 @@ void
 vchord_shim_count_scan(Relation index)
 {
 	pgstat_count_index_scan(index);
+}
+
+bool
+vchord_shim_unknown_reloption(Datum reloptions, char *out, size_t outlen)
+{
+	ListCell   *c;
+
+	if (DatumGetPointer(reloptions) == NULL)
+		return false;
+	foreach(c, untransformRelOptions(reloptions))
+	{
+		DefElem    *d = (DefElem *) lfirst(c);
+
+		if (strcmp(d->defname, "options") != 0)
+		{
+			strlcpy(out, d->defname, outlen);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* In Rust (src/index/mod.rs): an ALTER of `oid`'s options to `value` (NULL: RESET). */
+extern void vchord_alter_options(Oid oid, const char *value);
+
+static ProcessUtility_hook_type prev_utility = NULL;
+
+static void
+vchord_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			   ProcessUtilityContext context, ParamListInfo params,
+			   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *n = pstmt->utilityStmt;
+
+	if (n != NULL && IsA(n, AlterTableStmt))
+	{
+		AlterTableStmt *s = (AlterTableStmt *) n;
+		Oid			oid = RangeVarGetRelid(s->relation, NoLock, true);
+		ListCell   *c;
+
+		foreach(c, s->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(c);
+			ListCell   *d;
+
+			if (!OidIsValid(oid) ||
+				(cmd->subtype != AT_SetRelOptions && cmd->subtype != AT_ResetRelOptions))
+				continue;
+			foreach(d, (List *) cmd->def)
+			{
+				DefElem    *e = (DefElem *) lfirst(d);
+
+				if (strcmp(e->defname, "options") == 0)
+					vchord_alter_options(oid, cmd->subtype == AT_SetRelOptions && e->arg != NULL
+										 ? defGetString(e) : NULL);
+			}
+		}
+	}
+	if (prev_utility)
+		prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+								dest, qc);
+}
+
+void
+vchord_shim_install_utility_hook(void)
+{
+	prev_utility = ProcessUtility_hook;
+	ProcessUtility_hook = vchord_utility;
+}
+
+Relation
+vchord_shim_try_index_open(Oid oid)
+{
+	return try_relation_open(oid, AccessShareLock);
 }
 
 void

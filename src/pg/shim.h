@@ -105,6 +105,13 @@ extern void vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *pa
 extern void vchord_shim_vacuum_delay(void);
 /* pgstat_count_index_scan (pg_stat_*_indexes.idx_scan) */
 extern void vchord_shim_count_scan(Relation index);
+/* try_relation_open with AccessShareLock: NULL when no relation has that OID */
+extern Relation vchord_shim_try_index_open(Oid oid);
+/* the first reloption in `reloptions` not named "options", copied into `out` */
+extern bool vchord_shim_unknown_reloption(Datum reloptions, char *out, size_t outlen);
+/* installs a ProcessUtility hook that shows vchord_alter_options (Rust) every ALTER INDEX
+ * ... SET/RESET of an index's "options" before it runs */
+extern void vchord_shim_install_utility_hook(void);
 extern void vchord_shim_progress(int param, int64 value);
 extern int	vchord_shim_maintenance_work_mem(void);
 extern int	vchord_shim_max_parallel_maintenance_workers(void);

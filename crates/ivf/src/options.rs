@@ -143,6 +143,14 @@ impl Options {
         if s.probes.len() > MAX_LEVELS {
             return Err(format!("search.probes: at most {MAX_LEVELS} values"));
         }
+        let levels = i.lists.len().max(1);
+        if s.probes.len() > levels {
+            return Err(format!(
+                "search.probes: {} values for an index of {levels} level{}",
+                s.probes.len(),
+                if levels == 1 { "" } else { "s" }
+            ));
+        }
         if let Some(e) = s.epsilon
             && !(0.0..=4.0).contains(&e)
         {
@@ -191,7 +199,9 @@ pub fn auto_probes(lists: &[u32]) -> Vec<u32> {
 }
 
 /// Probes to use: the set GUC list, else the index's default, else automatic; a missing level
-/// falls back to the automatic value, an extra value is ignored.
+/// falls back to the automatic value; values past the index's levels are ignored, so one
+/// setting serves indexes of one and of several levels (an index's own `[search] probes`
+/// may not have more values than its levels).
 pub fn resolve_probes(guc: &[u32], index_default: &[u32], lists: &[u32]) -> Vec<u32> {
     let auto = auto_probes(lists);
     let chosen = if !guc.is_empty() { guc } else { index_default };

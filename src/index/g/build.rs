@@ -54,7 +54,7 @@ unsafe extern "C-unwind" fn callback(
                 let per_row = Rows::bytes_per_row(v.len(), st.meta.slots()) as u64;
                 st.capacity = (st.mem / per_row).max(1) as usize;
             }
-            check_dims(st.meta.dims, v.len());
+            check_row_dims(st.meta.dims, v.len(), tid);
             check_finite(&v);
             let tid = tid_of(&*tid);
             if st.written {

@@ -6,7 +6,7 @@ use crate::pg::buffer::Rel;
 crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
     let store = unsafe { Rel::new(index) };
     let (ef, m) = match vchord_graph::read_meta(&store) {
-        Ok(meta) => (settings(&meta).ef as f64, meta.m as f64),
+        Ok(meta) => (settings(index, &meta).ef as f64, meta.m as f64),
         Err(_) => (64.0, 32.0),
     };
     let tuples = info.index_tuples.max(1.0);

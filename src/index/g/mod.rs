@@ -61,7 +61,20 @@ pub struct Settings {
     pub strict_order: bool,
 }
 
-pub fn settings(meta: &vchord_graph::Meta) -> Settings {
+/// `meta` with the index's `[search]` defaults as its options say now (see vchordrq's).
+fn current_search(index: sys::Relation, meta: &vchord_graph::Meta) -> vchord_graph::Meta {
+    let o: Options = index_options(index);
+    vchord_graph::Meta {
+        ef_search: o.search.ef_search,
+        epsilon: o.search.epsilon.map(|e| e as f32),
+        max_scan_tuples: o.search.max_scan_tuples.map(|m| m as i32),
+        ..meta.clone()
+    }
+}
+
+/// Search settings for a scan of `index`: set GUCs win over the index's `[search]` defaults.
+pub fn settings(index: sys::Relation, meta: &vchord_graph::Meta) -> Settings {
+    let meta = &current_search(index, meta);
     let ef = guc::set_or(
         c"vchordg.ef_search",
         EF_SEARCH.get() as usize,
@@ -83,7 +96,9 @@ pub fn settings(meta: &vchord_graph::Meta) -> Settings {
 // ---- options ---------------------------------------------------------------------------
 
 unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
-    unsafe { boundary(|| build_options(reloptions, validate, RELOPT_KIND.with(|k| k.get()))) }
+    unsafe {
+        boundary(|| build_options::<Options>(reloptions, validate, RELOPT_KIND.with(|k| k.get())))
+    }
 }
 
 pub const PHASE_LOAD: i64 = 2;
@@ -161,20 +176,21 @@ fn labels_at_most(d: sys::Datum, max: usize, what: &str) -> Vec<i16> {
         let n = unsafe { pg_try(|| sys::vchord_shim_labels(d, buf.as_mut_ptr(), cap as c_int)) };
         (buf, n)
     };
-    let (mut buf, mut n) = read(max.min(64));
-    if n < 0 && max > 64 {
-        (buf, n) = read(max);
-    }
+    // Distinct labels count: an array may repeat one (at most 2^16 elements are read).
+    let (mut buf, mut n) = read(64);
     if n < 0 {
+        (buf, n) = read(1 << 16);
+    }
+    buf.truncate(n.max(0) as usize);
+    buf.sort_unstable();
+    buf.dedup();
+    if n < 0 || buf.len() > max {
         Error::new(
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!("{what} at most {max} labels"),
+            format!("{what} at most {max} distinct labels"),
         )
         .raise();
     }
-    buf.truncate(n as usize);
-    buf.sort_unstable();
-    buf.dedup();
     buf
 }
 

@@ -65,7 +65,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
                     let index = store.raw();
                     let meta = vchord_graph::read_meta(store).or_corrupt(index);
                     check_dims(meta.dims, q.len());
-                    let set = settings(&meta);
+                    let set = settings(index, &meta);
                     let centre = vchord_graph::read_centre(store, &meta).or_corrupt(index);
                     let query = Query::with(meta.metric, &meta.rotation(), q);
                     let p = SearchParams {

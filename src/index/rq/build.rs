@@ -42,7 +42,7 @@ struct SampleState {
 
 unsafe extern "C-unwind" fn sample_callback(
     _index: sys::Relation,
-    _tid: sys::ItemPointer,
+    tid: sys::ItemPointer,
     values: *mut sys::Datum,
     isnull: *mut bool,
     alive: bool,
@@ -89,7 +89,7 @@ unsafe extern "C-unwind" fn sample_callback(
                         *capacity = (*capacity).min(sample_budget(*mem, *dims) as usize);
                         *sample = Matrix::with_capacity(v.len(), (*capacity).min(*expected));
                     }
-                    check_dims(*dims, v.len());
+                    check_row_dims(*dims, v.len(), tid);
                     match slot {
                         None => {
                             sample.push(v);
@@ -204,7 +204,7 @@ unsafe extern "C-unwind" fn insert_callback(
             let d = *values;
             let elem = st.elem;
             let (v, bytes) = st.cxt.run(|| read_key(elem, d));
-            check_dims(st.meta.dims, v.len());
+            check_row_dims(st.meta.dims, v.len(), tid);
             let x = vchord_ivf::prepare(&st.meta, &st.rot, &v);
             let leaf = st.router.route(st.meta.metric, &x);
             let l = &mut st.router.leaves()[leaf];
@@ -323,11 +323,26 @@ fn build(
         );
     }
     let rows = st.seen;
-    let lists: Vec<u32> = if i.lists.is_empty() {
+    let mut lists: Vec<u32> = if i.lists.is_empty() {
         vec![options::auto_lists(rows)]
     } else {
         i.lists.clone()
     };
+    if rows > 0 && *lists.last().unwrap() as u64 > rows {
+        // A list per row at most (levels above keep fewer than the one below).
+        let last = rows as u32;
+        let asked = lists.clone();
+        lists.retain(|&l| l < last);
+        lists.push(last);
+        report(
+            sys::NOTICE,
+            &format!(
+                "vchordrq: {} lists asked for {rows} rows; building {:?}",
+                asked.last().unwrap(),
+                lists
+            ),
+        );
+    }
     let leaf = *lists.last().unwrap() as u64;
     let need = leaf * i.sampling_factor as u64;
     let mut sample = std::mem::replace(&mut st.sample, Matrix::new(1));

@@ -11,7 +11,7 @@ crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
     let store = unsafe { Rel::new(index) };
     let (fraction, share) = match vchord_ivf::read_meta(&store) {
         Ok(meta) => {
-            let set = settings(&meta);
+            let set = settings(index, &meta);
             let fraction = meta
                 .lists
                 .iter()

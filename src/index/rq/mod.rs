@@ -91,7 +91,22 @@ pub struct Settings {
     pub strict_order: bool,
 }
 
-pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
+/// `meta` with the index's `[search]` defaults as its options say now, so that `ALTER INDEX
+/// ... SET (options = ...)` changes them for new scans at once (the meta page keeps the copy
+/// made at build time).
+fn current_search(index: sys::Relation, meta: &vchord_ivf::Meta) -> vchord_ivf::Meta {
+    let o: Options = index_options(index);
+    vchord_ivf::Meta {
+        probes: o.search.probes,
+        epsilon: o.search.epsilon.map(|e| e as f32),
+        max_scan_tuples: o.search.max_scan_tuples.map(|m| m as i32),
+        ..meta.clone()
+    }
+}
+
+/// Search settings for a scan of `index`: set GUCs win over the index's `[search]` defaults.
+pub fn settings(index: sys::Relation, meta: &vchord_ivf::Meta) -> Settings {
+    let meta = &current_search(index, meta);
     let probes = options::parse_probes(&PROBES.string()).unwrap_or_default();
     let epsilon = guc::set_or(c"vchordrq.epsilon", EPSILON.get() as f32, meta.epsilon);
     let max_scan_tuples = guc::set_or(
@@ -110,7 +125,9 @@ pub fn settings(meta: &vchord_ivf::Meta) -> Settings {
 // ---- options ---------------------------------------------------------------------------
 
 unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
-    unsafe { boundary(|| build_options(reloptions, validate, RELOPT_KIND.with(|k| k.get()))) }
+    unsafe {
+        boundary(|| build_options::<Options>(reloptions, validate, RELOPT_KIND.with(|k| k.get())))
+    }
 }
 
 pub const PHASE_SAMPLE: i64 = 2;

@@ -44,7 +44,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
                     let index = store.raw();
                     let meta = vchord_ivf::read_meta(store).or_corrupt(index);
                     check_dims(meta.dims, q.len());
-                    let set = settings(&meta);
+                    let set = settings(index, &meta);
                     let p = SearchParams {
                         probes: set.probes,
                         epsilon: set.epsilon,

@@ -1,0 +1,63 @@
+-- Clear errors and documented edge values (issue 22's smaller items).
+SET client_min_messages = notice;
+SET enable_seqscan = off;
+CREATE TABLE hd (id int, v vector(4), labels smallint[]);
+INSERT INTO hd SELECT i, ARRAY[i % 7, i % 5, 1, 2]::real[]::vector, ARRAY[i % 3]::smallint[]
+FROM generate_series(1, 50) i;
+-- A missing index is 42704, not an internal error.
+SELECT vchordrq_verify(0);
+SELECT vchordg_verify(0);
+SELECT vchordrq_verify('hd'::regclass);  -- a table
+-- pgvector-style parameters: refused, with the options form as a hint.
+CREATE INDEX ON hd USING vchordrq (v vector_l2_ops) WITH (lists = 100);
+CREATE INDEX ON hd USING vchordg (v vector_l2_ops) WITH (m = 16);
+-- More lists than rows: clamped to one list per row, with a NOTICE.
+CREATE INDEX hd_rq ON hd USING vchordrq (v vector_l2_ops) WITH (options = $$[build.internal]
+lists = [100]$$);
+SELECT count(*) FROM (SELECT id FROM hd ORDER BY v <-> '[1,1,1,1]') s;
+-- Probes: a setting's values past the index's levels are ignored (one setting serves indexes
+-- of one and of several levels); an index's own [search] probes may not have more.
+SET vchordrq.probes = '2,4';
+SELECT id FROM hd ORDER BY v <-> '[1,1,1,1]' LIMIT 1;
+RESET vchordrq.probes;
+CREATE INDEX ON hd USING vchordrq (v vector_l2_ops) WITH (options = $$[search]
+probes = [2, 4]$$);
+DROP INDEX hd_rq;
+-- Labels: 64 distinct ones are allowed however often one repeats; 65 are not.
+CREATE INDEX hd_g ON hd USING vchordg (v vector_l2_ops, labels);
+INSERT INTO hd SELECT 100, '[1,1,1,1]', array_agg(x)::smallint[] || '{0,0}'::smallint[]
+FROM generate_series(0, 63) x;
+INSERT INTO hd SELECT 101, '[1,1,1,1]', array_agg(x)::smallint[] FROM generate_series(0, 64) x;
+SELECT count(*) FROM hd WHERE labels && '{63}' AND id = 100;
+DROP INDEX hd_g;
+-- ALTER INDEX ... SET (options): the [search] defaults change for new scans at once; build
+-- options take effect at the next REINDEX, and a WARNING says so.
+SET vchordrq.strict_order = off;  -- counts of whole streams
+CREATE INDEX hd_alter ON hd USING vchordrq (v vector_l2_ops) WITH (options = $$[build.internal]
+lists = [4]$$);
+SELECT count(*) FROM (SELECT id FROM hd ORDER BY v <-> '[1,1,1,1]') s;
+ALTER INDEX hd_alter SET (options = $$[build.internal]
+lists = [4]
+[search]
+max_scan_tuples = 3$$);
+SELECT count(*) FROM (SELECT id FROM hd ORDER BY v <-> '[1,1,1,1]') s;
+ALTER INDEX hd_alter SET (options = $$[build.internal]
+lists = [8]$$);
+SELECT count(*) FROM (SELECT id FROM hd ORDER BY v <-> '[1,1,1,1]') s;
+ALTER INDEX hd_alter SET (options = 'nonsense = 1');
+ALTER INDEX hd_alter RESET (options);
+REINDEX INDEX hd_alter;
+SELECT vchordrq_verify('hd_alter');
+DROP INDEX hd_alter;
+CREATE INDEX hd_alter ON hd USING vchordg (v vector_l2_ops);
+ALTER INDEX hd_alter SET (options = $$[search]
+max_scan_tuples = 2$$);
+SELECT count(*) FROM (SELECT id FROM hd ORDER BY v <-> '[1,1,1,1]') s;
+ALTER INDEX hd_alter SET (options = $$m = 8$$);
+DROP INDEX hd_alter;
+-- A column of mixed dimensions: the error names the row.
+CREATE TABLE hd_mixed (v vector);
+INSERT INTO hd_mixed VALUES ('[1,2]'), ('[1,2,3]');
+CREATE INDEX ON hd_mixed USING vchordrq (v vector_l2_ops);
+CREATE INDEX ON hd_mixed USING vchordg (v vector_l2_ops);
+DROP TABLE hd, hd_mixed;
