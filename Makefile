@@ -13,6 +13,9 @@ DATA      = $(wildcard sql/vchord--*.sql)
 REGRESS   = foundation vector halfvec cast vchordrq vchordg hardening
 
 PG_CONFIG ?= pg_config
+# pgvector mode (vchord over pgvector's types) is tested where the server has pgvector.
+REGRESS  += $(if $(wildcard $(shell $(PG_CONFIG) --sharedir 2>/dev/null)/extension/vector.control),pgvector)
+
 PGXS      := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 PG_MAJOR  := $(shell $(PG_CONFIG) --version 2>/dev/null | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 

@@ -61,3 +61,33 @@ INSERT INTO hd_mixed VALUES ('[1,2]'), ('[1,2,3]');
 CREATE INDEX ON hd_mixed USING vchordrq (v vector_l2_ops);
 CREATE INDEX ON hd_mixed USING vchordg (v vector_l2_ops);
 DROP TABLE hd, hd_mixed;
+
+-- 0.2.0: l2 is the default operator class of both indexes, as in pgvector.
+CREATE TABLE hd_default (id int, v vector(3), h halfvec(3));
+INSERT INTO hd_default SELECT i, ARRAY[i, i % 7, 1], ARRAY[i, i % 5, 2] FROM generate_series(1, 100) i;
+CREATE INDEX hd_default_rq ON hd_default USING vchordrq (v);
+CREATE INDEX hd_default_g ON hd_default USING vchordg (h);
+SELECT c.relname, o.opcname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_opclass o ON o.oid = i.indclass[0] WHERE i.indrelid = 'hd_default'::regclass ORDER BY 1;
+SELECT id FROM hd_default ORDER BY v <-> '[3,3,1]' LIMIT 3;
+SELECT id FROM hd_default ORDER BY h <-> '[3,3,2]' LIMIT 3;
+DROP TABLE hd_default;
+
+-- pgvector's bit distances: <~> hamming, <%> jaccard.
+SELECT '10110'::bit(5) <~> '11100'::bit(5) AS hamming, hamming_distance(B'1111', B'0000'),
+       '10110'::bit(5) <%> '11100'::bit(5) AS jaccard, jaccard_distance(B'0000', B'0000'),
+       binary_quantize('[1,-1,2,0,3]'::vector) <~> binary_quantize('[1,1,1,1,1]'::vector) AS quantized;
+SELECT B'101' <~> B'1010';
+SELECT B'101' <%> B'1010';
+
+-- pgvector's SQLSTATEs: a bad type modifier is 22023; beyond real's range is infinite (22000).
+\set VERBOSITY sqlstate
+SELECT '[1]'::vector(0);
+SELECT '[1]'::halfvec(16001);
+SELECT '{4e38}'::float8[]::vector;
+SELECT '{4e38}'::float8[]::halfvec;
+SELECT '{1e6}'::float8[]::halfvec;
+\set VERBOSITY default
+SELECT '{4e38}'::float8[]::vector;
+SELECT '[1e6]'::halfvec;
+SELECT '[1,2]'::halfvec <-> '[1,2,3]';

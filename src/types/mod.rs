@@ -5,6 +5,7 @@
 //! Each SQL function is written once, generic over the element type, and exported twice by
 //! [`both!`] as `vchord_vector_<name>` and `vchord_halfvec_<name>`.
 mod agg;
+mod bit;
 mod cast;
 mod io;
 mod ops;
@@ -64,6 +65,7 @@ pub fn raise(e: vchord_vector::Error) -> ! {
         E::Data(_) => (ERRCODE_DATA_EXCEPTION, None),
         E::Limit(_) => (ERRCODE_PROGRAM_LIMIT_EXCEEDED, None),
         E::Binary(_) => (ERRCODE_INVALID_BINARY_REPRESENTATION, None),
+        E::Param(_) => (ERRCODE_INVALID_PARAMETER_VALUE, None),
     };
     let mut err = Error::new(code, e.to_string());
     if let Some(d) = detail {

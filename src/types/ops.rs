@@ -33,7 +33,7 @@ both! {
 /// Both operands, with equal dimensions.
 fn pair<E: Element>(fc: Fc) -> (&'static [E], &'static [E]) {
     let (a, b) = (read::<E>(fc.datum(0)), read::<E>(fc.datum(1)));
-    v::check_same_dims(a.len(), b.len()).or_raise();
+    v::check_same_dims::<E>(a.len(), b.len()).or_raise();
     (a, b)
 }
 

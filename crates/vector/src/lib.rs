@@ -3,7 +3,6 @@
 //! arithmetic. Everything that can fail returns an [`Error`] that the extension reports as an
 //! ERROR with the matching SQLSTATE.
 use half::f16;
-use std::fmt::Write as _;
 
 pub mod float;
 
@@ -27,6 +26,8 @@ pub enum Error {
     Limit(String),
     /// 22P03 invalid_binary_representation.
     Binary(String),
+    /// 22023 invalid_parameter_value (a type modifier).
+    Param(String),
 }
 
 impl std::fmt::Display for Error {
@@ -37,7 +38,11 @@ impl std::fmt::Display for Error {
             } => {
                 write!(f, "invalid input syntax for type {type_name}: \"{input}\"")
             }
-            Error::OutOfRange(m) | Error::Data(m) | Error::Limit(m) | Error::Binary(m) => {
+            Error::OutOfRange(m)
+            | Error::Data(m)
+            | Error::Limit(m)
+            | Error::Binary(m)
+            | Error::Param(m) => {
                 f.write_str(m)
             }
         }
@@ -149,25 +154,26 @@ pub fn check_typmod<E: Element>(dim: usize, typmod: i32) -> Result<()> {
 /// The typmod of `vector(n)`: 1..=16000.
 pub fn typmod_in<E: Element>(mods: &[i32]) -> Result<i32> {
     match mods {
-        [n] if *n < 1 => Err(Error::Data(format!(
+        [n] if *n < 1 => Err(Error::Param(format!(
             "dimensions for type {} must be at least 1",
             E::TYPE_NAME
         ))),
-        [n] if *n as usize > MAX_DIM => Err(Error::Data(format!(
+        [n] if *n as usize > MAX_DIM => Err(Error::Param(format!(
             "dimensions for type {} cannot exceed {MAX_DIM}",
             E::TYPE_NAME
         ))),
         [n] => Ok(*n),
-        _ => Err(Error::Data("invalid type modifier".into())),
+        _ => Err(Error::Param("invalid type modifier".into())),
     }
 }
 
 /// Checks that two operands have the same dimensions.
 #[inline]
-pub fn check_same_dims(a: usize, b: usize) -> Result<()> {
+pub fn check_same_dims<E: Element>(a: usize, b: usize) -> Result<()> {
     if a != b {
         Err(Error::Data(format!(
-            "different vector dimensions {a} and {b}"
+            "different {} dimensions {a} and {b}",
+            E::TYPE_NAME
         )))
     } else {
         Ok(())
@@ -238,7 +244,14 @@ pub fn parse<E: Element>(input: &str) -> Result<Vec<E>> {
                 E::TYPE_NAME
             )));
         }
-        let e = E::from_f32(x)?;
+        // A finite value beyond the type's range is named as it was written.
+        let e = E::from_f32(x).map_err(|e| match e {
+            Error::OutOfRange(_) => Error::OutOfRange(format!(
+                "\"{t}\" is out of range for type {}",
+                E::TYPE_NAME
+            )),
+            e => e,
+        })?;
         check_element(e)?;
         out.push(e);
         if i == b.len() {
@@ -323,7 +336,7 @@ fn overflow<E: Element>(r: f32) -> Result<E> {
 
 /// Element-wise `a + b`.
 pub fn add<E: Element>(a: &[E], b: &[E]) -> Result<Vec<E>> {
-    check_same_dims(a.len(), b.len())?;
+    check_same_dims::<E>(a.len(), b.len())?;
     a.iter()
         .zip(b)
         .map(|(x, y)| overflow(x.to_f32() + y.to_f32()))
@@ -332,7 +345,7 @@ pub fn add<E: Element>(a: &[E], b: &[E]) -> Result<Vec<E>> {
 
 /// Element-wise `a - b`.
 pub fn sub<E: Element>(a: &[E], b: &[E]) -> Result<Vec<E>> {
-    check_same_dims(a.len(), b.len())?;
+    check_same_dims::<E>(a.len(), b.len())?;
     a.iter()
         .zip(b)
         .map(|(x, y)| overflow(x.to_f32() - y.to_f32()))
@@ -341,7 +354,7 @@ pub fn sub<E: Element>(a: &[E], b: &[E]) -> Result<Vec<E>> {
 
 /// Element-wise `a * b`.
 pub fn mul<E: Element>(a: &[E], b: &[E]) -> Result<Vec<E>> {
-    check_same_dims(a.len(), b.len())?;
+    check_same_dims::<E>(a.len(), b.len())?;
     a.iter()
         .zip(b)
         .map(|(x, y)| {
@@ -422,24 +435,63 @@ pub fn binary_quantize<E: Element>(v: &[E]) -> Vec<u8> {
     out
 }
 
+/// A `bit` value's bits: `len` bits, most significant first, padded with zeros to whole bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Bits<'a> {
+    pub len: usize,
+    pub bytes: &'a [u8],
+}
+
+fn check_same_bits(a: Bits, b: Bits) -> Result<()> {
+    if a.len != b.len {
+        return Err(Error::Data(format!(
+            "different bit lengths {} and {}",
+            a.len, b.len
+        )));
+    }
+    if a.bytes.len() != a.len.div_ceil(8) || b.bytes.len() != b.len.div_ceil(8) {
+        return Err(Error::Data("corrupted bit value".into()));
+    }
+    Ok(())
+}
+
+/// Hamming distance: the number of positions where the bits differ.
+pub fn hamming_distance(a: Bits, b: Bits) -> Result<u64> {
+    check_same_bits(a, b)?;
+    Ok(a.bytes
+        .iter()
+        .zip(b.bytes)
+        .map(|(x, y)| (x ^ y).count_ones() as u64)
+        .sum())
+}
+
+/// Jaccard distance, 1 - |a & b| / |a | b|; 1 where the bits share no set bit (both empty too).
+pub fn jaccard_distance(a: Bits, b: Bits) -> Result<f64> {
+    check_same_bits(a, b)?;
+    let (mut both, mut either) = (0u64, 0u64);
+    for (x, y) in a.bytes.iter().zip(b.bytes) {
+        both += (x & y).count_ones() as u64;
+        either += (x | y).count_ones() as u64;
+    }
+    Ok(if both == 0 {
+        1.0
+    } else {
+        1.0 - both as f64 / either as f64
+    })
+}
+
 /// Converts values to an element type, checking each one.
 pub fn from_f64s<E: Element>(values: impl IntoIterator<Item = f64>) -> Result<Vec<E>> {
     values
         .into_iter()
         .map(|x| {
+            // As pgvector: the value is made a real first, so one beyond real's range is
+            // infinite, and infinite values are refused.
             let f = x as f32;
-            if f.is_infinite() && x.is_finite() {
-                let mut s = String::new();
-                let _ = write!(s, "{x:e}");
-                return Err(Error::OutOfRange(format!(
-                    "\"{s}\" is out of range for type {}",
-                    E::TYPE_NAME
-                )));
-            }
             if x.is_nan() {
                 return Err(Error::Data(format!("NaN not allowed in {}", E::TYPE_NAME)));
             }
-            if x.is_infinite() {
+            if f.is_infinite() {
                 return Err(Error::Data(format!(
                     "infinite value not allowed in {}",
                     E::TYPE_NAME

@@ -234,10 +234,37 @@ fn functions() {
         vec![0b1001_1011, 0b1000_0000]
     );
     assert_eq!(from_f64s::<f32>([1.0, 2.5]).unwrap(), vec![1.0, 2.5]);
-    assert!(matches!(
-        from_f64s::<f32>([1e300]),
-        Err(Error::OutOfRange(_))
-    ));
+    // as pgvector: beyond real's range is infinite, and infinite is refused
+    let e = from_f64s::<f32>([1e300]).unwrap_err();
+    assert_eq!(e.to_string(), "infinite value not allowed in vector");
+    assert!(matches!(e, Error::Data(_)));
+    let e = from_f64s::<f16>([4e38]).unwrap_err();
+    assert_eq!(e.to_string(), "infinite value not allowed in halfvec");
+    // the text form names the value as written
+    let e = parse::<f16>("[1e6]").unwrap_err();
+    assert_eq!(e.to_string(), "\"1e6\" is out of range for type halfvec");
+    let e = check_same_dims::<f16>(2, 3).unwrap_err();
+    assert_eq!(e.to_string(), "different halfvec dimensions 2 and 3");
+    assert!(matches!(typmod_in::<f32>(&[0]), Err(Error::Param(_))));
+    assert!(matches!(typmod_in::<f32>(&[16001]), Err(Error::Param(_))));
     assert!(matches!(from_f64s::<f32>([f64::NAN]), Err(Error::Data(_))));
     assert!(matches!(from_f64s::<f16>([1e6]), Err(Error::OutOfRange(_))));
+}
+
+#[test]
+fn bit_distances() {
+    let bits = |len, bytes| Bits { len, bytes };
+    let (a, b) = ([0b1011_0000u8, 0b1000_0000], [0b1110_0000u8, 0b0000_0000]);
+    // a = 1011 0000 1, b = 1110 0000 0: differ at 1, 3 and 8; share 0 and 2 of a | b = {0,1,2,3,8}
+    assert_eq!(hamming_distance(bits(9, &a), bits(9, &b)).unwrap(), 3);
+    assert!((jaccard_distance(bits(9, &a), bits(9, &b)).unwrap() - (1.0 - 2.0 / 5.0)).abs() < 1e-12);
+    assert_eq!(hamming_distance(bits(9, &a), bits(9, &a)).unwrap(), 0);
+    assert_eq!(jaccard_distance(bits(9, &a), bits(9, &a)).unwrap(), 0.0);
+    let zero = [0u8, 0];
+    assert_eq!(jaccard_distance(bits(9, &zero), bits(9, &zero)).unwrap(), 1.0);
+    assert_eq!(jaccard_distance(bits(0, &[]), bits(0, &[])).unwrap(), 1.0);
+    let e = hamming_distance(bits(9, &a), bits(8, &a[..1])).unwrap_err();
+    assert_eq!(e.to_string(), "different bit lengths 9 and 8");
+    assert!(matches!(e, Error::Data(_)));
+    assert!(jaccard_distance(bits(9, &a[..1]), bits(9, &b[..1])).is_err());
 }
