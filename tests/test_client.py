@@ -7,7 +7,10 @@ from pgvector.psycopg import register_vector
 
 
 @pytest.mark.parametrize("fmt", ["t", "b"])  # psycopg placeholders: %t text, %b binary
-def test_numpy_round_trip(cluster, fmt):
+def test_numpy_round_trip(modal_cluster, fmt):
+    """In both modes: over vchord's own types and over pgvector's (where vchord's indexes
+    serve pgvector's columns)."""
+    cluster = modal_cluster
     rng = np.random.default_rng(7)
     rows = [rng.standard_normal(16).astype(np.float32) for _ in range(50)]
     rows.append(np.array([1.5, -0.0, 3e-5, 65504.0] * 4, dtype=np.float32))
@@ -27,13 +30,19 @@ def test_numpy_round_trip(cluster, fmt):
                     assert np.array_equal(v, want), (binary, i)
                     assert np.array_equal(h.to_numpy(), want.astype(np.float16)), (binary, i)
 
-        # nearest neighbours, computed by the server, match numpy
+        # nearest neighbours, found by vchordrq indexes, match numpy
+        one_list = "WITH (options = $$[build.internal]\nlists = [1]$$)"
+        for opclass in ("vector_l2_ops", "vector_cosine_ops", "vector_ip_ops"):
+            conn.execute(f"CREATE INDEX ON items USING vchordrq (v {opclass}) {one_list}")
+        conn.execute("SET enable_seqscan = off; SET vchordrq.epsilon = 4")
         q = rng.standard_normal(16).astype(np.float32)
         for op, dist in (("<->", lambda x: np.linalg.norm(x - q)),
                          ("<=>", lambda x: 1 - x @ q / np.linalg.norm(x) / np.linalg.norm(q)),
                          ("<#>", lambda x: -(x @ q))):
-            got = conn.execute(f"SELECT id, v {op} %{fmt} FROM items ORDER BY v {op} %{fmt}, id LIMIT 5",
-                               (q, q)).fetchall()
+            sql = f"SELECT id, v {op} %{fmt} FROM items ORDER BY v {op} %{fmt} LIMIT 5"
+            plan = " ".join(r[0] for r in conn.execute("EXPLAIN " + sql, (q, q)))
+            assert "Index Scan using items_v" in plan, plan
+            got = conn.execute(sql, (q, q)).fetchall()
             want = sorted(range(len(rows)), key=lambda i: dist(rows[i].astype(np.float64)))[:5]
             assert [r[0] for r in got] == want, op
             for (i, d) in got:
@@ -73,3 +82,51 @@ def test_bad_binary_payloads_are_errors(cluster):
                 conn.execute("SELECT %b", (Raw(payload),))
             assert e.value.sqlstate == state, payload
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_sqlalchemy(modal_cluster):
+    """SQLAlchemy 2 with pgvector-python's column types, in both modes: the ORM declares a
+    vchordrq index, inserts numpy arrays, and orders by the distance comparators."""
+    import sqlalchemy as sa
+    from pgvector.sqlalchemy import HALFVEC, Vector
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Item(Base):
+        __tablename__ = "sa_items"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        embedding = mapped_column(Vector(8))
+        half = mapped_column(HALFVEC(8))
+        __table_args__ = (
+            sa.Index("sa_items_rq", "embedding", postgresql_using="vchordrq",
+                     postgresql_ops={"embedding": "vector_cosine_ops"}),
+            sa.Index("sa_items_half", "half", postgresql_using="vchordrq"),  # default class: l2
+        )
+
+    c = modal_cluster
+    engine = sa.create_engine(f"postgresql+psycopg://{c.user}@/postgres?host={c.dir}&port={c.port}")
+    try:
+        Base.metadata.create_all(engine)
+        rng = np.random.default_rng(5)
+        data = rng.standard_normal((300, 8)).astype(np.float32)
+        with Session(engine) as s:
+            s.add_all([Item(id=i, embedding=x, half=x) for i, x in enumerate(data)])
+            s.commit()
+        q = data[17] + 0.01
+        with Session(engine) as s:
+            s.execute(sa.text("SET enable_seqscan = off"))
+            s.execute(sa.text("SET vchordrq.epsilon = 4"))
+            stmt = sa.select(Item.id).order_by(Item.embedding.cosine_distance(q)).limit(5)
+            assert "sa_items_rq" in " ".join(r[0] for r in s.execute(sa.text("EXPLAIN " + str(
+                stmt.compile(engine, compile_kwargs={"literal_binds": True})))))
+            got = s.scalars(stmt).all()
+            cos = 1 - data @ q / np.linalg.norm(data, axis=1) / np.linalg.norm(q)
+            assert got[0] == 17 and set(got) == set(np.argsort(cos)[:5].tolist())
+            got = s.scalars(sa.select(Item.id).order_by(Item.half.l2_distance(q)).limit(5)).all()
+            assert set(got) == set(np.argsort(np.linalg.norm(data - q, axis=1))[:5].tolist())
+            back = s.get(Item, 17)
+            assert np.array_equal(np.asarray(back.embedding, dtype=np.float32), data[17])
+    finally:
+        engine.dispose()

