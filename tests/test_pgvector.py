@@ -215,3 +215,35 @@ def test_pgvector_update_keeps_indexes(pgv_cluster):
     assert c.sql("SELECT extversion FROM pg_extension WHERE extname = 'vector'") == [("0.8.6",)]
     assert c.sql("SELECT to_regprocedure('array_to_sparsevec(integer[],integer,boolean)') IS NOT NULL") == [(True,)]
     check(c)
+
+
+def test_own_types_to_pgvector_mode(pgv_cluster):
+    """The README's migration from vchord's own types to pgvector mode, as written there:
+    pgvector goes into a schema of its own, the columns change type (a rewrite), vchord is
+    dropped and created again (now in pgvector mode) and the indexes are rebuilt."""
+    c = pgv_cluster
+    c.sql("CREATE EXTENSION vchord")
+    with c.connect() as conn:
+        conn.execute(SCHEMA)
+        fill(conn, rows(3, 500), 0)
+        conn.execute(INDEXES[0])
+        for stmt in [
+            "CREATE SCHEMA pgvector_new",
+            "CREATE EXTENSION vector SCHEMA pgvector_new",
+            "DROP INDEX items_rq",
+            f"ALTER TABLE items ALTER COLUMN v TYPE pgvector_new.vector({DIMS}) USING v::text::pgvector_new.vector,"
+            f" ALTER COLUMN h TYPE pgvector_new.halfvec({DIMS}) USING h::text::pgvector_new.halfvec",
+            "DROP EXTENSION vchord",
+            "ALTER EXTENSION vector SET SCHEMA public",
+            "DROP SCHEMA pgvector_new",
+            "CREATE EXTENSION vchord",
+            INDEXES[0],
+        ]:
+            conn.execute(stmt)
+        owner = conn.execute("SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid"
+                             " WHERE d.objid = 'vector'::regtype AND d.deptype = 'e'").fetchone()
+        assert owner == ("vector",)
+        conn.execute("SET enable_seqscan = off")
+        q = vec(rows(3, 500)[7])
+        assert conn.execute("SELECT id FROM items ORDER BY v <-> %s LIMIT 1", (q,)).fetchone() == (7,)
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (500,)
