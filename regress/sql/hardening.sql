@@ -91,3 +91,42 @@ SELECT '{1e6}'::float8[]::halfvec;
 SELECT '{4e38}'::float8[]::vector;
 SELECT '[1e6]'::halfvec;
 SELECT '[1,2]'::halfvec <-> '[1,2,3]';
+
+-- On-disk format: vchord_index_info shows the format an index records and the one this vchord
+-- reads; an index of another format (made here by a test-build probe) is refused by name with
+-- 55000 and a REINDEX hint, never read; REINDEX brings it back.
+CREATE SCHEMA hd_probe;
+CREATE FUNCTION hd_probe.set_format(regclass, int) RETURNS bool
+    AS '$libdir/vchord', 'vchord_test_set_format' LANGUAGE C STRICT;
+CREATE TABLE hd_fmt (id int, v vector(3), labels smallint[]);
+INSERT INTO hd_fmt SELECT i, ARRAY[i, i % 7, 1], ARRAY[i % 3] FROM generate_series(1, 100) i;
+CREATE INDEX hd_fmt_rq ON hd_fmt USING vchordrq (v) WITH (options = $$[build.internal]
+lists = [4]$$);
+SELECT jsonb_pretty(vchord_index_info('hd_fmt_rq') - 'pages' - 'bytes');
+SELECT (i->>'pages')::int > 0 AS has_pages, (i->>'bytes')::bigint = (i->>'pages')::int * 8192 AS bytes
+FROM vchord_index_info('hd_fmt_rq') i;
+SELECT hd_probe.set_format('hd_fmt_rq', 99);
+SELECT id FROM hd_fmt ORDER BY v <-> '[1,1,1]' LIMIT 1;
+\set VERBOSITY sqlstate
+INSERT INTO hd_fmt VALUES (999, '[1,1,1]', '{1}');
+\set VERBOSITY default
+SELECT vchordrq_verify('hd_fmt_rq');
+REINDEX INDEX hd_fmt_rq;
+SELECT id FROM hd_fmt ORDER BY v <-> '[1,1,1]' LIMIT 1;
+DROP INDEX hd_fmt_rq;
+CREATE INDEX hd_fmt_g ON hd_fmt USING vchordg (v, labels);
+SELECT jsonb_pretty(vchord_index_info('hd_fmt_g') - 'pages' - 'bytes');
+SELECT hd_probe.set_format('hd_fmt_g', 0);
+SELECT id FROM hd_fmt WHERE labels && '{1}' ORDER BY v <-> '[1,1,1]' LIMIT 1;
+INSERT INTO hd_fmt VALUES (999, '[1,1,1]', '{1}');
+SELECT vchordg_verify('hd_fmt_g');
+SELECT i->'format_version' AS recorded, i->'format_version_read' AS read, i->'usable' AS usable,
+       i->>'problem' AS problem
+FROM vchord_index_info('hd_fmt_g') i;
+REINDEX INDEX hd_fmt_g;
+SELECT id FROM hd_fmt WHERE labels && '{1}' ORDER BY v <-> '[1,1,1]' LIMIT 1;
+SELECT vchord_index_info('hd_fmt_g')->'usable' AS usable;
+SELECT vchord_index_info('hd_fmt');
+SELECT vchord_index_info(0);
+DROP TABLE hd_fmt;
+DROP SCHEMA hd_probe CASCADE;

@@ -10,6 +10,7 @@ use crate::pg::sys;
 use half::f16;
 use std::ffi::{CStr, c_char, c_int};
 use vchord_ivf::page::Addr;
+use vchord_ivf::info::json_str;
 use vchord_ivf::{Corrupt, Elem, Metric};
 
 /// What an opclass's support function 1 returns: element type and metric, packed.
@@ -144,8 +145,22 @@ pub fn relname(rel: sys::Relation) -> String {
     }
 }
 
-/// Raises index corruption (XX002) naming the index.
+/// Raises index corruption (XX002) naming the index; an index of an on-disk format this
+/// vchord does not read (built by another version) is 55000 instead, saying to REINDEX.
 pub fn raise_corrupt(rel: sys::Relation, e: Corrupt) -> ! {
+    if let Some(found) = e.format_found() {
+        let name = relname(rel);
+        Error::new(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "index \"{name}\" has on-disk format version {found}, which this version of vchord does not read"
+            ),
+        )
+        .hint(format!(
+            "REINDEX INDEX {name} rebuilds it in the current format; vchord_index_info('{name}') shows the index's format."
+        ))
+        .raise()
+    }
     Error::new(
         ERRCODE_INDEX_CORRUPTED,
         format!("index \"{}\" is corrupted: {}", relname(rel), e.0),
@@ -381,14 +396,7 @@ pub fn register_options(
 
 /// Opens `oid` as an index of access method `am` (AccessShareLock), or raises a clear error.
 pub fn open_index(oid: sys::Oid, am: &CStr) -> sys::Relation {
-    let rel = unsafe { pg_try(|| sys::vchord_shim_try_index_open(oid)) };
-    if rel.is_null() {
-        Error::new(
-            ERRCODE_UNDEFINED_OBJECT,
-            format!("index with OID {oid} does not exist"),
-        )
-        .raise();
-    }
+    let rel = open_relation(oid);
     let ours = unsafe {
         let want = pg_try(|| sys::get_index_am_oid(am.as_ptr(), false));
         (*(*rel).rd_rel).relam == want
@@ -399,6 +407,19 @@ pub fn open_index(oid: sys::Oid, am: &CStr) -> sys::Relation {
         Error::new(
             ERRCODE_WRONG_OBJECT_TYPE,
             format!("\"{name}\" is not a {} index", am.to_string_lossy()),
+        )
+        .raise();
+    }
+    rel
+}
+
+/// Opens relation `oid` (AccessShareLock), or raises 42704 when there is none.
+fn open_relation(oid: sys::Oid) -> sys::Relation {
+    let rel = unsafe { pg_try(|| sys::vchord_shim_try_index_open(oid)) };
+    if rel.is_null() {
+        Error::new(
+            ERRCODE_UNDEFINED_OBJECT,
+            format!("index with OID {oid} does not exist"),
         )
         .raise();
     }
@@ -781,3 +802,64 @@ pub fn phase_name(phase: i64, names: &[(i64, &'static CStr)]) -> *mut c_char {
         .find(|x| x.0 == phase)
         .map_or(std::ptr::null_mut(), |x| x.1.as_ptr() as *mut c_char)
 }
+
+// vchord_index_info(regclass) -> jsonb: the access method, on-disk format (the one recorded and
+// the one this vchord reads), options, size and build parameters of a vchord index. Works on
+// an index of an unreadable format too (to say what it is).
+crate::pg_fn!(vchord_index_info, |fc| {
+    let rel = open_relation(fc.datum(0) as sys::Oid);
+    let am = unsafe { (*(*rel).rd_rel).relam };
+    let am_oid = |n: &CStr| unsafe { pg_try(|| sys::get_index_am_oid(n.as_ptr(), true)) };
+    let (name, options) = (relname(rel), options_text(rel));
+    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
+    let nblocks = vchord_ivf::Store::nblocks(&store);
+    let mut fields: Vec<(&str, String)> = vec![("index", json_str(&name))];
+    let (reads, meta) = if am == am_oid(c"vchordrq") {
+        fields.push(("access_method", json_str("vchordrq")));
+        let d = vchord_ivf::read_meta(&store).map(|m| vchord_ivf::describe(&m));
+        (vchord_ivf::FORMAT_VERSION, d)
+    } else if am == am_oid(c"vchordg") {
+        fields.push(("access_method", json_str("vchordg")));
+        let d = vchord_graph::read_meta(&store).map(|m| vchord_graph::describe(&m));
+        (vchord_graph::FORMAT_VERSION, d)
+    } else {
+        close_index(rel);
+        Error::new(
+            ERRCODE_WRONG_OBJECT_TYPE,
+            format!("\"{name}\" is not a vchordrq or vchordg index"),
+        )
+        .raise()
+    };
+    let found = vchord_ivf::info::format_version(&store);
+    close_index(rel);
+    fields.push((
+        "format_version",
+        found.map_or("null".into(), |v| v.to_string()),
+    ));
+    fields.push(("format_version_read", reads.to_string()));
+    fields.push((
+        "options",
+        options.as_deref().map_or("null".into(), json_str),
+    ));
+    fields.push(("pages", nblocks.to_string()));
+    fields.push((
+        "bytes",
+        (nblocks as u64 * sys::BLCKSZ as u64).to_string(),
+    ));
+    match meta {
+        Ok(d) => {
+            fields.push(("usable", "true".into()));
+            fields.extend(d);
+        }
+        Err(e) => {
+            fields.push(("usable", "false".into()));
+            fields.push(("problem", json_str(&e.0)));
+        }
+    }
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}: {v}", json_str(k)))
+        .collect();
+    let text = std::ffi::CString::new(format!("{{{}}}", body.join(", "))).unwrap_or_default();
+    unsafe { pg_try(|| sys::vchord_shim_jsonb_in(text.as_ptr())) }
+});

@@ -5,6 +5,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/elog.h"
+#include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
@@ -382,6 +383,12 @@ Relation
 vchord_shim_try_index_open(Oid oid)
 {
 	return try_relation_open(oid, AccessShareLock);
+}
+
+Datum
+vchord_shim_jsonb_in(const char *text)
+{
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 }
 
 void

@@ -107,6 +107,8 @@ extern void vchord_shim_vacuum_delay(void);
 extern void vchord_shim_count_scan(Relation index);
 /* try_relation_open with AccessShareLock: NULL when no relation has that OID */
 extern Relation vchord_shim_try_index_open(Oid oid);
+/* jsonb_in: the jsonb Datum of a JSON text (raises on bad JSON) */
+extern Datum vchord_shim_jsonb_in(const char *text);
 /* the first reloption in `reloptions` not named "options", copied into `out` */
 extern bool vchord_shim_unknown_reloption(Datum reloptions, char *out, size_t outlen);
 /* installs a ProcessUtility hook that shows vchord_alter_options (Rust) every ALTER INDEX

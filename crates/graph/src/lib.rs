@@ -96,9 +96,7 @@ impl Meta {
         }
         let version = u32_at(4);
         if version != FORMAT_VERSION {
-            return corrupt(format!(
-                "on-disk format version {version} is not supported by this vchord (it reads version {FORMAT_VERSION}); REINDEX the index"
-            ));
+            return vchord_ivf::info::format_mismatch(version, FORMAT_VERSION);
         }
         let eps = f32::from_le_bytes(b[48..52].try_into().unwrap());
         let mst = u32_at(52) as i32;
@@ -202,6 +200,22 @@ impl Meta {
     pub fn fits(&self) -> bool {
         self.vertex_len(MAX_LABELS) <= page::MAX_ITEM
     }
+}
+
+/// The build parameters `vchord_index_info` shows, as JSON members.
+pub fn describe(m: &Meta) -> Vec<(&'static str, String)> {
+    use vchord_ivf::info::{elem_name, json_str, metric_name};
+    vec![
+        ("dims", m.dims.to_string()),
+        ("metric", json_str(metric_name(m.metric))),
+        ("type", json_str(elem_name(m.elem))),
+        ("m", m.m.to_string()),
+        ("ef_construction", m.ef_construction.to_string()),
+        ("alpha", m.alpha.to_string()),
+        ("label_slots", m.label_slots.to_string()),
+        ("bits", m.bits.to_string()),
+        ("rerank_in_table", m.rerank_in_table.to_string()),
+    ]
 }
 
 pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {

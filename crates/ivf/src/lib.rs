@@ -15,6 +15,7 @@
 //! pointers never lands on a recycled page; a leaf's tail pointer is only a hint (writers walk
 //! `next` from it). Line pointers are never reused (see [`page`]).
 pub mod block;
+pub mod info;
 pub mod options;
 pub mod page;
 pub mod store;
@@ -153,9 +154,7 @@ impl Meta {
         }
         let version = u32_at(4);
         if version != FORMAT_VERSION {
-            return corrupt(format!(
-                "on-disk format version {version} is not supported by this vchord (it reads version {FORMAT_VERSION}); REINDEX the index"
-            ));
+            return info::format_mismatch(version, FORMAT_VERSION);
         }
         let levels = b[15] as usize;
         let nprobes = b[36] as usize;
@@ -233,6 +232,20 @@ impl Meta {
 enum Code<'a> {
     One(&'a [u8]),
     Block(&'a [u8]),
+}
+
+/// The build parameters `vchord_index_info` shows, as JSON members.
+pub fn describe(m: &Meta) -> Vec<(&'static str, String)> {
+    let lists: Vec<String> = m.lists.iter().map(|l| l.to_string()).collect();
+    vec![
+        ("dims", m.dims.to_string()),
+        ("metric", info::json_str(info::metric_name(m.metric))),
+        ("type", info::json_str(info::elem_name(m.elem))),
+        ("lists", format!("[{}]", lists.join(","))),
+        ("bits", m.bits.to_string()),
+        ("residual", m.residual.to_string()),
+        ("rerank_in_table", m.rerank_in_table.to_string()),
+    ]
 }
 
 pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {

@@ -1,0 +1,103 @@
+//! What `vchord_index_info` shows of an index, for both access methods: the on-disk format
+//! version its meta page records (read even when this vchord cannot read the rest), and the
+//! build parameters, as JSON members.
+use crate::page;
+use crate::store::Store;
+use crate::{Corrupt, Elem, Metric};
+
+/// The start of the error for a meta page of a format this vchord does not read.
+pub const FORMAT_MISMATCH: &str = "on-disk format version ";
+
+impl Corrupt {
+    /// The format version found, when the error is an on-disk format this vchord does not
+    /// read (an older or newer vchord built the index) rather than damage.
+    pub fn format_found(&self) -> Option<u32> {
+        self.0.strip_prefix(FORMAT_MISMATCH)?.split(' ').next()?.parse().ok()
+    }
+}
+
+/// The unsupported-format error of a meta page recording `found` (this vchord reads `reads`).
+pub fn format_mismatch<T>(found: u32, reads: u32) -> crate::Result<T> {
+    crate::corrupt(format!(
+        "{FORMAT_MISMATCH}{found} is not supported by this vchord (it reads version {reads}); REINDEX the index"
+    ))
+}
+
+/// The format version in the meta page (block 0, item 1, bytes 4..8 in both indexes' layouts),
+/// whatever the rest holds; `None` without a readable meta page.
+pub fn format_version<S: Store>(s: &S) -> Option<u32> {
+    if s.nblocks() == 0 {
+        return None;
+    }
+    let p = s.read(0);
+    let t = page::get(&p, 1)?;
+    Some(u32::from_le_bytes(t.get(4..8)?.try_into().ok()?))
+}
+
+/// Overwrites the meta page's format version: for tests of what a server does with an index
+/// of another format. True when there was a meta page to change.
+pub fn set_format_version<S: Store>(s: &S, v: u32) -> bool {
+    if s.nblocks() == 0 {
+        return false;
+    }
+    let mut p = s.write(0);
+    match page::get_mut(&mut p, 1).and_then(|t| t.get_mut(4..8)) {
+        Some(b) => {
+            b.copy_from_slice(&v.to_le_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
+/// A JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn metric_name(m: Metric) -> &'static str {
+    match m {
+        Metric::L2 => "l2",
+        Metric::Ip => "ip",
+        Metric::Cos => "cosine",
+    }
+}
+
+pub fn elem_name(e: Elem) -> &'static str {
+    match e {
+        Elem::F32 => "vector",
+        Elem::F16 => "halfvec",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_errors_are_told_apart_from_damage() {
+        let e = format_mismatch::<()>(7, 1).unwrap_err();
+        assert_eq!(e.format_found(), Some(7));
+        assert!(e.0.contains("REINDEX"));
+        assert_eq!(Corrupt("the meta page is empty".into()).format_found(), None);
+    }
+
+    #[test]
+    fn json_strings_escape() {
+        assert_eq!(json_str("a\"b\\c\nd\u{1}"), r#""a\"b\\c\nd\u0001""#);
+    }
+}
