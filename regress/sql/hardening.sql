@@ -110,6 +110,8 @@ SELECT id FROM hd_fmt ORDER BY v <-> '[1,1,1]' LIMIT 1;
 \set VERBOSITY sqlstate
 INSERT INTO hd_fmt VALUES (999, '[1,1,1]', '{1}');
 \set VERBOSITY default
+DELETE FROM hd_fmt WHERE id = 100;
+VACUUM hd_fmt;
 SELECT vchordrq_verify('hd_fmt_rq');
 REINDEX INDEX hd_fmt_rq;
 SELECT id FROM hd_fmt ORDER BY v <-> '[1,1,1]' LIMIT 1;
