@@ -33,3 +33,25 @@ UPDATE pg_catalog.pg_opclass SET opcdefault = true
 -- and build parameters, as jsonb.
 CREATE OR REPLACE FUNCTION vchord_index_info(regclass) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'vchord_index_info' LANGUAGE C STRICT VOLATILE;
+
+-- L1 classes for vchordrq (a 0.1.0 install has its own types, with <+>).
+CREATE OR REPLACE FUNCTION _vchordrq_support_vector_l1_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_vector_l1' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION _vchordrq_support_halfvec_l1_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_halfvec_l1' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+DO $l1$
+BEGIN
+IF NOT EXISTS (SELECT FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_am a ON a.oid = c.opcmethod
+               WHERE a.amname = 'vchordrq' AND c.opcname = 'vector_l1_ops') THEN
+    CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING vchordrq AS
+        OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+        FUNCTION 1 _vchordrq_support_vector_l1_ops();
+END IF;
+IF NOT EXISTS (SELECT FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_am a ON a.oid = c.opcmethod
+               WHERE a.amname = 'vchordrq' AND c.opcname = 'halfvec_l1_ops') THEN
+    CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING vchordrq AS
+        OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
+        FUNCTION 1 _vchordrq_support_halfvec_l1_ops();
+END IF;
+END
+$l1$;

@@ -300,6 +300,10 @@ CREATE FUNCTION _vchordrq_support_halfvec_ip_ops() RETURNS int4
     AS 'MODULE_PATHNAME', 'vchord_rq_support_halfvec_ip' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION _vchordrq_support_halfvec_cosine_ops() RETURNS int4
     AS 'MODULE_PATHNAME', 'vchord_rq_support_halfvec_cosine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION _vchordrq_support_vector_l1_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_vector_l1' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION _vchordrq_support_halfvec_l1_ops() RETURNS int4
+    AS 'MODULE_PATHNAME', 'vchord_rq_support_halfvec_l1' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OPERATOR CLASS vector_l2_ops DEFAULT FOR TYPE vector USING vchordrq AS
     OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
@@ -310,6 +314,19 @@ CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING vchordrq AS
 CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING vchordrq AS
     OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
     FUNCTION 1 _vchordrq_support_vector_cosine_ops();
+
+-- L1 (<+>) came with pgvector 0.7.0: over an older pgvector the class is left out.
+DO $l1$
+BEGIN
+IF pg_catalog.to_regoperator('<+>(vector,vector)') IS NOT NULL THEN
+EXECUTE $class$
+CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING vchordrq AS
+    OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_l1_ops();
+$class$;
+END IF;
+END
+$l1$;
 
 CREATE FUNCTION vchordrq_prewarm(regclass) RETURNS text
     AS 'MODULE_PATHNAME', 'vchord_rq_prewarm' LANGUAGE C STRICT VOLATILE;
@@ -364,6 +381,9 @@ CREATE OPERATOR CLASS halfvec_ip_ops FOR TYPE halfvec USING vchordrq AS
 CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING vchordrq AS
     OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
     FUNCTION 1 _vchordrq_support_halfvec_cosine_ops();
+CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING vchordrq AS
+    OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_halfvec_l1_ops();
 CREATE OPERATOR CLASS halfvec_l2_ops DEFAULT FOR TYPE halfvec USING vchordg AS
     OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
     FUNCTION 1 _vchordrq_support_halfvec_l2_ops();

@@ -81,6 +81,24 @@ SELECT qid,
        ARRAY(SELECT id FROM items WHERE labels && '{2}' ORDER BY v <#> q, id LIMIT 10) = ip2 AS ip_label
 FROM exact JOIN queries USING (qid) ORDER BY qid;
 
+-- L1 over pgvector's <+>: exact order at every list probed.
+CREATE INDEX items_rq_l1 ON items USING vchordrq (v vector_l1_ops) WITH (options = $$
+[build.internal]
+lists = [8]
+[search]
+probes = [8]
+$$);
+BEGIN;
+SET LOCAL enable_seqscan = on;
+SET LOCAL enable_indexscan = off;
+CREATE TEMP TABLE exact_l1 AS
+SELECT qid, ARRAY(SELECT id FROM items ORDER BY v <+> q, id LIMIT 10) AS l1 FROM queries;
+COMMIT;
+SELECT qid, ARRAY(SELECT id FROM items ORDER BY v <+> q, id LIMIT 10) = l1 AS l1
+FROM exact_l1 JOIN queries USING (qid) ORDER BY qid;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <+> '[1,1,1,1,1,1,1,1]' LIMIT 10;
+DROP INDEX items_rq_l1;
+
 -- Whole streams, in relaxed order: every row exactly once.
 SET vchordrq.strict_order = off;
 SET vchordg.strict_order = off;

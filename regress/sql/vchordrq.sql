@@ -197,6 +197,23 @@ CREATE INDEX rq_t_expr ON rq_t USING vchordrq ((v * '[2,1,1,1,1,1,1,1]') vector_
 SELECT exact_t('(v * ''[2,1,1,1,1,1,1,1]'') <=>', '[1,-2,3,-4,5,-6,7,-8]', 100) AS expression;
 CREATE INDEX rq_t_h ON rq_t USING vchordrq (h halfvec_ip_ops) WITH (options = 'rerank_in_table = true');
 SELECT exact_t('h <#>', '[1,-2,3,-4,5,-6,7,-8]', 100) AS halfvec;
+-- L1 (<+>): lists and codes of L2, rows in exact L1 order (the root of an L2 lower bound
+-- bounds L1 from below), also at the default epsilon
+CREATE INDEX rq_t_l1 ON rq_t USING vchordrq (v vector_l1_ops);
+CREATE INDEX rq_t_h_l1 ON rq_t USING vchordrq (h halfvec_l1_ops) WITH (options = 'rerank_in_table = true');
+EXPLAIN (costs off) SELECT id FROM rq_t ORDER BY v <+> '[1,2,3,4,5,6,7,8]' LIMIT 10;
+SELECT exact_t('v <+>', '[1,-2,3,-4,5,-6,7,-8]', 100) AS l1;
+SELECT exact_t('h <+>', '[1,-2,3,-4,5,-6,7,-8]', 100) AS halfvec_l1;
+RESET vchordrq.epsilon;
+SELECT exact_t('v <+>', '[3,-2,3,-4,5,-6,7,-8]', 50) AS l1_default_epsilon;
+SELECT vchordrq_verify('rq_t_l1'), vchord_index_info('rq_t_l1')->>'metric' AS metric;
+CREATE INDEX ON rq_t USING vchordg (v vector_l1_ops);
+-- (nor does a class made by hand with vchordrq's L1 support function give it L1)
+CREATE OPERATOR CLASS my_l1 FOR TYPE vector USING vchordg AS
+    OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 _vchordrq_support_vector_l1_ops();
+CREATE INDEX ON rq_t USING vchordg (v my_l1);
+DROP OPERATOR CLASS my_l1 USING vchordg;
 RESET vchordrq.probes;
 RESET vchordrq.epsilon;
 RESET enable_seqscan;

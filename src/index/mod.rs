@@ -22,6 +22,7 @@ pub fn opclass_code(elem: Elem, metric: Metric) -> i32 {
         Metric::L2 => 0,
         Metric::Ip => 1,
         Metric::Cos => 2,
+        Metric::L1 => 3,
     }
 }
 
@@ -33,6 +34,7 @@ pub fn opclass_of(index: sys::Relation) -> (Elem, Metric) {
         0 => Metric::L2,
         1 => Metric::Ip,
         2 => Metric::Cos,
+        3 => Metric::L1,
         _ => error(
             ERRCODE_INTERNAL_ERROR,
             format!("unknown operator class code {code}"),

@@ -101,7 +101,8 @@ impl Dist<'_> {
     fn to(&self, a: u32, v: &[f32], inv_v: f32) -> f32 {
         let x = self.d.row(a);
         match self.d.metric {
-            Metric::L2 => f32x::l2sq(x, v),
+            // (vchordg has no L1 class; were it given L1, it would build as for L2)
+            Metric::L2 | Metric::L1 => f32x::l2sq(x, v),
             Metric::Ip => -f32x::dot(x, v),
             Metric::Cos => 1.0 - f32x::dot(x, v) * self.inv[a as usize] * inv_v,
         }
@@ -109,7 +110,7 @@ impl Dist<'_> {
     /// The pruning distance: squared L2 (between unit vectors for cosine).
     fn prune(&self, a: u32, b: u32) -> f32 {
         match self.d.metric {
-            Metric::L2 | Metric::Ip => f32x::l2sq(self.d.row(a), self.d.row(b)),
+            Metric::L2 | Metric::L1 | Metric::Ip => f32x::l2sq(self.d.row(a), self.d.row(b)),
             Metric::Cos => 2.0 * self.search(a, b),
         }
     }
@@ -255,7 +256,7 @@ fn medoid(dist: &Dist, rows: &[u32]) -> u32 {
     let norm = f32x::dot(&mean, &mean).sqrt();
     // Inner product has no medoid; the direction of the mean serves, as for cosine.
     let inv_mean = match d.metric {
-        Metric::L2 => 1.0,
+        Metric::L2 | Metric::L1 => 1.0,
         _ if norm > 0.0 => 1.0 / norm,
         _ => 0.0,
     };
@@ -280,7 +281,7 @@ pub fn build(d: &Data, prm: &Params, tick: &mut dyn FnMut(usize)) -> Graph {
                 if nn > 0.0 { 1.0 / nn } else { 0.0 }
             })
             .collect(),
-        Metric::L2 => vec![],
+        Metric::L2 | Metric::L1 => vec![],
     };
     // Ip's medoid uses cosine directions; `inv` is only read for Cos in distances.
     let dist = Dist { d, inv };

@@ -74,6 +74,7 @@ pub fn metric_name(m: Metric) -> &'static str {
         Metric::L2 => "l2",
         Metric::Ip => "ip",
         Metric::Cos => "cosine",
+        Metric::L1 => "l1",
     }
 }
 

@@ -43,6 +43,10 @@ pub enum Metric {
     L2,
     Ip,
     Cos,
+    /// L1 (taxicab). vchordrq only: lists and codes are those of L2 (k-means, RaBitQ's squared
+    /// L2 estimates), and since `|x|_1 >= |x|_2` the square root of an L2 lower bound bounds
+    /// the L1 distance from below, so rows are still emitted in exact L1 order.
+    L1,
 }
 
 impl Metric {
@@ -50,21 +54,26 @@ impl Metric {
         self as u8
     }
     pub fn from_code(c: u8) -> Option<Metric> {
-        [Metric::L2, Metric::Ip, Metric::Cos]
+        [Metric::L2, Metric::Ip, Metric::Cos, Metric::L1]
             .get(c as usize)
             .copied()
     }
     pub fn kind(self) -> Kind {
         match self {
-            Metric::L2 => Kind::L2,
+            Metric::L2 | Metric::L1 => Kind::L2,
             Metric::Ip | Metric::Cos => Kind::Dot,
         }
+    }
+    /// Lists and codes are built in squared L2 (L2 and L1).
+    pub fn euclidean(self) -> bool {
+        matches!(self, Metric::L2 | Metric::L1)
     }
     pub fn name(self) -> &'static str {
         match self {
             Metric::L2 => "l2",
             Metric::Ip => "ip",
             Metric::Cos => "cosine",
+            Metric::L1 => "l1",
         }
     }
 }
@@ -704,7 +713,7 @@ fn reload_chain<S: Store>(s: &S, c: &mut Centroid, i: usize) {
 /// or negative inner product (cosine's data is unit length).
 fn route_dist(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     match metric {
-        Metric::L2 => f32x::l2sq(a, b),
+        Metric::L2 | Metric::L1 => f32x::l2sq(a, b),
         Metric::Ip | Metric::Cos => -f32x::dot(a, b),
     }
 }
@@ -712,7 +721,7 @@ fn route_dist(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
 /// [`route_dist`] from `q` to each of `vs`, four at a time (one load of `q` per four
 /// centroids where the CPU has the kernel).
 fn route_dists(metric: Metric, q: &[f32], vs: &[&[f32]]) -> Vec<f32> {
-    let l2 = metric == Metric::L2;
+    let l2 = metric.euclidean();
     let mut out = Vec::with_capacity(vs.len());
     let mut quads = vs.chunks_exact(4);
     for c in &mut quads {
@@ -783,6 +792,7 @@ impl Query {
                     Metric::L2 => f32x::l2sq(v, &self.f32s),
                     Metric::Ip => -f32x::dot(v, &self.f32s),
                     Metric::Cos => cos_dist(f32x::cos_parts(v, &self.f32s)),
+                    Metric::L1 => f32x::l1(v, &self.f32s),
                 }
             }
             Elem::F16 => {
@@ -795,6 +805,7 @@ impl Query {
                     Metric::L2 => f16x::l2sq(v, &self.f16s),
                     Metric::Ip => -f16x::dot(v, &self.f16s),
                     Metric::Cos => cos_dist(f16x::cos_parts(v, &self.f16s)),
+                    Metric::L1 => f16x::l1(v, &self.f16s),
                 }
             }
         }
@@ -811,7 +822,7 @@ fn cos_dist(parts: (f32, f32, f32)) -> f32 {
 pub fn sql_distance(metric: Metric, d: f32) -> f64 {
     match metric {
         Metric::L2 => (d.max(0.0) as f64).sqrt(),
-        Metric::Ip | Metric::Cos => d as f64,
+        Metric::Ip | Metric::Cos | Metric::L1 => d as f64,
     }
 }
 
@@ -1707,6 +1718,13 @@ impl Search {
             }
         }
         stats.codes = candidates.len() as u64;
+        if meta.metric == Metric::L1 {
+            // The keys are squared L2 lower bounds; as |x|_1 >= |x|_2, their roots bound the
+            // L1 distance from below.
+            for c in &mut candidates[first_new..] {
+                c.key = c.key.max(0.0).sqrt();
+            }
+        }
         // The heap orders packed (key, position) words: a cheaper compare than `Cand`'s,
         // and ties go by position, so the order is deterministic.
         let heap: Vec<Reverse<u64>> = candidates[first_new..]

@@ -113,7 +113,7 @@ fn build_full(
     let ls: Vec<usize> = lists.iter().map(|&l| l as usize).collect();
     let p = Params {
         iterations: 8,
-        spherical: metric != Metric::L2,
+        spherical: !metric.euclidean(),
         threads: 2,
         seed: 1,
         on_thread: None,
@@ -275,7 +275,7 @@ fn options() {
 fn full_probes_equal_exact_search_for_every_metric_and_type() {
     let data = clustered(600, 24, 1);
     let queries = clustered(10, 24, 2);
-    for metric in [Metric::L2, Metric::Ip, Metric::Cos] {
+    for metric in [Metric::L2, Metric::Ip, Metric::Cos, Metric::L1] {
         for elem in [Elem::F32, Elem::F16] {
             let (s, meta) = build(&data, metric, elem, &[8]);
             assert_eq!(verify(&s), (vec![], 600));
@@ -306,7 +306,7 @@ fn full_probes_equal_exact_search_for_every_metric_and_type() {
 fn recall_with_default_epsilon_and_probes() {
     let data = clustered(3000, 64, 3);
     let queries = clustered(30, 64, 4);
-    for metric in [Metric::L2, Metric::Cos] {
+    for metric in [Metric::L2, Metric::Cos, Metric::L1] {
         let (s, meta) = build(&data, metric, Elem::F32, &[40]);
         let probes = options::resolve_probes(&[], &[], &meta.lists);
         let mut hit = 0;

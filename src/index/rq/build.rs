@@ -379,7 +379,7 @@ fn build(
     // 2. k-means.
     let t1 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_KMEANS);
-    let spherical = i.spherical_centroids.unwrap_or(metric != Metric::L2);
+    let spherical = i.spherical_centroids.unwrap_or(!metric.euclidean());
     let tree = if sample.is_empty() {
         // No rows: one list around the origin; REINDEX after loading gives real lists.
         let mut m = Matrix::new(dims as usize);

@@ -183,6 +183,8 @@ support! {
     vchord_rq_support_halfvec_l2 => F16, L2;
     vchord_rq_support_halfvec_ip => F16, Ip;
     vchord_rq_support_halfvec_cosine => F16, Cos;
+    vchord_rq_support_vector_l1 => F32, L1;
+    vchord_rq_support_halfvec_l1 => F16, L1;
 }
 
 // ---- functions -------------------------------------------------------------------------
