@@ -179,34 +179,45 @@ def test_drop_in_either_order(pgv_cluster):
     assert c.sql("SELECT extname FROM pg_extension ORDER BY 1") == [("plpgsql",)]
 
 
-def test_pgvector_update_keeps_indexes(pgv_cluster):
-    """pgvector's update scripts run with vchord's indexes on its columns (ALTER EXTENSION
-    vector UPDATE from 0.7.4 to 0.8.6). The wheel ships only 0.8.6's install script, so 0.7.4's
-    is made from it by taking out what the 0.7.4 -> 0.8.0 script adds; PostgreSQL 18's
-    extension_control_path points at the copy."""
-    c = pgv_cluster
-    if c.major < 18:
-        pytest.skip("extension_control_path is PostgreSQL 18's")
+def older_pgvector(c, version: str, updates: list[str]) -> None:
+    """Makes pgvector `version` installable: the wheel ships only 0.8.6's install script, so
+    `version`'s is made from it by taking out every statement that the update scripts
+    `updates` (from `version` on) add; they only add. PostgreSQL 18's extension_control_path
+    points at the copy (with the update scripts from `version` on)."""
     system = os.path.join(pg_config(c.pg_config_path, "--sharedir"), "extension")
     base = os.path.join(c.dir, "share")
     ext = os.path.join(base, "extension")
     os.makedirs(ext)
+    first = tuple(int(x) for x in version.split("."))
     for f in os.listdir(system):
-        if f == "vector.control" or re.fullmatch(r"vector--0\.(7\.4|8\.\d+)--0\.8\.\d+\.sql", f):
+        m = re.fullmatch(r"vector--([\d.]+)--[\d.]+\.sql", f)
+        if f == "vector.control" or (m and tuple(int(x) for x in m.group(1).split(".")) >= first):
             shutil.copy(os.path.join(system, f), ext)
-    install = open(os.path.join(system, "vector--0.8.6.sql")).read()
-    added = open(os.path.join(system, "vector--0.7.4--0.8.0.sql")).read()
+
     def norm(stmt: str) -> str:  # without comments and psql lines, in single spaces
         return " ".join(" ".join(line for line in stmt.splitlines()
                                  if not line.startswith(("--", "\\"))).split())
-    removed = {norm(s) for s in added.split(";") if "CREATE" in s}
-    kept = [s for s in install.split(";") if norm(s) not in removed]
-    assert len(install.split(";")) - len(kept) == len(removed) == 8
-    with open(os.path.join(ext, "vector--0.7.4.sql"), "w") as f:
+    install = open(os.path.join(system, "vector--0.8.6.sql")).read()
+    removed = set()
+    for u in updates:
+        added = open(os.path.join(system, u)).read()
+        removed |= {norm(x) for x in added.split(";") if norm(x)}
+    kept = [x for x in install.split(";") if norm(x) not in removed]
+    assert len(install.split(";")) - len(kept) == len(removed)  # every one found
+    with open(os.path.join(ext, f"vector--{version}.sql"), "w") as f:
         f.write(";".join(kept))
     shutil.chown(base, user=c.user)
     c.sql(f"ALTER SYSTEM SET extension_control_path = '{base}:$system'")
     c.sql("SELECT pg_reload_conf()")
+
+
+def test_pgvector_update_keeps_indexes(pgv_cluster):
+    """pgvector's update scripts run with vchord's indexes on its columns (ALTER EXTENSION
+    vector UPDATE from 0.7.4 to 0.8.6)."""
+    c = pgv_cluster
+    if c.major < 18:
+        pytest.skip("extension_control_path is PostgreSQL 18's")
+    older_pgvector(c, "0.7.4", ["vector--0.7.4--0.8.0.sql"])
     c.sql("CREATE EXTENSION vector VERSION '0.7.4'")
     c.sql("CREATE EXTENSION vchord")
     build(c)
@@ -215,6 +226,42 @@ def test_pgvector_update_keeps_indexes(pgv_cluster):
     assert c.sql("SELECT extversion FROM pg_extension WHERE extname = 'vector'") == [("0.8.6",)]
     assert c.sql("SELECT to_regprocedure('array_to_sparsevec(integer[],integer,boolean)') IS NOT NULL") == [(True,)]
     check(c)
+
+
+def test_over_pgvector_without_halfvec(pgv_cluster):
+    """pgvector 0.6.2 has no halfvec and no <+>: vchord leaves out its halfvec and L1 classes
+    and serves vector columns; after pgvector's update to 0.8.6 the index still serves, and
+    recreating vchord (as the README says) brings the halfvec classes."""
+    c = pgv_cluster
+    if c.major < 18:
+        pytest.skip("extension_control_path is PostgreSQL 18's")
+    older_pgvector(c, "0.6.2", ["vector--0.6.2--0.7.0.sql", "vector--0.7.4--0.8.0.sql"])
+    c.sql("CREATE EXTENSION vector VERSION '0.6.2'")
+    assert c.sql("SELECT to_regtype('halfvec'), to_regoperator('<+>(vector,vector)')") == [(None, None)]
+    c.sql("CREATE EXTENSION vchord")
+    classes = c.sql("SELECT c.opcname FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod"
+                    " WHERE a.amname = 'vchordrq' ORDER BY 1")
+    assert classes == [("vector_cosine_ops",), ("vector_ip_ops",), ("vector_l2_ops",)]
+    with c.connect() as conn:
+        conn.execute(f"CREATE TABLE items (id int PRIMARY KEY, v vector({DIMS}))")
+        data = rows(4, 1000)
+        with conn.cursor().copy("COPY items (id, v) FROM STDIN") as cp:
+            for i, r in enumerate(data):
+                cp.write_row((i, vec(r)))
+        conn.execute("CREATE INDEX items_rq ON items USING vchordrq (v)")
+        conn.execute("CREATE INDEX items_g ON items USING vchordg (v vector_cosine_ops)")
+        conn.execute("SET enable_seqscan = off")
+        q = vec(data[7])
+        for _ in range(2):
+            assert conn.execute("SELECT id FROM items ORDER BY v <-> %s LIMIT 1", (q,)).fetchone() == (7,)
+            assert conn.execute("SELECT id FROM items ORDER BY v <=> %s LIMIT 1", (q,)).fetchone() == (7,)
+            conn.execute("ALTER EXTENSION vector UPDATE")
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone() == ("0.8.6",)
+        conn.execute("DROP EXTENSION vchord CASCADE")
+        conn.execute("CREATE EXTENSION vchord")
+        n = conn.execute("SELECT count(*) FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod"
+                         " WHERE a.amname = 'vchordrq' AND c.opcintype = 'halfvec'::regtype").fetchone()
+        assert n == (4,)
 
 
 def test_own_types_to_pgvector_mode(pgv_cluster):

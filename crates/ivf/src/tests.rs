@@ -819,6 +819,7 @@ fn real_data_harness() {
     let metric = match f[3] {
         "l2" => Metric::L2,
         "cosine" => Metric::Cos,
+        "l1" => Metric::L1,
         _ => Metric::Ip,
     };
     let floats = |name: &str| -> Vec<Vec<f32>> {
