@@ -79,6 +79,7 @@ setup:
 # pg_regress; then the end-to-end tests on real clusters (all of them on 15 and 18, the
 # foundation, client, pgvector-mode and upgrade ones on 16).
 test: setup
+	$(CARGO) fmt --all -- --check
 	$(CARGO) test --workspace --exclude vchord --release
 	$(MAKE) install installcheck PG_CONFIG=$(PG15_CONFIG) FEATURES=testing
 	$(MAKE) install installcheck PG_CONFIG=$(PG16_CONFIG) FEATURES=testing

@@ -99,11 +99,7 @@ pg_fn!(vchord_test_ctx_state, |fc| {
 // version (WAL-logged, as every page change), to test what the server does with an index an
 // older or newer vchord built.
 pg_fn!(vchord_test_set_format, |fc| {
-    let oid = fc.datum(0) as sys::Oid;
-    let rel = unsafe { pg_try(|| sys::vchord_shim_try_index_open(oid)) };
-    if rel.is_null() {
-        Error::new(ERRCODE_INVALID_PARAMETER_VALUE, "no such index").raise();
-    }
+    let (rel, _) = crate::index::open_vchord_index(fc.datum(0) as sys::Oid);
     let store = unsafe { crate::pg::buffer::Rel::new(rel) };
     let done = vchord_ivf::info::set_format_version(&store, fc.i32(1) as u32);
     crate::index::close_index(rel);

@@ -9,8 +9,8 @@ use crate::pg::pg_try;
 use crate::pg::sys;
 use half::f16;
 use std::ffi::{CStr, c_char, c_int};
-use vchord_ivf::page::Addr;
 use vchord_ivf::info::json_str;
+use vchord_ivf::page::Addr;
 use vchord_ivf::{Corrupt, Elem, Metric};
 
 /// What an opclass's support function 1 returns: element type and metric, packed.
@@ -150,7 +150,7 @@ pub fn relname(rel: sys::Relation) -> String {
 /// Raises index corruption (XX002) naming the index; an index of an on-disk format this
 /// vchord does not read (built by another version) is 55000 instead, saying to REINDEX.
 pub fn raise_corrupt(rel: sys::Relation, e: Corrupt) -> ! {
-    if let Some(found) = e.format_found() {
+    if let Some(found) = e.format {
         let name = relname(rel);
         Error::new(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -165,7 +165,7 @@ pub fn raise_corrupt(rel: sys::Relation, e: Corrupt) -> ! {
     }
     Error::new(
         ERRCODE_INDEX_CORRUPTED,
-        format!("index \"{}\" is corrupted: {}", relname(rel), e.0),
+        format!("index \"{}\" is corrupted: {}", relname(rel), e.message),
     )
     .hint("REINDEX the index.")
     .raise()
@@ -413,6 +413,27 @@ pub fn open_index(oid: sys::Oid, am: &CStr) -> sys::Relation {
         .raise();
     }
     rel
+}
+
+/// Opens `oid` (AccessShareLock) as an index of vchordrq or vchordg, or raises a clear error;
+/// true with it when it is vchordg's.
+pub fn open_vchord_index(oid: sys::Oid) -> (sys::Relation, bool) {
+    let rel = open_relation(oid);
+    let am = unsafe { (*(*rel).rd_rel).relam };
+    let am_oid = |n: &CStr| unsafe { pg_try(|| sys::get_index_am_oid(n.as_ptr(), true)) };
+    if am == am_oid(c"vchordrq") {
+        return (rel, false);
+    }
+    if am == am_oid(c"vchordg") {
+        return (rel, true);
+    }
+    let name = relname(rel);
+    close_index(rel);
+    Error::new(
+        ERRCODE_WRONG_OBJECT_TYPE,
+        format!("\"{name}\" is not a vchordrq or vchordg index"),
+    )
+    .raise()
 }
 
 /// Opens relation `oid` (AccessShareLock), or raises 42704 when there is none.
@@ -809,28 +830,19 @@ pub fn phase_name(phase: i64, names: &[(i64, &'static CStr)]) -> *mut c_char {
 // the one this vchord reads), options, size and build parameters of a vchord index. Works on
 // an index of an unreadable format too (to say what it is).
 crate::pg_fn!(vchord_index_info, |fc| {
-    let rel = open_relation(fc.datum(0) as sys::Oid);
-    let am = unsafe { (*(*rel).rd_rel).relam };
-    let am_oid = |n: &CStr| unsafe { pg_try(|| sys::get_index_am_oid(n.as_ptr(), true)) };
+    let (rel, graph) = open_vchord_index(fc.datum(0) as sys::Oid);
     let (name, options) = (relname(rel), options_text(rel));
     let store = unsafe { crate::pg::buffer::Rel::new(rel) };
     let nblocks = vchord_ivf::Store::nblocks(&store);
     let mut fields: Vec<(&str, String)> = vec![("index", json_str(&name))];
-    let (reads, meta) = if am == am_oid(c"vchordrq") {
-        fields.push(("access_method", json_str("vchordrq")));
-        let d = vchord_ivf::read_meta(&store).map(|m| vchord_ivf::describe(&m));
-        (vchord_ivf::FORMAT_VERSION, d)
-    } else if am == am_oid(c"vchordg") {
+    let (reads, meta) = if graph {
         fields.push(("access_method", json_str("vchordg")));
         let d = vchord_graph::read_meta(&store).map(|m| vchord_graph::describe(&m));
         (vchord_graph::FORMAT_VERSION, d)
     } else {
-        close_index(rel);
-        Error::new(
-            ERRCODE_WRONG_OBJECT_TYPE,
-            format!("\"{name}\" is not a vchordrq or vchordg index"),
-        )
-        .raise()
+        fields.push(("access_method", json_str("vchordrq")));
+        let d = vchord_ivf::read_meta(&store).map(|m| vchord_ivf::describe(&m));
+        (vchord_ivf::FORMAT_VERSION, d)
     };
     let found = vchord_ivf::info::format_version(&store);
     close_index(rel);
@@ -844,10 +856,7 @@ crate::pg_fn!(vchord_index_info, |fc| {
         options.as_deref().map_or("null".into(), json_str),
     ));
     fields.push(("pages", nblocks.to_string()));
-    fields.push((
-        "bytes",
-        (nblocks as u64 * sys::BLCKSZ as u64).to_string(),
-    ));
+    fields.push(("bytes", (nblocks as u64 * sys::BLCKSZ as u64).to_string()));
     match meta {
         Ok(d) => {
             fields.push(("usable", "true".into()));
@@ -855,7 +864,7 @@ crate::pg_fn!(vchord_index_info, |fc| {
         }
         Err(e) => {
             fields.push(("usable", "false".into()));
-            fields.push(("problem", json_str(&e.0)));
+            fields.push(("problem", json_str(&e.message)));
         }
     }
     let body: Vec<String> = fields

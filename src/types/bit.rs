@@ -28,4 +28,3 @@ crate::pg_fn!(vchord_bit_hamming_distance, |fc| {
 crate::pg_fn!(vchord_bit_jaccard_distance, |fc| {
     datum_f64(v::jaccard_distance(bits(fc.datum(0)), bits(fc.datum(1))).or_raise())
 });
-

@@ -102,7 +102,7 @@ impl Meta {
         let mst = u32_at(52) as i32;
         let m = Meta {
             dims: u32_at(8),
-            metric: Metric::from_code(b[12]).ok_or(Corrupt("unknown metric".into()))?,
+            metric: Metric::from_code(b[12]).ok_or(Corrupt::new("unknown metric"))?,
             elem: if b[13] == 0 { Elem::F32 } else { Elem::F16 },
             bits: b[14] as u32,
             rerank_in_table: b[15] != 0,
@@ -204,10 +204,10 @@ impl Meta {
 
 /// The build parameters `vchord_index_info` shows, as JSON members.
 pub fn describe(m: &Meta) -> Vec<(&'static str, String)> {
-    use vchord_ivf::info::{elem_name, json_str, metric_name};
+    use vchord_ivf::info::{elem_name, json_str};
     vec![
         ("dims", m.dims.to_string()),
-        ("metric", json_str(metric_name(m.metric))),
+        ("metric", json_str(m.metric.name())),
         ("type", json_str(elem_name(m.elem))),
         ("m", m.m.to_string()),
         ("ef_construction", m.ef_construction.to_string()),
@@ -1591,10 +1591,10 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
     let mut problems = vec![];
     let meta = match read_meta(s) {
         Ok(m) => m,
-        Err(Corrupt(e)) => return (vec![e], 0, 0),
+        Err(e) => return (vec![e.message], 0, 0),
     };
-    if let Err(Corrupt(e)) = read_centre(s, &meta) {
-        problems.push(e);
+    if let Err(e) = read_centre(s, &meta) {
+        problems.push(e.message);
     }
     let n = s.nblocks();
     let mut live: HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)> = HashMap::new();
@@ -1667,7 +1667,7 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
                 }
             }
         }
-        Err(Corrupt(e)) => problems.push(e),
+        Err(e) => problems.push(e.message),
     }
     // Reachability from the entry, through live vertices, over general edges (an unfiltered
     // search's walk).

@@ -177,7 +177,7 @@ fn options_and_meta() {
     assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
     let mut b = m.encode();
     b[4] = 9;
-    assert!(Meta::decode(&b).unwrap_err().0.contains("REINDEX"));
+    assert!(Meta::decode(&b).unwrap_err().message.contains("REINDEX"));
     // What fits in a page: vectors up to ~1800 f32 dimensions, codes alone far more.
     let mut big = meta(1800, Metric::L2, false);
     big.m = 32;

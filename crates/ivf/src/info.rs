@@ -3,24 +3,16 @@
 //! build parameters, as JSON members.
 use crate::page;
 use crate::store::Store;
-use crate::{Corrupt, Elem, Metric};
-
-/// The start of the error for a meta page of a format this vchord does not read.
-pub const FORMAT_MISMATCH: &str = "on-disk format version ";
-
-impl Corrupt {
-    /// The format version found, when the error is an on-disk format this vchord does not
-    /// read (an older or newer vchord built the index) rather than damage.
-    pub fn format_found(&self) -> Option<u32> {
-        self.0.strip_prefix(FORMAT_MISMATCH)?.split(' ').next()?.parse().ok()
-    }
-}
+use crate::{Corrupt, Elem};
 
 /// The unsupported-format error of a meta page recording `found` (this vchord reads `reads`).
 pub fn format_mismatch<T>(found: u32, reads: u32) -> crate::Result<T> {
-    crate::corrupt(format!(
-        "{FORMAT_MISMATCH}{found} is not supported by this vchord (it reads version {reads}); REINDEX the index"
-    ))
+    Err(Corrupt {
+        message: format!(
+            "on-disk format version {found} is not supported by this vchord (it reads version {reads}); REINDEX the index"
+        ),
+        format: Some(found),
+    })
 }
 
 /// The format version in the meta page (block 0, item 1, bytes 4..8 in both indexes' layouts),
@@ -69,15 +61,6 @@ pub fn json_str(s: &str) -> String {
     out
 }
 
-pub fn metric_name(m: Metric) -> &'static str {
-    match m {
-        Metric::L2 => "l2",
-        Metric::Ip => "ip",
-        Metric::Cos => "cosine",
-        Metric::L1 => "l1",
-    }
-}
-
 pub fn elem_name(e: Elem) -> &'static str {
     match e {
         Elem::F32 => "vector",
@@ -92,9 +75,9 @@ mod tests {
     #[test]
     fn format_errors_are_told_apart_from_damage() {
         let e = format_mismatch::<()>(7, 1).unwrap_err();
-        assert_eq!(e.format_found(), Some(7));
-        assert!(e.0.contains("REINDEX"));
-        assert_eq!(Corrupt("the meta page is empty".into()).format_found(), None);
+        assert_eq!(e.format, Some(7));
+        assert!(e.message.contains("REINDEX"));
+        assert_eq!(Corrupt::new("the meta page is empty").format, None);
     }
 
     #[test]

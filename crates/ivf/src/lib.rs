@@ -94,14 +94,28 @@ impl Elem {
 }
 
 /// A problem with an index's content: a corrupt or foreign page, or a format this version
-/// cannot read. The server reports it as index corruption.
+/// cannot read. The server reports damage as index corruption, a format as needing REINDEX.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Corrupt(pub String);
+pub struct Corrupt {
+    pub message: String,
+    /// The on-disk format version the meta page records, when that is the problem (an older
+    /// or newer vchord built the index) rather than damage.
+    pub format: Option<u32>,
+}
+
+impl Corrupt {
+    pub fn new(message: impl Into<String>) -> Corrupt {
+        Corrupt {
+            message: message.into(),
+            format: None,
+        }
+    }
+}
 
 pub type Result<T> = std::result::Result<T, Corrupt>;
 
 pub fn corrupt<T>(msg: impl Into<String>) -> Result<T> {
-    Err(Corrupt(msg.into()))
+    Err(Corrupt::new(msg))
 }
 
 /// What the meta page records.
@@ -179,7 +193,7 @@ impl Meta {
         let mst = i32::from_le_bytes(b[60..64].try_into().unwrap());
         Ok(Meta {
             dims: u32_at(8),
-            metric: Metric::from_code(b[12]).ok_or(Corrupt("unknown metric".into()))?,
+            metric: Metric::from_code(b[12]).ok_or(Corrupt::new("unknown metric"))?,
             elem: if b[13] == 0 { Elem::F32 } else { Elem::F16 },
             residual: b[14] != 0,
             lists: (0..levels).map(|i| u32_at(20 + 4 * i)).collect(),
@@ -248,7 +262,7 @@ pub fn describe(m: &Meta) -> Vec<(&'static str, String)> {
     let lists: Vec<String> = m.lists.iter().map(|l| l.to_string()).collect();
     vec![
         ("dims", m.dims.to_string()),
-        ("metric", info::json_str(info::metric_name(m.metric))),
+        ("metric", info::json_str(m.metric.name())),
         ("type", info::json_str(info::elem_name(m.elem))),
         ("lists", format!("[{}]", lists.join(","))),
         ("bits", m.bits.to_string()),
@@ -620,7 +634,7 @@ pub fn read_centroids<S: Store>(s: &S, meta: &Meta, head: u32) -> Result<Vec<Cen
                 let addr = Addr { blk, off };
                 let (h, _, seg, part) = blob_parts(t, header_len_of(t))
                     .filter(|x| x.3.len() <= bytes)
-                    .ok_or_else(|| Corrupt(format!("centroid at {addr:?} is unreadable")))?;
+                    .ok_or_else(|| Corrupt::new(format!("centroid at {addr:?} is unreadable")))?;
                 let mut payload = Vec::with_capacity(bytes);
                 payload.extend_from_slice(part);
                 heads.push((addr, h.to_vec(), seg, payload));
@@ -1090,7 +1104,7 @@ pub fn route<S: Store>(s: &S, meta: &Meta, rotated: &[f32]) -> Result<Centroid> 
         let d = route_dists(meta.metric, rotated, &vs);
         let at = (0..d.len())
             .min_by(|&a, &b| d[a].total_cmp(&d[b]))
-            .ok_or_else(|| Corrupt(format!("centroid chain at block {head} is empty")))?;
+            .ok_or_else(|| Corrupt::new(format!("centroid chain at block {head} is empty")))?;
         let best = cs.into_iter().nth(at).unwrap();
         if best.leaf {
             return Ok(best);
@@ -2180,7 +2194,7 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
     let mut problems = vec![];
     let meta = match read_meta(s) {
         Ok(m) => m,
-        Err(Corrupt(e)) => return (vec![e], 0),
+        Err(e) => return (vec![e.message], 0),
     };
     let n = s.nblocks();
     let mut owner: Vec<u8> = vec![0; n as usize]; // which chain kind claimed each block
@@ -2216,8 +2230,8 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
         }
         let cs = match read_centroids(s, &meta, head) {
             Ok(c) => c,
-            Err(Corrupt(e)) => {
-                problems.push(e);
+            Err(e) => {
+                problems.push(e.message);
                 continue;
             }
         };

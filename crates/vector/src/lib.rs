@@ -42,9 +42,7 @@ impl std::fmt::Display for Error {
             | Error::Data(m)
             | Error::Limit(m)
             | Error::Binary(m)
-            | Error::Param(m) => {
-                f.write_str(m)
-            }
+            | Error::Param(m) => f.write_str(m),
         }
     }
 }
@@ -246,10 +244,9 @@ pub fn parse<E: Element>(input: &str) -> Result<Vec<E>> {
         }
         // A finite value beyond the type's range is named as it was written.
         let e = E::from_f32(x).map_err(|e| match e {
-            Error::OutOfRange(_) => Error::OutOfRange(format!(
-                "\"{t}\" is out of range for type {}",
-                E::TYPE_NAME
-            )),
+            Error::OutOfRange(_) => {
+                Error::OutOfRange(format!("\"{t}\" is out of range for type {}", E::TYPE_NAME))
+            }
             e => e,
         })?;
         check_element(e)?;

@@ -257,11 +257,16 @@ fn bit_distances() {
     let (a, b) = ([0b1011_0000u8, 0b1000_0000], [0b1110_0000u8, 0b0000_0000]);
     // a = 1011 0000 1, b = 1110 0000 0: differ at 1, 3 and 8; share 0 and 2 of a | b = {0,1,2,3,8}
     assert_eq!(hamming_distance(bits(9, &a), bits(9, &b)).unwrap(), 3);
-    assert!((jaccard_distance(bits(9, &a), bits(9, &b)).unwrap() - (1.0 - 2.0 / 5.0)).abs() < 1e-12);
+    assert!(
+        (jaccard_distance(bits(9, &a), bits(9, &b)).unwrap() - (1.0 - 2.0 / 5.0)).abs() < 1e-12
+    );
     assert_eq!(hamming_distance(bits(9, &a), bits(9, &a)).unwrap(), 0);
     assert_eq!(jaccard_distance(bits(9, &a), bits(9, &a)).unwrap(), 0.0);
     let zero = [0u8, 0];
-    assert_eq!(jaccard_distance(bits(9, &zero), bits(9, &zero)).unwrap(), 1.0);
+    assert_eq!(
+        jaccard_distance(bits(9, &zero), bits(9, &zero)).unwrap(),
+        1.0
+    );
     assert_eq!(jaccard_distance(bits(0, &[]), bits(0, &[])).unwrap(), 1.0);
     let e = hamming_distance(bits(9, &a), bits(8, &a[..1])).unwrap_err();
     assert_eq!(e.to_string(), "different bit lengths 9 and 8");

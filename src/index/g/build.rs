@@ -163,9 +163,12 @@ fn meta_for(index: sys::Relation, dims: u32, labelled: bool) -> Meta {
     if metric == Metric::L1 {
         // No class of vchord's gives vchordg L1; one made by hand with vchordrq's support
         // function is refused rather than built as L2.
-        Error::new(ERRCODE_FEATURE_NOT_SUPPORTED, "vchordg does not support L1 distance")
-            .hint("Use vchordrq (vector_l1_ops) for L1.")
-            .raise();
+        Error::new(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            "vchordg does not support L1 distance",
+        )
+        .hint("Use vchordrq (vector_l1_ops) for L1.")
+        .raise();
     }
     let o: Options = index_options(index);
     Meta {
