@@ -104,10 +104,8 @@ def check_index(conn, kind: str, data: np.ndarray, what: str) -> None:
     assert sorted(g[0] for g in got) == list(range(n)) and all(g[1] is None for g in got), f"{what}: NULL query"
     assert len(conn.execute("SELECT id FROM t ORDER BY v <-> NULL::vector LIMIT 7").fetchall()) == 7
     verify = conn.execute(f"SELECT {kind}_verify('t_v_idx')").fetchone()[0]
-    # Every row is reachable from the entry. After inserts a label's rows may not all be
-    # reachable from its entry yet (verify says so; filtered scans still return them, from
-    # the sweep that follows the walk): known, see README.
-    assert [v for v in verify if not v.startswith("label ")] == [], f"{what}: {verify}"
+    # Every row is reachable from the entry, and every label's rows from the label's entry.
+    assert verify == [], f"{what}: {verify}"
 
 
 @pytest.mark.parametrize("kind", ["vchordrq", "vchordg"])

@@ -723,6 +723,28 @@ fn label_chain<S: Store>(s: &S, mut blk: u32, out: &mut Vec<(i16, Addr, Addr)>) 
     Ok(())
 }
 
+/// The vertices of `graph` that a walk filtered by label `l` reaches from `entry`: over all
+/// edges, through rows with the label, and one hop at a time through rows without it (a
+/// filtered search's walk).
+fn label_reach(graph: &LiveGraph, l: i16, entry: Addr) -> HashSet<Addr> {
+    let has = |a: &Addr| graph.get(a).is_some_and(|x| x.1.binary_search(&l).is_ok());
+    let mut seen: HashSet<Addr> = HashSet::new();
+    if !graph.contains_key(&entry) {
+        return seen;
+    }
+    let mut stack = vec![entry];
+    seen.insert(entry);
+    while let Some(a) = stack.pop() {
+        let matching = has(&a);
+        for &n in &graph[&a].2 {
+            if (has(&n) || (matching && graph.contains_key(&n))) && seen.insert(n) {
+                stack.push(n);
+            }
+        }
+    }
+    seen
+}
+
 fn label_directory<S: Store>(s: &S, meta: &Meta) -> Result<Vec<(i16, Addr, Addr)>> {
     let mut out = vec![];
     label_chain(s, meta.labels, &mut out)?;
@@ -1107,13 +1129,20 @@ fn link_label_in<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr) {
         } else if list.general < m {
             next.add_general(new, m, false);
         } else {
-            let Some(&t) = list.list.last() else {
+            // The farthest edge whose splice keeps the labels' walks, else the last one.
+            let (lu, ln) = (labels_of(cx, u), labels_of(cx, new));
+            let Some(at) = list
+                .list
+                .iter()
+                .rposition(|&t| splice_keeps_labels(&lu, &labels_of(cx, t), &ln))
+                .or(list.list.len().checked_sub(1))
+            else {
                 return;
             };
+            let t = list.list[at];
             if t != new {
                 add_general_edge(cx, new, t, None);
             }
-            let at = list.list.len() - 1;
             next.list[at] = new;
         }
         if write_if_unchanged(cx, u, &list, &next) {
@@ -1144,46 +1173,91 @@ fn link_in<S: Store>(cx: &Ctx<S>, from: &[Addr], new: Addr) -> bool {
             return true;
         }
     }
-    seen.clear();
-    for &u in from.iter().filter(|&&u| u != new && seen.insert(u)) {
-        for _ in 0..3 {
-            let Some(list) = with_vertex_in(cx.s, &cx.len, cx.meta, u, |v| {
-                (!v.deleted()).then(|| Edges::of(v))
-            })
-            .flatten() else {
-                break;
-            };
-            if list.list[..list.general].contains(&new) {
-                return true;
-            }
-            if list.general < m {
-                if add_general_edge(cx, u, new, Some(&list)) {
-                    return true;
-                }
-                continue;
-            }
-            // A copy of `u` takes the place of another copy, so that a value many rows share
-            // does not crowd out `u`'s edges to other rows.
-            let pu = cx.point(u);
-            let copy_at = match (&me, &pu) {
-                (Some(p), Some(q)) if is_copy(p, q) => list.list[..list.general]
-                    .iter()
-                    .rposition(|&a| cx.point(a).is_some_and(|x| is_copy(q, &x))),
-                _ => None,
-            };
-            let at = copy_at.unwrap_or(list.general - 1);
-            let t = list.list[at];
-            let new_room = with_vertex_in(cx.s, &cx.len, cx.meta, new, |v| v.general() < m);
-            if new_room == Some(false) && from.len() > 1 && u != from[from.len() - 1] {
-                break; // `new` could not take `t` without dropping an edge: the next one
-            }
-            add_general_edge(cx, new, t, None);
-            if replace_edge(cx, u, at, new, &list) {
-                return true;
+    // Splicing: first only where it keeps every label's walk ([`splice_keeps_labels`]),
+    // then anywhere (an unfiltered walk must reach `new` whatever it costs a label).
+    for keep_labels in [true, false] {
+        seen.clear();
+        for &u in from.iter().filter(|&&u| u != new && seen.insert(u)) {
+            match splice_in(
+                cx,
+                u,
+                new,
+                keep_labels,
+                from.len() > 1 && u != from[from.len() - 1],
+            ) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => break,
             }
         }
     }
     false
+}
+
+/// [`link_in`]'s splice at `u`: `u -> t` becomes `u -> new -> t`, for `u`'s farthest general
+/// edge, or (a copy of `u`) the farthest to another copy; with `keep_labels` only an edge
+/// whose splice keeps every label's walk. True when `u` names `new`, false when this `u`
+/// will not do; `None` when `new` is gone. `next_exists`: when `new` has no room for `t`,
+/// leave it to the next one.
+fn splice_in<S: Store>(
+    cx: &Ctx<S>,
+    u: Addr,
+    new: Addr,
+    keep_labels: bool,
+    next_exists: bool,
+) -> Option<bool> {
+    let m = cx.meta.m as usize;
+    let me = cx.point(new)?;
+    for _ in 0..3 {
+        let Some(list) = with_vertex_in(cx.s, &cx.len, cx.meta, u, |v| {
+            (!v.deleted()).then(|| Edges::of(v))
+        })
+        .flatten() else {
+            return Some(false);
+        };
+        if list.list[..list.general].contains(&new) {
+            return Some(true);
+        }
+        if list.general < m {
+            if add_general_edge(cx, u, new, Some(&list)) {
+                return Some(true);
+            }
+            continue;
+        }
+        let Some(pu) = cx.point(u) else {
+            return Some(false);
+        };
+        // A copy of `u` takes the place of another copy, so that a value many rows share
+        // does not crowd out `u`'s edges to other rows.
+        let keeps =
+            |x: &Point| !keep_labels || splice_keeps_labels(&pu.labels, &x.labels, &me.labels);
+        let general = &list.list[..list.general];
+        let copy_at = is_copy(&me, &pu)
+            .then(|| {
+                general
+                    .iter()
+                    .rposition(|&a| cx.point(a).is_some_and(|x| is_copy(&pu, &x) && keeps(&x)))
+            })
+            .flatten();
+        let at = copy_at.or_else(|| {
+            general
+                .iter()
+                .rposition(|&t| cx.point(t).is_some_and(|x| keeps(&x)))
+        });
+        let Some(at) = at else {
+            return Some(false);
+        };
+        let t = list.list[at];
+        let new_room = with_vertex_in(cx.s, &cx.len, cx.meta, new, |v| v.general() < m)?;
+        if !new_room && next_exists {
+            return Some(false); // `new` could not take `t` without dropping an edge
+        }
+        add_general_edge(cx, new, t, None);
+        if replace_edge(cx, u, at, new, &list) {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 /// Puts `x` in place of edge `at` of `u`, if `u`'s list is still `expect`.
@@ -1212,6 +1286,21 @@ fn write_if_unchanged<S: Store>(cx: &Ctx<S>, u: Addr, expect: &Edges, next: &Edg
 /// True when two points are the same vector (pruning's copies, [`prune::dup_slots`]).
 fn is_copy(a: &Point, b: &Point) -> bool {
     f32x::l2sq(&a.x, &b.x) == 0.0
+}
+
+/// Whether the edge `u -> t` may become `u -> new -> t` (a splice, or a pruned edge handed to
+/// `new`) without cutting a filtered walk. A walk filtered by label `l` takes an edge unless
+/// both its ends lack `l`, so `u -> t` serves every label that `u` or `t` has; `u -> new ->
+/// t` serves a label that both have, and every label `new` has. So each label that one of
+/// `u` and `t` has and the other lacks must be `new`'s.
+fn splice_keeps_labels(u: &[i16], t: &[i16], new: &[i16]) -> bool {
+    let lacks = |a: &[i16], l: &i16| !a.contains(l) && !new.contains(l);
+    !u.iter().any(|l| lacks(t, l)) && !t.iter().any(|l| lacks(u, l))
+}
+
+/// The labels of the live vertex `a` (empty when it is gone).
+fn labels_of<S: Store>(cx: &Ctx<S>, a: Addr) -> Vec<i16> {
+    with_vertex_in(cx.s, &cx.len, cx.meta, a, |v| v.labels()).unwrap_or_default()
 }
 
 /// Makes `u -> x` a general edge of the live vertex `u`: into a free general slot, else in
@@ -1311,7 +1400,15 @@ fn add_edge<S: Store>(cx: &Ctx<S>, u: Addr, new: Addr, new_point: &Point) -> boo
                         m.saturating_sub(v.general())
                     })
                     .unwrap_or(0);
-                    if !next.list[..next.general].contains(&new) || dropped.len() > room {
+                    // `u -> t` becomes `u -> new -> t`: not where that cuts a label's walk.
+                    let keeps = |t: &Addr| {
+                        let lt = labels_of(cx, *t);
+                        splice_keeps_labels(&pu.labels, &lt, &new_point.labels)
+                    };
+                    if !next.list[..next.general].contains(&new)
+                        || dropped.len() > room
+                        || !dropped.iter().all(keeps)
+                    {
                         return false;
                     }
                     for t in dropped {
@@ -1411,6 +1508,8 @@ pub fn bulk_delete<S: Store>(s: &S, dead: &mut dyn FnMut(Addr) -> bool) -> Resul
             }
         }
     }
+    // 5b. Every label's rows its entry no longer reaches without them are linked in again.
+    reconnect_labels(&cx, &blocks, &gone);
     // 6. Remove the flagged vertices.
     let mut by_blk: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
     for a in gone.keys() {
@@ -1446,29 +1545,16 @@ fn reconnect<S: Store>(cx: &Ctx<S>, blocks: &[u32], gone: &HashMap<Addr, Vec<Add
             if reached.contains(&a) {
                 continue;
             }
-            let Some(p) = cx.point(a) else {
+            let Some(near) = nearest_to(cx, a, entry, None) else {
                 continue;
             };
             let mut from: Vec<Addr> = graph[&a]
                 .0
                 .iter()
                 .copied()
+                .chain(near)
                 .filter(|u| reached.contains(u))
                 .collect();
-            let ef = (cx.meta.ef_construction as usize).min(64);
-            let meta = Meta {
-                entry,
-                ..cx.meta.clone()
-            };
-            // The point is in the search's prepared space in-table, else in the original one.
-            let x = if cx.meta.rerank_in_table {
-                p.x
-            } else {
-                prepare(cx.meta.metric, &cx.rot, &p.x)
-            };
-            if let Ok(mut srch) = Search::for_insert(cx.s, &meta, &cx.centre, x, ef, None) {
-                from.extend(srch.beam(cx.s).into_iter().filter(|u| reached.contains(u)));
-            }
             from.push(entry);
             if link_in(cx, &from, a) {
                 for x in reach(&graph, &[a]) {
@@ -1479,13 +1565,88 @@ fn reconnect<S: Store>(cx: &Ctx<S>, blocks: &[u32], gone: &HashMap<Addr, Vec<Add
     }
 }
 
+/// Live vertices with their general edges, labels and every edge.
+type LiveGraph = HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)>;
+
+/// The vertices nearest the live vertex `a` that a search from `entry` (filtered by
+/// `filter`) finds, nearest first (none when the search fails); `None` when `a` is gone.
+fn nearest_to<S: Store>(
+    cx: &Ctx<S>,
+    a: Addr,
+    entry: Addr,
+    filter: Option<Vec<i16>>,
+) -> Option<Vec<Addr>> {
+    let p = cx.point(a)?;
+    // The point is in the search's prepared space in-table, else in the original one.
+    let x = if cx.meta.rerank_in_table {
+        p.x
+    } else {
+        prepare(cx.meta.metric, &cx.rot, &p.x)
+    };
+    let ef = (cx.meta.ef_construction as usize).min(64);
+    let meta = Meta {
+        entry,
+        ..cx.meta.clone()
+    };
+    Some(
+        Search::for_insert(cx.s, &meta, &cx.centre, x, ef, filter)
+            .map(|mut srch| srch.beam(cx.s))
+            .unwrap_or_default(),
+    )
+}
+
+/// Links in again, per label, every live row with the label that a walk filtered by it
+/// ([`label_reach`]) no longer reaches from the label's entry without the vertices in `gone`:
+/// from the nearest row with the label that the walk reaches, found by a search filtered by
+/// the label, else from the entry ([`link_label_in`]).
+fn reconnect_labels<S: Store>(cx: &Ctx<S>, blocks: &[u32], gone: &HashMap<Addr, Vec<Addr>>) {
+    for _round in 0..4 {
+        let Ok(dir) = label_directory(cx.s, cx.meta) else {
+            return;
+        };
+        let graph = live_graph(cx.s, cx.meta, blocks, &|a| gone.contains_key(&a));
+        let mut linked = false;
+        for (l, e, _) in dir {
+            if !graph.contains_key(&e) {
+                continue;
+            }
+            let mut reached = label_reach(&graph, l, e);
+            let lost: Vec<Addr> = graph
+                .iter()
+                .filter(|(a, x)| x.1.binary_search(&l).is_ok() && !reached.contains(a))
+                .map(|x| *x.0)
+                .collect();
+            for a in lost {
+                cx.s.yield_point();
+                if reached.contains(&a) {
+                    continue;
+                }
+                let Some(from) = nearest_to(cx, a, e, Some(vec![l])) else {
+                    continue;
+                };
+                let has_l = |u: &Addr| graph.get(u).is_some_and(|x| x.1.binary_search(&l).is_ok());
+                let u = from
+                    .into_iter()
+                    .find(|u| *u != a && reached.contains(u) && has_l(u))
+                    .unwrap_or(e);
+                link_label_in(cx, u, a);
+                linked = true;
+                reached.extend(label_reach(&graph, l, a));
+            }
+        }
+        if !linked {
+            return;
+        }
+    }
+}
+
 /// The live vertices (not flagged, not `skip`) with their general edges and labels.
 fn live_graph<S: Store>(
     s: &S,
     meta: &Meta,
     blocks: &[u32],
     skip: &dyn Fn(Addr) -> bool,
-) -> HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)> {
+) -> LiveGraph {
     let mut out = HashMap::new();
     for &b in blocks {
         s.yield_point();
@@ -1507,7 +1668,7 @@ fn live_graph<S: Store>(
 }
 
 /// The vertices of `graph` reachable from `from` over general edges.
-fn reach(graph: &HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)>, from: &[Addr]) -> HashSet<Addr> {
+fn reach(graph: &LiveGraph, from: &[Addr]) -> HashSet<Addr> {
     let mut reached = HashSet::new();
     let mut stack = from.to_vec();
     while let Some(a) = stack.pop() {
@@ -1597,7 +1758,7 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
         problems.push(e.message);
     }
     let n = s.nblocks();
-    let mut live: HashMap<Addr, (Vec<Addr>, Vec<i16>, Vec<Addr>)> = HashMap::new();
+    let mut live: LiveGraph = HashMap::new();
     for b in 1..n {
         let p = s.read(b);
         if !page::is_valid(&p) {
@@ -1698,18 +1859,7 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64, u64) {
             problems.push(format!("label {l} has {} rows but no entry", rows.len()));
             continue;
         };
-        let has = |a: &Addr| live.get(a).is_some_and(|x| x.1.binary_search(&l).is_ok());
-        let mut seen: HashSet<Addr> = HashSet::new();
-        let mut stack = vec![e];
-        seen.insert(e);
-        while let Some(a) = stack.pop() {
-            let matching = has(&a);
-            for &n in &live[&a].2 {
-                if (has(&n) || (matching && live.contains_key(&n))) && seen.insert(n) {
-                    stack.push(n);
-                }
-            }
-        }
+        let seen = label_reach(&live, l, e);
         let lost: Vec<Addr> = rows.into_iter().filter(|a| !seen.contains(a)).collect();
         if !lost.is_empty() {
             problems.push(format!(

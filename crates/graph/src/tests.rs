@@ -757,3 +757,67 @@ fn the_stream_sweeps_what_the_walk_misses() {
     let got = search(&s, &data[7], 8, None, usize::MAX, &mut no_fetch);
     assert_eq!(got.len(), 400);
 }
+
+/// Clustered 16-d rows (10 centres), one in ten a copy of one value: the end-to-end tests'
+/// shape.
+fn clustered_with_copies(rng: &mut Rng, n: usize) -> Vec<Vec<f32>> {
+    let centres: Vec<Vec<f32>> = (0..10)
+        .map(|_| (0..16).map(|_| rng.normal() as f32 * 3.0).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            if i % 10 == 0 {
+                vec![1.0; 16]
+            } else {
+                centres[i % 10]
+                    .iter()
+                    .map(|c| c + rng.normal() as f32 * 0.5)
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+/// Rows inserted after the build stay reachable by a walk filtered by each of their labels:
+/// an insert that splices `u -> t` into `u -> new -> t`, or hands a pruned edge to `new`,
+/// must not cut a label's walk (verify checks each label's rows from its entry, every few
+/// inserts). One label a row, and two of eight.
+#[test]
+fn inserted_rows_stay_reachable_by_their_labels() {
+    let mut rng = Rng::new(5);
+    let data = clustered_with_copies(&mut rng, 3600);
+    let one = |i: usize| vec![(i % 4) as i16];
+    let two = |i: usize| {
+        let mut l = vec![(i % 8) as i16, ((i / 3) % 8) as i16];
+        l.sort();
+        l.dedup();
+        l
+    };
+    let shapes: [(&str, &dyn Fn(usize) -> Vec<i16>); 2] =
+        [("one label", &one), ("two labels", &two)];
+    for (metric, (what, label)) in [(Metric::Cos, shapes[0]), (Metric::L2, shapes[1])] {
+        let (s, _) = build_index(&data[..3000], meta(16, metric, false), label);
+        let (problems, _, _) = verify(&s);
+        assert!(
+            problems.is_empty(),
+            "{metric:?}, {what}, built: {problems:?}"
+        );
+        for (i, v) in data.iter().enumerate().skip(3000) {
+            insert(&s, read_meta(&s).unwrap(), v, tid(i), &label(i)).unwrap();
+            if i % 25 == 24 {
+                let (problems, _, _) = verify(&s);
+                assert!(
+                    problems.is_empty(),
+                    "{metric:?}, {what}, by row {i}: {problems:?}"
+                );
+            }
+        }
+        // VACUUM of a third of the rows keeps every label's rows reachable too.
+        bulk_delete(&s, &mut |t| untid(t) % 3 == 1).unwrap();
+        let (problems, _, _) = verify(&s);
+        assert!(
+            problems.is_empty(),
+            "{metric:?}, {what}, vacuumed: {problems:?}"
+        );
+    }
+}

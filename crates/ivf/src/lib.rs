@@ -1673,6 +1673,8 @@ impl Search {
             vchord_simd::prefetch(&pg[..]);
             pg
         };
+        // Each new candidate's error at epsilon 1, for [`widen_copies`].
+        let mut units: Vec<f32> = Vec::new();
         let mut chain = 0;
         let mut hops = 0;
         let mut ahead = starts.first().map(|&(h, _)| fetch(h));
@@ -1702,10 +1704,11 @@ impl Search {
                             tid: Addr::from_bytes(&t[0..6]),
                             vec: Addr::from_bytes(&t[6..12]),
                         });
+                        units.push(err);
                     }
                     (Some(Code::Block(t)), Some(fast)) => {
                         let (sums, slack) = block_sums(fast, meta, block::codes(t));
-                        let keys = vchord_rabitq::block_keys(
+                        let (keys, errs) = vchord_rabitq::block_keys(
                             kind,
                             lq,
                             &sums,
@@ -1722,6 +1725,7 @@ impl Search {
                                     tid,
                                     vec: block::vector(t, i),
                                 });
+                                units.push(errs[i]);
                             }
                         }
                     }
@@ -1732,6 +1736,7 @@ impl Search {
             }
         }
         stats.codes = candidates.len() as u64;
+        widen_copies(&mut candidates[first_new..], &units, p_epsilon);
         if meta.metric == Metric::L1 {
             // The keys are squared L2 lower bounds; as |x|_1 >= |x|_2, their roots bound the
             // L1 distance from below.
@@ -1888,6 +1893,55 @@ impl Search {
 
 /// Candidates reranked at once when vectors are read from the index.
 const RERANK_BATCH: usize = 4;
+
+/// Widens the bounds of the codes that are one and the same. The copies of a vector share a
+/// list and a code, so their estimates err together: where the bound fails it fails for
+/// every copy, and a strict-order scan drops them all (they come after a farther row). A
+/// group of `g` equal codes gets [`vchord_rabitq::group_epsilon`]'s bound instead, which fails
+/// about `g` times less often, so a failed bound costs no more rows, on average, than one
+/// code's. Equal codes have equal keys (and near-copies keys a few units in the last place
+/// apart); the keys are grouped at 32 units in the last place, so two different rows whose
+/// keys come that close are widened too, which costs a rerank at most. `units[i]` is
+/// `cands[i]`'s error at epsilon 1 (0 where the estimate is exact).
+fn widen_copies(cands: &mut [Cand], units: &[f32], epsilon: f32) {
+    if cands.len() < 2 {
+        return;
+    }
+    // Open addressing over the keys' high bits: (bits + 1, count); 0 is an empty slot.
+    let cap = (2 * cands.len()).next_power_of_two();
+    let shift = 32 - cap.trailing_zeros();
+    let mut slots = vec![(0u32, 0u32); cap];
+    let mut at = Vec::with_capacity(cands.len());
+    let mut groups = false;
+    for (c, &u) in cands.iter().zip(units) {
+        if u <= 0.0 || !c.key.is_finite() {
+            at.push(u32::MAX);
+            continue;
+        }
+        let k = (key_bits(c.key) >> 5) + 1;
+        let mut i = (k.wrapping_mul(0x9E37_79B1) >> shift) as usize;
+        loop {
+            let slot = &mut slots[i];
+            if slot.0 == k || slot.0 == 0 {
+                slot.0 = k;
+                slot.1 += 1;
+                groups |= slot.1 > 1;
+                break;
+            }
+            i = (i + 1) & (cap - 1);
+        }
+        at.push(i as u32);
+    }
+    if !groups {
+        return;
+    }
+    for ((c, &u), &i) in cands.iter_mut().zip(units).zip(&at) {
+        let g = slots.get(i as usize).map_or(1, |s| s.1);
+        if g > 1 {
+            c.key -= (vchord_rabitq::group_epsilon(epsilon, g) - epsilon) * u;
+        }
+    }
+}
 
 /// A walk over the pages of one kind, a page at a time, handing out what `rows` takes from
 /// each (a NULL query's scan: every row, in no order).

@@ -1052,3 +1052,87 @@ fn exhausted_lists_widen_to_the_next_nearest() {
         );
     }
 }
+
+/// The first `k` rows of a stream as a strict-order scan returns them: a row nearer than one
+/// already returned is dropped.
+fn strict_top(s: &MemStore, meta: &Meta, q: &[f32], eps: f32, k: usize) -> Vec<(usize, f32)> {
+    let mut out: Vec<(usize, f32)> = vec![];
+    let query = Query::new(meta, q);
+    let p = SearchParams {
+        probes: meta.lists.clone(),
+        epsilon: eps,
+    };
+    let mut it = Search::start(s, meta, query, &p, &mut CentroidCache::default()).unwrap();
+    while out.len() < k {
+        match it.next(s, &mut |_| None).unwrap() {
+            Some((t, d)) if out.last().is_none_or(|l| d >= l.1) => out.push((untid(t), d)),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out
+}
+
+/// Copies of a vector share one code, so a RaBitQ bound that fails fails for all of them at
+/// once: a strict-order top 10 then loses every copy. A group of `g` equal codes gets the
+/// union bound's wider epsilon, so a group's bound fails no more often than one row's.
+/// Clustered rows, every tenth row a copy of one of a few hubs (many copies each), queries
+/// at and near the hubs, every list probed: no strict top 10 loses more than one copy (a
+/// lone row's failed bound still costs that row, as at any epsilon short of exact).
+#[test]
+fn copies_are_not_dropped_together_by_a_failed_bound() {
+    let (mut failures, mut queries, mut short_rows) = (vec![], 0, 0);
+    for (dims, bits, hubs) in [(16, 1, 1), (16, 1, 15), (16, 2, 1), (16, 2, 15), (64, 1, 4)] {
+        BITS.set(bits);
+        let mut data = clustered(3000, dims, 40 + hubs as u64);
+        for i in (0..data.len()).step_by(10) {
+            data[i] = if hubs == 1 {
+                vec![1.0; dims]
+            } else {
+                data[(i / 10) % hubs * 10 + 1].clone()
+            };
+        }
+        for metric in [Metric::L2, Metric::Ip, Metric::Cos] {
+            for elem in [Elem::F32, Elem::F16] {
+                let (s, meta) = build(&data, metric, elem, &[12]);
+                let mut rng = Rng::new(7);
+                let mut short = vec![];
+                for qi in 0..40 {
+                    let noise = [0.0, 0.2, 1.0, 3.0][qi % 4];
+                    let q: Vec<f32> = data[(qi % hubs) * 10]
+                        .iter()
+                        .map(|x| x + noise * rng.normal() as f32)
+                        .collect();
+                    let query = Query::new(&meta, &q);
+                    let copy = |i: usize| i % 10 == 0;
+                    let mut want: Vec<(f32, usize)> = data
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (query.exact(elem, &stored(elem, v)), i))
+                        .collect();
+                    want.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let got = strict_top(&s, &meta, &q, 1.9, 10);
+                    let kth = want[9].0 + 1e-5 * (1.0 + want[9].0.abs());
+                    let held = got.iter().filter(|x| x.1 <= kth).count();
+                    let want_copies = want[..10].iter().filter(|x| copy(x.1)).count();
+                    let got_copies = got.iter().filter(|x| copy(x.0) && x.1 <= kth).count();
+                    queries += 1;
+                    short_rows += 10 - held;
+                    if want_copies > got_copies + 1 {
+                        short.push((qi, want_copies, got_copies));
+                    }
+                }
+                if !short.is_empty() {
+                    failures.push(format!(
+                        "{dims} dims, {bits} bits, {hubs} hubs, {metric:?} {elem:?}: {short:?}"
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!("{queries} queries, {short_rows} rows short of the true top 10s");
+    assert!(
+        failures.is_empty(),
+        "queries that lost copies (query, copies in the top 10, copies returned): {failures:#?}"
+    );
+}

@@ -519,8 +519,9 @@ pub fn estimate_bound(
 /// Lower bounds of a fast-scanned block, `key[i] = estimate - epsilon * error - rounding +
 /// offset` for each lane: [`estimate`] for the 32 lanes at once, from the block's factor arrays
 /// (`[norm_sq, sum_abs, sign_dot_c, err]`) and [`FastLut::scan`]'s sums, with the byte tables'
-/// rounding (`slack`, a bound on |fast - exact| of the sum) turned into distance. Written
-/// without branches so that it compiles to vector code.
+/// rounding (`slack`, a bound on |fast - exact| of the sum) turned into distance. Also each
+/// lane's error at epsilon 1 (0 for a zero residual), for [`group_epsilon`]. Written without
+/// branches so that it compiles to vector code.
 #[inline]
 pub fn block_keys(
     kind: Kind,
@@ -530,14 +531,16 @@ pub fn block_keys(
     epsilon: f32,
     slack: f32,
     offset: f32,
-) -> [f32; BLOCK] {
+) -> ([f32; BLOCK], [f32; BLOCK]) {
     let [norm_sq, sum_abs, sign_dot_c, err] = factors;
     let mut keys = [0f32; BLOCK];
-    // d estimate / d sum, per unit of norm_sq / sum_abs
-    let (slope, e_scale) = match kind {
-        Kind::L2 => (2.0, 2.0 * lq.norm * epsilon),
-        Kind::Dot => (1.0, lq.norm * epsilon),
+    let mut units = [0f32; BLOCK];
+    // d estimate / d sum, per unit of norm_sq / sum_abs; the error per unit of err
+    let (slope, unit) = match kind {
+        Kind::L2 => (2.0, 2.0 * lq.norm),
+        Kind::Dot => (1.0, lq.norm),
     };
+    let e_scale = unit * epsilon;
     let l2 = kind == Kind::L2;
     for i in 0..BLOCK {
         let coded = sum_abs[i] > 0.0;
@@ -548,8 +551,18 @@ pub fn block_keys(
         let bound = est - e_scale * err[i] - slope * scale * slack;
         // A zero residual: the vector is the centroid, the estimate is exact.
         keys[i] = if coded { bound } else { lq.base } + offset;
+        units[i] = if coded { unit * err[i] } else { 0.0 };
     }
-    keys
+    (keys, units)
+}
+
+/// The epsilon that makes the bound of a group of `g` codes that are one and the same (the
+/// copies of a vector: their bounds fail together) fail no more often than one code's at
+/// `epsilon`: the estimate's error is about normal, its tail beyond `e` about `exp(-e²/2)`,
+/// so `sqrt(epsilon² + 2 ln g)` divides that chance by `g`, and a failed bound costs no more
+/// rows, on average, than one code's.
+pub fn group_epsilon(epsilon: f32, g: u32) -> f32 {
+    (epsilon * epsilon + 2.0 * (g.max(1) as f32).ln()).sqrt()
 }
 
 #[cfg(test)]

@@ -388,7 +388,7 @@ fn block_keys_are_the_lane_by_lane_bounds() {
                 sums[i] = rng.normal() as f32 * 5.0;
             }
             let (eps, slack, offset) = (1.9, rng.unit() as f32 * 0.05, (round % 2) as f32);
-            let keys = block_keys(kind, lq, &sums, &factors, eps, slack, offset);
+            let (keys, units) = block_keys(kind, lq, &sums, &factors, eps, slack, offset);
             for i in 0..BLOCK {
                 let f = Factors {
                     norm_sq: factors[0][i],
@@ -409,6 +409,38 @@ fn block_keys_are_the_lane_by_lane_bounds() {
                     "{kind:?} lane {i}: {} vs {want}",
                     keys[i]
                 );
+                assert!(
+                    (units[i] - err).abs() <= 1e-5 * (1.0 + err),
+                    "{kind:?} lane {i}"
+                );
+            }
+        }
+    }
+}
+
+/// [`group_epsilon`]: a group of `g` equal codes fails its bound about `g` times less often
+/// than one code at the base epsilon, at low and high dimension, for 1- and 2-bit codes.
+#[test]
+fn group_epsilon_divides_the_failure_rate_by_the_group() {
+    assert_eq!(group_epsilon(1.9, 1), 1.9);
+    assert!(group_epsilon(1.9, 2) > 1.9 && group_epsilon(1.9, 100) < 3.7);
+    assert!(group_epsilon(0.0, 10) > 0.0);
+    let mut rng = Rng::new(31);
+    for dims in [16, 64] {
+        let data = synthetic(&mut rng, 2000, dims);
+        let queries = synthetic(&mut rng, 40, dims);
+        for kind in [Kind::L2, Kind::Dot] {
+            for b in [1, 2] {
+                let miss = |eps: f32| 1.0 - coverage_bits(kind, b, &data, &queries, eps).0;
+                let base = miss(1.9);
+                for g in [4, 16] {
+                    let m = miss(group_epsilon(1.9, g));
+                    eprintln!("{dims} {kind:?} {b} bits: miss {base:.5}, group of {g}: {m:.5}");
+                    assert!(
+                        m <= 1.5 * base / g as f64 + 3e-4,
+                        "{dims} dims {kind:?} {b} bits g {g}: {m} against {base}"
+                    );
+                }
             }
         }
     }
