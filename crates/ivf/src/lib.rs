@@ -1899,46 +1899,68 @@ const RERANK_BATCH: usize = 4;
 /// every copy, and a strict-order scan drops them all (they come after a farther row). A
 /// group of `g` equal codes gets [`vchord_rabitq::group_epsilon`]'s bound instead, which fails
 /// about `g` times less often, so a failed bound costs no more rows, on average, than one
-/// code's. Equal codes have equal keys (and near-copies keys a few units in the last place
-/// apart); the keys are grouped at 32 units in the last place, so two different rows whose
-/// keys come that close are widened too, which costs a rerank at most. `units[i]` is
-/// `cands[i]`'s error at epsilon 1 (0 where the estimate is exact).
+/// code's. Equal codes have equal keys and errors (near-copies, a few units in the last
+/// place apart); both are grouped at 32 units in the last place, so two different rows whose
+/// keys and errors both come that close are widened too, which costs a rerank at most.
+/// `units[i]` is `cands[i]`'s error at epsilon 1 (0 where the estimate is exact).
 fn widen_copies(cands: &mut [Cand], units: &[f32], epsilon: f32) {
     if cands.len() < 2 {
         return;
     }
-    // Open addressing over the keys' high bits: (bits + 1, count); 0 is an empty slot.
+    // Open addressing over the high bits of key and error together (two different rows
+    // rarely agree in both; raw bits, as nearby floats of one sign have nearby bits; the top
+    // bit set, as 0 is an empty slot). A first pass only asks whether any code comes twice
+    // (most lists hold no copies); the counts follow when one does.
     let cap = (2 * cands.len()).next_power_of_two();
-    let shift = 32 - cap.trailing_zeros();
-    let mut slots = vec![(0u32, 0u32); cap];
-    let mut at = Vec::with_capacity(cands.len());
-    let mut groups = false;
-    for (c, &u) in cands.iter().zip(units) {
-        if u <= 0.0 || !c.key.is_finite() {
-            at.push(u32::MAX);
-            continue;
-        }
-        let k = (key_bits(c.key) >> 5) + 1;
-        let mut i = (k.wrapping_mul(0x9E37_79B1) >> shift) as usize;
+    let shift = 64 - cap.trailing_zeros();
+    let key = |c: &Cand, u: f32| {
+        (u > 0.0 && c.key.is_finite())
+            .then(|| ((c.key.to_bits() >> 5) as u64) << 32 | (u.to_bits() >> 5) as u64 | 1 << 63)
+    };
+    // The slot of `k`, and whether it held `k` already (else it does now).
+    let place = |slots: &mut [u64], k: u64| -> (usize, bool) {
+        let mut i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
         loop {
-            let slot = &mut slots[i];
-            if slot.0 == k || slot.0 == 0 {
-                slot.0 = k;
-                slot.1 += 1;
-                groups |= slot.1 > 1;
-                break;
+            if slots[i] == k {
+                return (i, true);
+            }
+            if slots[i] == 0 {
+                slots[i] = k;
+                return (i, false);
             }
             i = (i + 1) & (cap - 1);
         }
-        at.push(i as u32);
+    };
+    // The first pass over 32-bit fingerprints of the same (a smaller table); a match there
+    // is checked exactly by the passes below.
+    let mut prints = vec![0u32; cap];
+    let pshift = 32 - cap.trailing_zeros();
+    let mut twice = false;
+    for (c, &u) in cands.iter().zip(units) {
+        let f = ((c.key.to_bits() >> 5) ^ (u.to_bits() >> 5).rotate_left(13)) | 1;
+        let mut i = (f.wrapping_mul(0x9E37_79B1) >> pshift) as usize;
+        while prints[i] != 0 && prints[i] != f {
+            i = (i + 1) & (cap - 1);
+        }
+        twice |= prints[i] == f;
+        prints[i] = f;
     }
-    if !groups {
+    if !twice {
         return;
     }
-    for ((c, &u), &i) in cands.iter_mut().zip(units).zip(&at) {
-        let g = slots.get(i as usize).map_or(1, |s| s.1);
-        if g > 1 {
-            c.key -= (vchord_rabitq::group_epsilon(epsilon, g) - epsilon) * u;
+    let mut slots = vec![0u64; cap];
+    let mut counts = vec![0u32; cap];
+    for (c, &u) in cands.iter().zip(units) {
+        if let Some(k) = key(c, u) {
+            counts[place(&mut slots, k).0] += 1;
+        }
+    }
+    for (c, &u) in cands.iter_mut().zip(units) {
+        if let Some(k) = key(c, u) {
+            let g = counts[place(&mut slots, k).0];
+            if g > 1 {
+                c.key -= (vchord_rabitq::group_epsilon(epsilon, g) - epsilon) * u;
+            }
         }
     }
 }
