@@ -68,10 +68,10 @@ def check(c, dbname: str = "postgres", after_inserts: bool = False) -> None:
     """Every plan uses its vchord index; the whole stream (relaxed order) holds every matching
     row once, as a sequential scan finds them; the strict top 10 is in order and holds at
     least 9 of the sequential scan's top 10 (at the default epsilon: one row in ten is a copy
-    of one value, and the copies' shared bound is widened, see README); verify is clean.
+    of one value, and the copies' shared bound is widened, see docs/vchordrq.md); verify is clean.
     After inserts the label plan is held to the whole stream only: the inserted rows form
     clusters of their own (another seed's centres), which a walk filtered by a label reaches
-    only through the few rows bridging the old data and the new (README, vchordg: "Inserts
+    only through the few rows bridging the old data and the new (docs/vchordg.md: "Inserts
     that form new clusters"), so its strict top 10 may miss some."""
     qs = rows(99, 5)
     search = "SET vchordg.ef_search = 300"
@@ -229,7 +229,7 @@ def test_pgvector_update_keeps_indexes(pgv_cluster):
 def test_over_pgvector_without_halfvec(pgv_cluster):
     """pgvector 0.6.2 has no halfvec and no <+>: vchord leaves out its halfvec and L1 classes
     and serves vector columns; after pgvector's update to 0.8.6 the index still serves, and
-    recreating vchord (as the README says) brings the halfvec classes."""
+    recreating vchord (as docs/pgvector.md says) brings the halfvec classes."""
     c = pgv_cluster
     if c.major < 18:
         pytest.skip("extension_control_path is PostgreSQL 18's")
@@ -263,7 +263,7 @@ def test_over_pgvector_without_halfvec(pgv_cluster):
 
 
 def test_own_types_to_pgvector_mode(pgv_cluster):
-    """The README's migration from vchord's own types to pgvector mode, as written there:
+    """The migration in docs/pgvector.md from vchord's own types to pgvector mode, as written there:
     pgvector goes into a schema of its own, the columns change type (a rewrite), vchord is
     dropped and created again (now in pgvector mode) and the indexes are rebuilt."""
     c = pgv_cluster
