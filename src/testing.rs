@@ -101,7 +101,7 @@ pg_fn!(vchord_test_ctx_state, |fc| {
 pg_fn!(vchord_test_set_format, |fc| {
     let (rel, _) = crate::index::open_vchord_index(fc.datum(0) as sys::Oid);
     let store = unsafe { crate::pg::buffer::Rel::new(rel) };
-    let done = vchord_ivf::info::set_format_version(&store, fc.i32(1) as u32);
+    let done = vchord_base::info::set_format_version(&store, fc.i32(1) as u32);
     crate::index::close_index(rel);
     crate::pg::fmgr::datum_bool(done)
 });

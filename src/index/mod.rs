@@ -9,9 +9,9 @@ use crate::pg::pg_try;
 use crate::pg::sys;
 use half::f16;
 use std::ffi::{CStr, c_char, c_int};
-use vchord_ivf::info::json_str;
-use vchord_ivf::page::Addr;
-use vchord_ivf::{Corrupt, Elem, Metric};
+use vchord_base::info::json_str;
+use vchord_base::page::Addr;
+use vchord_base::{Corrupt, Elem, Metric};
 
 /// What an opclass's support function 1 returns: element type and metric, packed.
 pub fn opclass_code(elem: Elem, metric: Metric) -> i32 {
@@ -174,7 +174,7 @@ pub fn raise_corrupt(rel: sys::Relation, e: Corrupt) -> ! {
 pub trait OrCorrupt<T> {
     fn or_corrupt(self, rel: sys::Relation) -> T;
 }
-impl<T> OrCorrupt<T> for vchord_ivf::Result<T> {
+impl<T> OrCorrupt<T> for vchord_base::Result<T> {
     fn or_corrupt(self, rel: sys::Relation) -> T {
         self.unwrap_or_else(|e| raise_corrupt(rel, e))
     }
@@ -457,7 +457,7 @@ pub fn close_index(rel: sys::Relation) {
 pub fn prewarm(oid: sys::Oid, am: &CStr) -> sys::Datum {
     let rel = open_index(oid, am);
     let store = unsafe { crate::pg::buffer::Rel::new(rel) };
-    use vchord_ivf::Store;
+    use vchord_base::Store;
     let n = store.nblocks();
     for blk in 0..n {
         drop(store.read(blk));
@@ -615,7 +615,7 @@ pub fn build_threads(opt: u32, workers: Option<usize>) -> usize {
 /// The store of an index that ambuild is to fill (it must have no pages yet): a build store
 /// (no WAL per change), so the build ends with [`log_built_index`].
 pub fn new_index_store(index: sys::Relation) -> crate::pg::buffer::Rel {
-    use vchord_ivf::Store;
+    use vchord_base::Store;
     let store = unsafe { crate::pg::buffer::Rel::new(index) }.for_build();
     if store.nblocks() != 0 {
         error(
@@ -767,9 +767,9 @@ pub fn bulk_delete_with(
     delete: impl FnOnce(
         crate::pg::buffer::Rel,
         &mut dyn FnMut(Addr) -> bool,
-    ) -> vchord_ivf::Result<(u64, u64)>,
+    ) -> vchord_base::Result<(u64, u64)>,
 ) -> *mut sys::IndexBulkDeleteResult {
-    use vchord_ivf::Store;
+    use vchord_base::Store;
     unsafe {
         let stats = stats_or_new(stats);
         let index = (*info).index;
@@ -794,10 +794,10 @@ pub fn bulk_delete_with(
 pub fn vacuum_cleanup_with(
     info: *mut sys::IndexVacuumInfo,
     stats: *mut sys::IndexBulkDeleteResult,
-    tidy: impl FnOnce(&crate::pg::buffer::Rel) -> vchord_ivf::Result<()>,
-    count: impl FnOnce(crate::pg::buffer::Rel) -> vchord_ivf::Result<u64>,
+    tidy: impl FnOnce(&crate::pg::buffer::Rel) -> vchord_base::Result<()>,
+    count: impl FnOnce(crate::pg::buffer::Rel) -> vchord_base::Result<u64>,
 ) -> *mut sys::IndexBulkDeleteResult {
-    use vchord_ivf::Store;
+    use vchord_base::Store;
     unsafe {
         if (*info).analyze_only {
             return stats;
@@ -833,7 +833,7 @@ crate::pg_fn!(vchord_index_info, |fc| {
     let (rel, graph) = open_vchord_index(fc.datum(0) as sys::Oid);
     let (name, options) = (relname(rel), options_text(rel));
     let store = unsafe { crate::pg::buffer::Rel::new(rel) };
-    let nblocks = vchord_ivf::Store::nblocks(&store);
+    let nblocks = vchord_base::Store::nblocks(&store);
     let mut fields: Vec<(&str, String)> = vec![("index", json_str(&name))];
     let (reads, meta) = if graph {
         fields.push(("access_method", json_str("vchordg")));
@@ -844,7 +844,7 @@ crate::pg_fn!(vchord_index_info, |fc| {
         let d = vchord_ivf::read_meta(&store).map(|m| vchord_ivf::describe(&m));
         (vchord_ivf::FORMAT_VERSION, d)
     };
-    let found = vchord_ivf::info::format_version(&store);
+    let found = vchord_base::info::format_version(&store);
     close_index(rel);
     fields.push((
         "format_version",

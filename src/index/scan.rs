@@ -4,7 +4,7 @@
 use super::*;
 use crate::pg::buffer::Rel;
 use crate::pg::memcxt::own;
-use vchord_ivf::Store;
+use vchord_base::Store;
 
 /// A streaming search: the next row (heap TID, internal distance), with `fetch` reading a
 /// row's key from the table for an index that reranks from it.
@@ -198,7 +198,7 @@ pub fn gettuple<T: Stream + 'static, X: 'static>(
                 emit(
                     scan,
                     tid,
-                    Some(vchord_ivf::sql_distance(st.metric, d)),
+                    Some(vchord_base::sql_distance(st.metric, d)),
                     recheck,
                 );
                 return true;

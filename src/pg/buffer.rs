@@ -9,8 +9,8 @@
 use super::guard::pg_try;
 use super::sys;
 use std::ops::{Deref, DerefMut};
-use vchord_ivf::page::{Addr, PAGE_SIZE, Page};
-use vchord_ivf::store::Store;
+use vchord_base::page::{Addr, PAGE_SIZE, Page};
+use vchord_base::store::Store;
 
 const _: () = assert!(
     sys::BLCKSZ as usize == PAGE_SIZE,

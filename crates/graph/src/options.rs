@@ -49,7 +49,7 @@ pub struct Search {
 impl Options {
     /// Parses and validates; the error names the offending key.
     pub fn parse(text: &str) -> Result<Options, String> {
-        let o: Options = vchord_ivf::options::parse_toml(text)?;
+        let o: Options = vchord_base::options::parse_toml(text)?;
         o.validate()?;
         Ok(o)
     }

@@ -17,8 +17,8 @@ use crate::{
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use vchord_ivf::page;
-use vchord_ivf::page::Addr;
+use vchord_base::page;
+use vchord_base::page::Addr;
 use vchord_rabitq::{Kind, ListQuery, QueryLut};
 use vchord_simd::f32x;
 
@@ -124,7 +124,7 @@ pub struct Search {
     results: BinaryHeap<Reverse<Node>>,
     converged: bool,
     len: Length,
-    scratch: vchord_ivf::Scratch,
+    scratch: vchord_base::Scratch,
     pub stats: Stats,
 }
 
@@ -182,7 +182,7 @@ impl Search {
             results: BinaryHeap::new(),
             converged: false,
             len: Length::default(),
-            scratch: vchord_ivf::Scratch::default(),
+            scratch: vchord_base::Scratch::default(),
             stats: Stats::default(),
         }
     }
@@ -486,7 +486,7 @@ impl Search {
 /// Every live vertex's row (with a filter, those sharing a label with it), in no order: a
 /// scan whose query is NULL.
 #[derive(Default)]
-pub struct Sweep(vchord_ivf::PageSweep);
+pub struct Sweep(vchord_base::PageSweep);
 
 impl Sweep {
     pub fn next<S: Store>(&mut self, s: &S, meta: &Meta, filter: Option<&[i16]>) -> Option<Addr> {

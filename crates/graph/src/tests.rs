@@ -622,7 +622,7 @@ fn refilled_pages_stay_within_the_edge_offsets() {
         assert!(problems.is_empty(), "{problems:?}");
     }
     let most = (0..s.nblocks())
-        .map(|b| vchord_ivf::page::count(&s.read(b)))
+        .map(|b| vchord_base::page::count(&s.read(b)))
         .max()
         .unwrap();
     assert!(most <= m.max_off(), "{most} line pointers on a page");

@@ -1,4 +1,5 @@
 use super::*;
+use half::f16;
 use options::Options;
 use vchord_kmeans::{Matrix, Params, hierarchy};
 use vchord_rabitq::Rng;
@@ -147,7 +148,7 @@ fn build_full(
 }
 
 fn exact(metric: Metric, elem: Elem, data: &[Vec<f32>], q: &[f32], k: usize) -> Vec<usize> {
-    let query = Query::new(&meta(q.len(), metric, elem, &[1]), q);
+    let query = meta(q.len(), metric, elem, &[1]).query(q);
     let mut d: Vec<(f32, usize)> = data
         .iter()
         .enumerate()
@@ -178,7 +179,7 @@ fn search_with(
     k: usize,
     fetch: &mut dyn FnMut(Addr) -> Option<Vec<u8>>,
 ) -> Vec<(usize, f32)> {
-    let query = Query::new(meta, q);
+    let query = meta.query(q);
     let mut it = Search::start(
         s,
         meta,
@@ -287,7 +288,7 @@ fn full_probes_equal_exact_search_for_every_metric_and_type() {
                 let want = exact(metric, elem, &data, &q, 600);
                 let got_ids: Vec<usize> = got.iter().map(|x| x.0).collect();
                 // Ties may come in either order: compare distances.
-                let query = Query::new(&meta, &q);
+                let query = meta.query(&q);
                 for (g, w) in got_ids.iter().zip(&want) {
                     let dg = query.exact(elem, &stored(elem, &data[*g]));
                     let dw = query.exact(elem, &stored(elem, &data[*w]));
@@ -426,7 +427,7 @@ fn rerank_in_table_reads_vectors_through_fetch() {
         .filter(|i| i % 7 != 0)
         .collect();
     assert_eq!(got.len(), want.len());
-    let query = Query::new(&meta, q);
+    let query = meta.query(q);
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g.1, query.exact(Elem::F32, &stored(Elem::F32, &data[*w])));
     }
@@ -618,7 +619,7 @@ fn insert_row(s: &MemStore, meta: &Meta, v: &[f32], id: usize) {
 fn code_tuples(s: &MemStore, meta: &Meta) -> (usize, usize, usize) {
     let (mut one, mut blocks, mut lanes) = (0, 0, 0);
     for head in leaves(s, meta).unwrap().iter().flat_map(|l| l.code_heads()) {
-        for blk in chain_blocks(s, head).unwrap() {
+        for blk in chain::blocks(s, head).unwrap() {
             let p = s.read(blk);
             for (_, t) in page::items(&p) {
                 match meta.code_tuple(t) {
@@ -709,7 +710,7 @@ fn vacuum_packs_inserted_codes_and_dead_lanes() {
         .iter()
         .flat_map(|l| l.code_heads())
     {
-        for blk in chain_blocks(&s, p).unwrap() {
+        for blk in chain::blocks(&s, p).unwrap() {
             assert!(
                 !wants_repack(&meta, &s.read(blk)),
                 "block {blk} left unpacked"
@@ -721,7 +722,7 @@ fn vacuum_packs_inserted_codes_and_dead_lanes() {
     assert!(all.iter().all(|x| x.0 % 4 != 1));
     let rest: Vec<Vec<f32>> = data.clone();
     let want: Vec<usize> = {
-        let query = Query::new(&meta, q);
+        let query = meta.query(q);
         let mut d: Vec<(f32, usize)> = rest
             .iter()
             .enumerate()
@@ -775,7 +776,7 @@ fn a_kept_centroid_cache_sees_new_chains_and_rows() {
             probes: vec![4],
             epsilon: 100.0,
         };
-        let mut it = Search::start(&s, &meta, Query::new(&meta, q), &p, cache).unwrap();
+        let mut it = Search::start(&s, &meta, meta.query(q), &p, cache).unwrap();
         let mut out = vec![];
         while let Some((t, _)) = it.next(&s, &mut |_| None).unwrap() {
             out.push(untid(t));
@@ -873,8 +874,7 @@ fn real_data_harness() {
             let t = Instant::now();
             for (q, g) in queries.iter().zip(&gt) {
                 let t0 = Instant::now();
-                let mut it =
-                    Search::start(&s, &meta, Query::new(&meta, q), &p, &mut cache).unwrap();
+                let mut it = Search::start(&s, &meta, meta.query(q), &p, &mut cache).unwrap();
                 ts += t0.elapsed().as_secs_f64();
                 let mut out = vec![];
                 while out.len() < 10 {
@@ -943,14 +943,8 @@ fn two_bit_codes_rerank_less() {
                 probes: vec![4],
                 epsilon: 1.9,
             };
-            let mut it = Search::start(
-                &s,
-                &meta,
-                Query::new(&meta, q),
-                &p,
-                &mut CentroidCache::default(),
-            )
-            .unwrap();
+            let mut it =
+                Search::start(&s, &meta, meta.query(q), &p, &mut CentroidCache::default()).unwrap();
             let want = exact(Metric::L2, Elem::F32, &data, q, 10);
             for _ in 0..10 {
                 let (t, _) = it.next(&s, &mut |_| None).unwrap().unwrap();
@@ -1057,7 +1051,7 @@ fn exhausted_lists_widen_to_the_next_nearest() {
 /// already returned is dropped.
 fn strict_top(s: &MemStore, meta: &Meta, q: &[f32], eps: f32, k: usize) -> Vec<(usize, f32)> {
     let mut out: Vec<(usize, f32)> = vec![];
-    let query = Query::new(meta, q);
+    let query = meta.query(q);
     let p = SearchParams {
         probes: meta.lists.clone(),
         epsilon: eps,
@@ -1103,7 +1097,7 @@ fn copies_are_not_dropped_together_by_a_failed_bound() {
                         .iter()
                         .map(|x| x + noise * rng.normal() as f32)
                         .collect();
-                    let query = Query::new(&meta, &q);
+                    let query = meta.query(&q);
                     let copy = |i: usize| i % 10 == 0;
                     let mut want: Vec<(f32, usize)> = data
                         .iter()

@@ -182,7 +182,7 @@ fn meta_for(index: sys::Relation, dims: u32, labelled: bool) -> Meta {
         label_slots: if labelled { o.m.div_ceil(2) } else { 0 },
         ef_construction: o.ef_construction,
         alpha: o.alpha as f32,
-        entry: vchord_ivf::page::Addr::NONE,
+        entry: vchord_base::page::Addr::NONE,
         centre: 0,
         labels: 0,
         ef_search: o.search.ef_search,

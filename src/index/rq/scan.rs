@@ -5,7 +5,7 @@
 //! stops the work and WHERE keeps pulling (until `vchordrq.max_scan_tuples`).
 use super::*;
 use crate::index::scan::{self, Started};
-use vchord_ivf::{CentroidCache, Query, Search, SearchParams};
+use vchord_ivf::{CentroidCache, Search, SearchParams};
 
 pub unsafe extern "C-unwind" fn ambeginscan(
     index: sys::Relation,
@@ -50,7 +50,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
                         epsilon: set.epsilon,
                     };
                     let search = with_centroids(index, |cache| {
-                        Search::start(store, &meta, Query::new(&meta, q), &p, cache)
+                        Search::start(store, &meta, meta.query(q), &p, cache)
                     })
                     .or_corrupt(index);
                     Started {

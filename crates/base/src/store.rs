@@ -1,5 +1,5 @@
 //! The seam between the index logic and storage. PostgreSQL implements it with shared buffers
-//! and GenericXLog (`src/index/store.rs`); tests use [`MemStore`].
+//! and GenericXLog (`src/pg/buffer.rs`); tests use [`MemStore`].
 //!
 //! A [`Store::write`] guard holds the page's exclusive lock and a private copy; dropping it
 //! normally makes a change durable (one WAL record) and visible, dropping it untouched (never
@@ -42,6 +42,34 @@ pub trait Store {
     /// Called between units of long work (pages of a vacuum, rows of a build): query cancel,
     /// vacuum cost delay.
     fn yield_point(&self) {}
+}
+
+/// The relation's length as last read: a block below it exists (an index is never truncated
+/// under a reader), so only a block past it costs a new look (in PostgreSQL an `lseek`).
+#[derive(Default)]
+pub struct Length(std::cell::Cell<u32>);
+
+impl Length {
+    /// The length as last read (0 before the first look).
+    pub fn known(&self) -> u32 {
+        self.0.get()
+    }
+
+    /// Whether block `blk` exists, looking again only when it is past the length last read
+    /// (a chain may reach a block appended since).
+    pub fn covers<S: Store>(&self, s: &S, blk: u32) -> bool {
+        if blk < self.0.get() {
+            return true;
+        }
+        blk < self.look(s)
+    }
+
+    /// Reads the length again.
+    pub fn look<S: Store>(&self, s: &S) -> u32 {
+        let n = s.nblocks();
+        self.0.set(n);
+        n
+    }
 }
 
 /// An in-memory store for tests: the "relation" is a vector of pages.

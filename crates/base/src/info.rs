@@ -15,6 +15,22 @@ pub fn format_mismatch<T>(found: u32, reads: u32) -> crate::Result<T> {
     })
 }
 
+/// A copy of the meta tuple (block 0, item 1) of an index of access method `am` whose meta
+/// page is of kind `kind`.
+pub fn meta_tuple<S: Store>(s: &S, kind: u32, am: &str) -> crate::Result<Vec<u8>> {
+    if s.nblocks() == 0 {
+        return crate::corrupt("the index has no meta page");
+    }
+    let p = s.read(0);
+    if !page::is_valid(&p) || page::kind(&p) != kind {
+        return crate::corrupt(format!("block 0 is not a {am} meta page"));
+    }
+    match page::get(&p, 1) {
+        Some(t) => Ok(t.to_vec()),
+        None => crate::corrupt("the meta page is empty"),
+    }
+}
+
 /// The format version in the meta page (block 0, item 1, bytes 4..8 in both indexes' layouts),
 /// whatever the rest holds; `None` without a readable meta page.
 pub fn format_version<S: Store>(s: &S) -> Option<u32> {
