@@ -80,6 +80,7 @@ setup:
 # foundation, client, pgvector-mode and upgrade ones on 16).
 test: setup
 	$(CARGO) fmt --all -- --check
+	$(MAKE) clippy
 	$(CARGO) test --workspace --exclude vchord --release
 	$(MAKE) install installcheck PG_CONFIG=$(PG15_CONFIG) FEATURES=testing
 	$(MAKE) install installcheck PG_CONFIG=$(PG16_CONFIG) FEATURES=testing
@@ -89,6 +90,14 @@ test: setup
 	VCHORD_PG_CONFIGS="$(PG16_CONFIG)" VCHORD_TEST_USER=$(TEST_USER) \
 		VCHORD_UPGRADE_FROM=$(PG16_CONFIG) VCHORD_UPGRADE_TO=$(PG18_CONFIG) \
 		$(VENV)/bin/python -m pytest -q $(PG16_PYTEST)
+
+# clippy over the whole workspace with warnings as errors, against the headers of PostgreSQL 15
+# and 18 (the code differs by version cfg), the test-only symbols included.
+clippy: setup
+	PG_CONFIG=$(PG15_CONFIG) CARGO_TARGET_DIR=$(CURDIR)/target/clippy-pg15 \
+		$(CARGO) clippy --workspace --all-targets --features vchord/testing -- -D warnings
+	PG_CONFIG=$(PG18_CONFIG) CARGO_TARGET_DIR=$(CURDIR)/target/clippy-pg18 \
+		$(CARGO) clippy --workspace --all-targets --features vchord/testing -- -D warnings
 
 # The reliability suite at length: each test of tests/test_reliability.py keeps cycling for
 # STRESS_MINUTES on PostgreSQL 15 and 18 (crash, replica + WAL checking, pgbench, bad input).
@@ -121,7 +130,7 @@ demo: setup
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE setup test stress fuzz demo bench bench-build regress-prep cargo-clean
+.PHONY: FORCE setup test clippy stress fuzz demo bench bench-build regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target

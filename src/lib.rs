@@ -1,10 +1,14 @@
 //! vchord: vector types and vector search indexes for PostgreSQL, bound through PostgreSQL's C
 //! ABI without pgrx. `pg` is the FFI floor; `types` holds `vector` and `halfvec`; `index` the
 //! access methods.
+// The access methods and the types are safe Rust: every unsafe call into PostgreSQL is in
+// `pg`, behind safe handles.
+#[deny(unsafe_code)]
 pub mod index;
 pub mod pg;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[deny(unsafe_code)]
 pub mod types;
 
 use pg::error::{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, Error};
@@ -16,11 +20,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// between versions); a cdylib exports only Rust `no_mangle` items, so Rust forwards it.
 #[unsafe(no_mangle)]
 pub extern "C" fn Pg_magic_func() -> *const pg::sys::Pg_magic_struct {
+    // SAFETY: returns a pointer to a static struct of the C shim.
     unsafe { pg::sys::vchord_shim_magic() }
 }
 
+/// The library's initialisation.
+///
+/// # Safety
+/// Called by PostgreSQL's dynamic loader, once, in a backend or the postmaster.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn _PG_init() {
+    // SAFETY: the error boundary of an entry point.
     unsafe { pg::boundary(init) }
 }
 

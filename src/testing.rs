@@ -100,8 +100,8 @@ pg_fn!(vchord_test_ctx_state, |fc| {
 // older or newer vchord built.
 pg_fn!(vchord_test_set_format, |fc| {
     let (rel, _) = crate::index::open_vchord_index(fc.datum(0) as sys::Oid);
-    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
+    let store = rel.store();
     let done = vchord_base::info::set_format_version(&store, fc.i32(1) as u32);
-    crate::index::close_index(rel);
+    rel.close();
     crate::pg::fmgr::datum_bool(done)
 });

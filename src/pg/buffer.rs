@@ -258,7 +258,7 @@ impl Rel {
         let (rel, fork) = (self.rel, self.fork);
         let file = unsafe { sys::vchord_shim_rel_file(rel) };
         let (f, k, next, end) = RESERVED.get();
-        if f == file && k == fork as i32 && next < end {
+        if f == file && k == fork && next < end {
             RESERVED.set((f, k, next + 1, end));
             let buf = self.locked(next, sys::BUFFER_LOCK_EXCLUSIVE);
             // Another build's leftovers, were the file reused, would not be empty.
@@ -272,7 +272,7 @@ impl Rel {
         }
         // Batches grow with the relation (a sixteenth of it, up to RESERVE_PAGES), so that a
         // small index is not rounded up to a batch.
-        let want = if f == file && k == fork as i32 {
+        let want = if f == file && k == fork {
             (end / 16).clamp(1, RESERVE_PAGES)
         } else {
             1
@@ -280,7 +280,7 @@ impl Rel {
         let mut got = 0u32;
         let buf = unsafe { pg_try(|| sys::vchord_shim_extend_by(rel, fork, want, &mut got)) };
         let blk = unsafe { pg_try(|| sys::BufferGetBlockNumber(buf)) };
-        RESERVED.set((file, fork as i32, blk + 1, blk + got.max(1)));
+        RESERVED.set((file, fork, blk + 1, blk + got.max(1)));
         (blk, self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32))
     }
 }

@@ -1,6 +1,7 @@
 //! fmgr helpers: the entry-point macro, argument access, varlena values.
 use super::guard::pg_try;
 use super::sys::{self, Datum, FunctionCallInfo};
+use std::ffi::CStr;
 
 /// Defines a V1 SQL-callable function: `pg_finfo_<name>` plus the `extern "C-unwind"` entry
 /// point, whose body runs inside the error boundary.
@@ -14,22 +15,35 @@ use super::sys::{self, Datum, FunctionCallInfo};
 macro_rules! pg_fn {
     ($name:ident, |$fc:ident| $body:expr) => {
         ::paste::paste! {
+            #[allow(unsafe_code)]
             #[unsafe(no_mangle)]
             pub extern "C" fn [<pg_finfo_ $name>]() -> *const $crate::pg::sys::Pg_finfo_record {
                 static V1: $crate::pg::sys::Pg_finfo_record =
                     $crate::pg::sys::Pg_finfo_record { api_version: 1 };
                 &V1
             }
-        }
 
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C-unwind" fn $name(
-            fcinfo: $crate::pg::sys::FunctionCallInfo,
-        ) -> $crate::pg::sys::Datum {
-            // The body is a closure defined outside `unsafe`, so it is checked as safe code.
+            // The body is a function of its own, outside the `unsafe` entry point, so it is
+            // checked as safe code (and under the calling module's `deny(unsafe_code)`).
             #[allow(unused_variables)]
-            let body = move |$fc: $crate::pg::fmgr::Fc| -> $crate::pg::sys::Datum { $body };
-            unsafe { $crate::pg::guard::boundary(|| body($crate::pg::fmgr::Fc::new(fcinfo))) }
+            fn [<$name _body>]($fc: $crate::pg::fmgr::Fc) -> $crate::pg::sys::Datum {
+                $body
+            }
+
+            /// # Safety
+            /// Called by fmgr with this call's FunctionCallInfo.
+            #[allow(unsafe_code)]
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C-unwind" fn $name(
+                fcinfo: $crate::pg::sys::FunctionCallInfo,
+            ) -> $crate::pg::sys::Datum {
+                // SAFETY: fmgr passes this call's FunctionCallInfo.
+                unsafe {
+                    $crate::pg::guard::boundary(|| {
+                        [<$name _body>]($crate::pg::fmgr::Fc::new(fcinfo))
+                    })
+                }
+            }
         }
     };
 }
@@ -169,4 +183,157 @@ pub fn array_datum(datums: &[Datum], elemtype: sys::Oid, len: i32, byval: bool) 
 pub fn text_array(items: &[String]) -> Datum {
     let datums: Vec<Datum> = items.iter().map(|s| text_datum(s)).collect();
     array_datum(&datums, sys::TEXTOID, -1, false)
+}
+
+/// A `jsonb` Datum parsed from `json` (jsonb_in).
+pub fn jsonb_datum(json: &str) -> Datum {
+    let text = std::ffi::CString::new(json.replace('\0', "?")).unwrap_or_default();
+    let p = text.as_ptr();
+    // SAFETY: a NUL-terminated string; jsonb_in copies what it keeps.
+    unsafe { pg_try(|| sys::vchord_shim_jsonb_in(p)) }
+}
+
+/// The elements of a `smallint[]` datum, NULLs left out, into `buf`: how many there are, or
+/// -1 when more than `buf` holds.
+pub fn int2_array(d: Datum, buf: &mut [i16]) -> i32 {
+    let (p, cap) = (
+        buf.as_mut_ptr(),
+        buf.len().min(i32::MAX as usize) as std::ffi::c_int,
+    );
+    // SAFETY: the shim writes at most `cap` elements into `buf`.
+    unsafe { pg_try(|| sys::vchord_shim_labels(d, p, cap)) }
+}
+
+impl Fc {
+    /// A `cstring` argument (valid for the call).
+    pub fn cstring(self, n: usize) -> &'static CStr {
+        // SAFETY: the SQL signature says argument n is a cstring.
+        unsafe { CStr::from_ptr(self.datum(n) as *const std::ffi::c_char) }
+    }
+
+    /// An `internal` argument that is a message buffer (a type's recv function): the rest of
+    /// its bytes, consumed.
+    pub fn message_rest(self, n: usize) -> &'static [u8] {
+        let buf = self.datum(n) as *mut sys::StringInfoData;
+        // SAFETY: fmgr passes a StringInfo whose data holds len bytes; we consume cursor..len.
+        unsafe {
+            let b = &mut *buf;
+            let s = std::slice::from_raw_parts(
+                (b.data as *const u8).add(b.cursor as usize),
+                (b.len - b.cursor).max(0) as usize,
+            );
+            b.cursor = b.len;
+            s
+        }
+    }
+
+    /// A `cstring[]` argument of type modifiers, as integers (ArrayGetIntegerTypmods).
+    pub fn typmods(self, n: usize) -> Vec<i32> {
+        let arr = self.datum(n) as *mut sys::ArrayType;
+        let mut len = 0;
+        // SAFETY: the SQL signature says argument n is a cstring[]; the call returns `len`
+        // integers.
+        unsafe {
+            let mods = pg_try(|| sys::ArrayGetIntegerTypmods(arr, &raw mut len));
+            std::slice::from_raw_parts(mods, len.max(0) as usize).to_vec()
+        }
+    }
+}
+
+/// A `cstring` Datum holding `s` (palloc'd).
+pub fn cstring_datum(s: &str) -> Datum {
+    // SAFETY: room for the text and its terminating NUL.
+    unsafe {
+        let p = pg_try(|| sys::palloc(s.len() + 1)) as *mut u8;
+        std::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+        *p.add(s.len()) = 0;
+        p as Datum
+    }
+}
+
+/// A `numeric` Datum as real (numeric_float4).
+pub fn numeric_to_f32(d: Datum) -> f32 {
+    // SAFETY: the caller's datum is a numeric (its array's element type).
+    let f = unsafe {
+        pg_try(|| sys::DirectFunctionCall1Coll(Some(sys::numeric_float4), sys::InvalidOid, d))
+    };
+    datum_f32_arg(f)
+}
+
+/// The elements and null flags of an array Datum (deconstruct_array); `layout` gets the
+/// array's dimensions and element type and gives the element's length, by-value flag and
+/// alignment (or raises for a type it does not take).
+pub fn array_elements(
+    d: Datum,
+    layout: impl FnOnce(i32, sys::Oid) -> (i16, bool, std::ffi::c_char),
+) -> (Vec<Datum>, Vec<bool>) {
+    let (arr, _) = detoast(d);
+    let arr = arr as *mut sys::ArrayType;
+    // SAFETY: a detoasted array's header.
+    let (ndim, elemtype) = unsafe { ((*arr).ndim, (*arr).elemtype) };
+    let (len, byval, align) = layout(ndim, elemtype);
+    let mut elems: *mut Datum = std::ptr::null_mut();
+    let mut nulls: *mut bool = std::ptr::null_mut();
+    let mut n = 0;
+    // SAFETY: deconstruct_array returns n datums and n null flags (palloc'd).
+    unsafe {
+        pg_try(|| {
+            sys::deconstruct_array(
+                arr,
+                elemtype,
+                len as i32,
+                byval,
+                align,
+                &raw mut elems,
+                &raw mut nulls,
+                &raw mut n,
+            )
+        });
+        let n = n.max(0) as usize;
+        if n == 0 {
+            return (vec![], vec![]);
+        }
+        (
+            std::slice::from_raw_parts(elems, n).to_vec(),
+            std::slice::from_raw_parts(nulls, n).to_vec(),
+        )
+    }
+}
+
+/// ArrayType header for one dimension: vl_len_, ndim, dataoffset, elemtype, dims[1], lbound[1].
+const ARRAY_HEADER: usize = 24;
+
+/// The elements of a one-dimensional float8[] without nulls, to update in place (an
+/// aggregate's own state); `None` for any other array.
+pub fn float8_array_mut(d: Datum) -> Option<&'static mut [f64]> {
+    let (ptr, _) = detoast(d);
+    let arr = ptr as *mut sys::ArrayType;
+    // SAFETY: a detoasted array: the header fields are in place, and a 1-D float8 array
+    // without a null bitmap holds dims[0] doubles right after the 24-byte header (8-aligned,
+    // as palloc'd memory is MAXALIGNed).
+    unsafe {
+        if (*arr).ndim != 1 || (*arr).dataoffset != 0 || (*arr).elemtype != sys::FLOAT8OID {
+            return None;
+        }
+        let n = *(arr as *const i32).add(4);
+        Some(std::slice::from_raw_parts_mut(
+            (arr as *mut u8).add(ARRAY_HEADER) as *mut f64,
+            n.max(0) as usize,
+        ))
+    }
+}
+
+/// A new float8[] of `n` zeros, and its elements to fill.
+pub fn new_float8_array(n: usize) -> (Datum, &'static mut [f64]) {
+    let (ptr, payload) = new_varlena(ARRAY_HEADER - 4 + n * 8);
+    payload[0..4].copy_from_slice(&1i32.to_ne_bytes()); // ndim
+    payload[4..8].copy_from_slice(&0i32.to_ne_bytes()); // dataoffset: no null bitmap
+    payload[8..12].copy_from_slice(&sys::FLOAT8OID.to_ne_bytes());
+    payload[12..16].copy_from_slice(&(n as i32).to_ne_bytes()); // dims[0]
+    payload[16..20].copy_from_slice(&1i32.to_ne_bytes()); // lbound[0]
+    // SAFETY: the payload after the header holds n f64s, 8-aligned (palloc + 24).
+    let data = unsafe {
+        std::slice::from_raw_parts_mut((ptr as *mut u8).add(ARRAY_HEADER) as *mut f64, n)
+    };
+    (ptr as Datum, data)
 }

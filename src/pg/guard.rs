@@ -136,7 +136,7 @@ pub fn install_panic_hook() {
 
 impl Report {
     fn from_payload(payload: Box<dyn Any + Send>) -> Report {
-        let report = match payload.downcast::<Error>() {
+        match payload.downcast::<Error>() {
             Ok(e) => Report {
                 code: e.code.0,
                 msg: fixed(&e.message),
@@ -163,8 +163,7 @@ impl Report {
                     line: line as c_int,
                 }
             }
-        };
-        report
+        }
     }
 
     /// `ereport(ERROR)`; never returns. Only `Copy` data may be alive in the calling frame.
@@ -189,6 +188,8 @@ impl Report {
     }
 }
 
+// `Report` is large, but an Outcome lives only for the moment after the closure returns.
+#[allow(clippy::large_enum_variant)]
 enum Outcome<R> {
     Return(R),
     Rethrow,
@@ -241,4 +242,10 @@ pub fn report(level: u32, message: &str) {
 /// CHECK_FOR_INTERRUPTS(): may raise an ERROR (query cancel), so it goes through the guard.
 pub fn check_for_interrupts() {
     unsafe { pg_try(|| sys::vchord_shim_check_for_interrupts()) }
+}
+
+/// Reports a build's progress (pgstat_progress_update_param).
+pub fn progress(param: u32, value: i64) {
+    // SAFETY: updates this backend's progress slot.
+    unsafe { pg_try(|| sys::vchord_shim_progress(param as std::ffi::c_int, value)) };
 }

@@ -117,15 +117,43 @@ pub fn reserve_prefix(prefix: &'static CStr) {
     }
 }
 
-/// A user-settable string setting; `check` validates a new value (an `Err` rejects it with
-/// that detail).
-pub fn define_string(
+/// What a string setting accepts: an `Err` rejects a new value with that detail.
+pub trait StringCheck: 'static {
+    fn check(value: &str) -> Result<(), String>;
+}
+
+unsafe extern "C-unwind" fn check_string<C: StringCheck>(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: sys::GucSource::Type,
+) -> bool {
+    // SAFETY: the GUC machinery passes the new value, a NUL-terminated string or null.
+    unsafe {
+        super::guard::boundary(|| {
+            let v = if (*newval).is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(*newval).to_string_lossy().into_owned()
+            };
+            match C::check(&v) {
+                Ok(()) => true,
+                Err(e) => {
+                    check_detail(&e);
+                    false
+                }
+            }
+        })
+    }
+}
+
+/// A user-settable string setting whose new values `C` checks.
+pub fn define_string<C: StringCheck>(
     name: &'static CStr,
     short: &'static CStr,
     var: &'static Guc<*mut std::ffi::c_char>,
     boot: &'static CStr,
-    check: sys::GucStringCheckHook,
 ) {
+    let check: sys::GucStringCheckHook = Some(check_string::<C>);
     let p = var.ptr();
     unsafe {
         pg_try(|| {

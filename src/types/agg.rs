@@ -3,8 +3,8 @@
 use super::{Element, OrRaise, read, write};
 use crate::both;
 use crate::pg::error::*;
-use crate::pg::fmgr::{Fc, detoast, new_varlena};
-use crate::pg::sys::{self, Datum};
+use crate::pg::fmgr::{self, Fc, new_float8_array};
+use crate::pg::sys::Datum;
 use vchord_vector as v;
 
 both! {
@@ -13,43 +13,15 @@ both! {
 }
 crate::pg_fn!(vchord_vector_combine, |fc| combine(fc));
 
-/// ArrayType header for one dimension: vl_len_, ndim, dataoffset, elemtype, dims[1], lbound[1].
-const ARRAY_HEADER: usize = 24;
-
-/// The elements of a one-dimensional float8[] without nulls (mutable: in an aggregate the state
-/// belongs to the aggregate and may be updated in place).
+/// The elements of avg's state (mutable: in an aggregate the state belongs to the aggregate
+/// and may be updated in place).
 fn state(d: Datum) -> &'static mut [f64] {
-    let (ptr, _) = detoast(d);
-    let arr = ptr as *mut sys::ArrayType;
-    // SAFETY: a detoasted array: the header fields are in place.
-    unsafe {
-        if (*arr).ndim != 1 || (*arr).dataoffset != 0 || (*arr).elemtype != sys::FLOAT8OID {
-            error(
-                ERRCODE_DATA_EXCEPTION,
-                "invalid aggregate state: expected a float8[] without nulls",
-            );
-        }
-        let n = *(arr as *const i32).add(4);
-        std::slice::from_raw_parts_mut(
-            (arr as *mut u8).add(ARRAY_HEADER) as *mut f64,
-            n.max(0) as usize,
+    fmgr::float8_array_mut(d).unwrap_or_else(|| {
+        error(
+            ERRCODE_DATA_EXCEPTION,
+            "invalid aggregate state: expected a float8[] without nulls",
         )
-    }
-}
-
-/// A new float8[] of `n` zeros.
-fn new_state(n: usize) -> (Datum, &'static mut [f64]) {
-    let (ptr, payload) = new_varlena(ARRAY_HEADER - 4 + n * 8);
-    payload[0..4].copy_from_slice(&1i32.to_ne_bytes()); // ndim
-    payload[4..8].copy_from_slice(&0i32.to_ne_bytes()); // dataoffset: no null bitmap
-    payload[8..12].copy_from_slice(&sys::FLOAT8OID.to_ne_bytes());
-    payload[12..16].copy_from_slice(&(n as i32).to_ne_bytes()); // dims[0]
-    payload[16..20].copy_from_slice(&1i32.to_ne_bytes()); // lbound[0]
-    // SAFETY: the payload after the header holds n f64s, 8-aligned (palloc + 24).
-    let data = unsafe {
-        std::slice::from_raw_parts_mut((ptr as *mut u8).add(ARRAY_HEADER) as *mut f64, n)
-    };
-    (ptr as Datum, data)
+    })
 }
 
 /// The state to update: in place inside an aggregate, else a copy.
@@ -57,7 +29,7 @@ fn writable(fc: Fc, d: Datum, s: &'static mut [f64]) -> (Datum, &'static mut [f6
     if fc.in_aggregate() {
         (d, s)
     } else {
-        let (nd, ns) = new_state(s.len());
+        let (nd, ns) = new_float8_array(s.len());
         ns.copy_from_slice(s);
         (nd, ns)
     }
@@ -74,7 +46,7 @@ fn accum<E: Element>(fc: Fc) -> Datum {
     let x = read::<E>(fc.datum(1));
     let s = state(fc.datum(0));
     let (d, s) = if s.len() <= 1 || s[0] == 0.0 {
-        let (d, s) = new_state(x.len() + 1);
+        let (d, s) = new_float8_array(x.len() + 1);
         (d, s)
     } else {
         check_state_dims(s.len() - 1, x.len());
@@ -95,7 +67,7 @@ fn combine(fc: Fc) -> Datum {
         return fc.datum(0);
     }
     if empty(a) {
-        let (d, s) = new_state(b.len());
+        let (d, s) = new_float8_array(b.len());
         s.copy_from_slice(b);
         return d;
     }

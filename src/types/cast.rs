@@ -3,8 +3,7 @@
 use super::{Element, OrRaise, read, typmod_arg, write};
 use crate::both;
 use crate::pg::error::*;
-use crate::pg::fmgr::{self, Fc, datum_f32_arg, detoast};
-use crate::pg::pg_try;
+use crate::pg::fmgr::{self, Fc, datum_f32_arg};
 use crate::pg::sys::{self, Datum};
 use crate::pg_fn;
 use half::f16;
@@ -38,53 +37,28 @@ fn convert<A: Element, B: Element>(fc: Fc) -> Datum {
 
 /// `array_to_type(anyarray, int4, bool)` for integer[], real[], double precision[], numeric[].
 fn from_array<E: Element>(fc: Fc) -> Datum {
-    let (arr, _) = detoast(fc.datum(0));
-    let arr = arr as *mut sys::ArrayType;
-    let (ndim, elemtype) = unsafe { ((*arr).ndim, (*arr).elemtype) };
-    if ndim > 1 {
-        error(ERRCODE_DATA_EXCEPTION, "array must be 1-D");
-    }
-    let (len, byval, align): (i16, bool, u8) = match elemtype {
-        sys::INT4OID => (4, true, sys::TYPALIGN_INT as u8),
-        sys::FLOAT4OID => (4, true, sys::TYPALIGN_INT as u8),
-        sys::FLOAT8OID => (8, true, sys::TYPALIGN_DOUBLE as u8),
-        sys::NUMERICOID => (-1, false, sys::TYPALIGN_INT as u8),
-        other => error(
-            ERRCODE_DATA_EXCEPTION,
-            format!(
-                "unsupported array element type {other}: expected integer, real, double precision or numeric"
-            ),
-        ),
-    };
-    let mut elems: *mut Datum = std::ptr::null_mut();
-    let mut nulls: *mut bool = std::ptr::null_mut();
-    let mut n = 0;
-    unsafe {
-        pg_try(|| {
-            sys::deconstruct_array(
-                arr,
-                elemtype,
-                len as i32,
-                byval,
-                align as _,
-                &raw mut elems,
-                &raw mut nulls,
-                &raw mut n,
-            )
-        })
-    };
-    let n = n.max(0) as usize;
-    // SAFETY: deconstruct_array returns n datums and n null flags.
-    let (elems, nulls) = unsafe {
-        if n == 0 {
-            (&[][..], &[][..])
-        } else {
-            (
-                std::slice::from_raw_parts(elems, n),
-                std::slice::from_raw_parts(nulls, n),
-            )
+    let mut elemtype = sys::InvalidOid;
+    let (elems, nulls) = fmgr::array_elements(fc.datum(0), |ndim, t| {
+        if ndim > 1 {
+            error(ERRCODE_DATA_EXCEPTION, "array must be 1-D");
         }
-    };
+        elemtype = t;
+        // (The alignment constants are `char` in C: u8 or i8 as the headers say.)
+        #[allow(clippy::unnecessary_cast)]
+        match t {
+            sys::INT4OID => (4, true, sys::TYPALIGN_INT as _),
+            sys::FLOAT4OID => (4, true, sys::TYPALIGN_INT as _),
+            sys::FLOAT8OID => (8, true, sys::TYPALIGN_DOUBLE as _),
+            sys::NUMERICOID => (-1, false, sys::TYPALIGN_INT as _),
+            other => error(
+                ERRCODE_DATA_EXCEPTION,
+                format!(
+                    "unsupported array element type {other}: expected integer, real, double precision or numeric"
+                ),
+            ),
+        }
+    });
+    let n = elems.len();
     if nulls.iter().any(|&x| x) {
         error(
             ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -96,14 +70,7 @@ fn from_array<E: Element>(fc: Fc) -> Datum {
         sys::INT4OID => d as i32 as f64,
         sys::FLOAT4OID => datum_f32_arg(d) as f64,
         sys::FLOAT8OID => f64::from_bits(d as u64),
-        _ => {
-            let f = unsafe {
-                pg_try(|| {
-                    sys::DirectFunctionCall1Coll(Some(sys::numeric_float4), sys::InvalidOid, d)
-                })
-            };
-            datum_f32_arg(f) as f64
-        }
+        _ => fmgr::numeric_to_f32(d) as f64,
     });
     let out = v::from_f64s::<E>(values).or_raise();
     v::check_typmod::<E>(out.len(), typmod_arg(fc, 1)).or_raise();

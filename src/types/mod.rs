@@ -15,7 +15,10 @@ use crate::pg::fmgr;
 use crate::pg::sys::Datum;
 use half::f16;
 use vchord_simd::{f16x, f32x};
-pub use vchord_vector::Element;
+/// An element type: `f32` for `vector`, `f16` for `halfvec` (plain numbers, read in place
+/// from a value's memory).
+pub trait Element: vchord_vector::Element + crate::pg::varlena::Plain {}
+impl<T: vchord_vector::Element + crate::pg::varlena::Plain> Element for T {}
 
 /// Element types with their distance kernels.
 pub trait Elem: Element {
@@ -104,16 +107,12 @@ pub fn read<E: Element>(d: Datum) -> &'static [E] {
     if payload.len() != dim * E::SIZE {
         corrupt();
     }
-    // SAFETY: E is f32 or f16, for which every bit pattern is a value; the length was checked
-    // above, and align_to only yields the aligned middle part, which must be all of it.
-    let (pre, elems, post) = unsafe { payload.align_to::<E>() };
-    if !pre.is_empty() || !post.is_empty() {
+    crate::pg::varlena::as_elements::<E>(payload).unwrap_or_else(|| {
         error(
             ERRCODE_DATA_CORRUPTED,
             format!("misaligned {} value", E::TYPE_NAME),
-        );
-    }
-    elems
+        )
+    })
 }
 
 /// A new `vector`/`halfvec` Datum holding `v` (palloc'd in the current memory context).
@@ -121,11 +120,10 @@ pub fn write<E: Element>(v: &[E]) -> Datum {
     vchord_vector::check_dims::<E>(v.len()).or_raise();
     let (ptr, data) = fmgr::new_varlena(HEADER + v.len() * E::SIZE);
     data[0..2].copy_from_slice(&(v.len() as u16).to_ne_bytes());
-    // SAFETY: as in `read`; the varlena is palloc'd (MAXALIGN), so the elements at offset 8 are
-    // aligned for E.
-    let (pre, elems, _) = unsafe { data[HEADER..].align_to_mut::<E>() };
-    assert!(pre.is_empty(), "palloc returned misaligned memory");
-    elems.copy_from_slice(v);
+    // The varlena is palloc'd (MAXALIGN), so the elements at offset 8 are aligned for E.
+    crate::pg::varlena::as_elements_mut::<E>(&mut data[HEADER..])
+        .expect("palloc returned misaligned memory")
+        .copy_from_slice(v);
     ptr as Datum
 }
 

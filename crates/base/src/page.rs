@@ -104,7 +104,7 @@ pub fn is_new(p: &Page) -> bool {
 /// True when the header is sane: what PostgreSQL's page verification also demands.
 pub fn is_valid(p: &Page) -> bool {
     let (l, u, s) = (lower(p), upper(p), special(p));
-    HEADER <= l && l <= u && u <= s && s == PAGE_SIZE - SPECIAL && (l - HEADER) % LP == 0
+    HEADER <= l && l <= u && u <= s && s == PAGE_SIZE - SPECIAL && (l - HEADER).is_multiple_of(LP)
 }
 
 pub fn kind(p: &Page) -> u32 {

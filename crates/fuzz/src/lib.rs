@@ -204,13 +204,14 @@ fn typmod(input: &[u8]) -> Check {
     for t in [
         vector::typmod_in::<f32>(&mods),
         vector::typmod_in::<f16>(&mods),
-    ] {
-        if let Ok(t) = t {
-            if !(mods.len() == 1 && (1..=MAX_DIM as i32).contains(&t) && t == mods[0]) {
-                return Err(format!("accepted typmod {t} from {mods:?}"));
-            }
-            accepted = true;
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !(mods.len() == 1 && (1..=MAX_DIM as i32).contains(&t) && t == mods[0]) {
+            return Err(format!("accepted typmod {t} from {mods:?}"));
         }
+        accepted = true;
     }
     if accepted { Ok(()) } else { rejected() }
 }

@@ -224,7 +224,7 @@ fn label_filters_reach_recall_and_fill_the_limit() {
     let queries = fashion(40, 9000);
     // Label 1..=10 on 10 % of rows each; label 100..=199 on 1 % each; some rows unlabelled.
     let labels = |i: usize| -> Vec<i16> {
-        if i % 17 == 0 {
+        if i.is_multiple_of(17) {
             return vec![];
         }
         let mut l = vec![(i % 10) as i16 + 1, (i % 100) as i16 + 100];
@@ -351,7 +351,7 @@ fn vacuum_repairs_the_graph() {
     let labels = |i: usize| vec![(i % 50) as i16];
     let (s, _) = build_index(&data, meta(784, Metric::L2, false), &labels);
     // Delete every other row.
-    let (removed, kept) = bulk_delete(&s, &mut |t| untid(t) % 2 == 0).unwrap();
+    let (removed, kept) = bulk_delete(&s, &mut |t| untid(t).is_multiple_of(2)).unwrap();
     assert_eq!((removed, kept), (1500, 1500));
     let (problems, live, reached) = verify(&s);
     assert!(problems.is_empty(), "{problems:?}");
@@ -617,7 +617,7 @@ fn refilled_pages_stay_within_the_edge_offsets() {
             insert(&s, read_meta(&s).unwrap(), &data[i], tid(next), &[]).unwrap();
             next += 1;
         }
-        bulk_delete(&s, &mut |t| untid(t) % 3 != 0).unwrap();
+        bulk_delete(&s, &mut |t| !untid(t).is_multiple_of(3)).unwrap();
         let (problems, _, _) = verify(&s);
         assert!(problems.is_empty(), "{problems:?}");
     }
@@ -715,7 +715,7 @@ fn duplicated_vectors_stay_reachable() {
         }
         // Then a vacuum of two rows in three.
         let (s, _) = build_index(&data, meta(4, Metric::L2, false), &|_| vec![]);
-        bulk_delete(&s, &mut |t| untid(t) % 3 != 0).unwrap();
+        bulk_delete(&s, &mut |t| !untid(t).is_multiple_of(3)).unwrap();
         assert_complete(&s, &data, &|i| i % 3 == 0, &format!("{what}, vacuumed"));
     }
 }
@@ -793,8 +793,8 @@ fn inserted_rows_stay_reachable_by_their_labels() {
         l.dedup();
         l
     };
-    let shapes: [(&str, &dyn Fn(usize) -> Vec<i16>); 2] =
-        [("one label", &one), ("two labels", &two)];
+    type Labeller<'a> = &'a dyn Fn(usize) -> Vec<i16>;
+    let shapes: [(&str, Labeller); 2] = [("one label", &one), ("two labels", &two)];
     for (metric, (what, label)) in [(Metric::Cos, shapes[0]), (Metric::L2, shapes[1])] {
         let (s, _) = build_index(&data[..3000], meta(16, metric, false), label);
         let (problems, _, _) = verify(&s);

@@ -99,8 +99,8 @@ impl CentroidCache {
     }
 
     pub(crate) fn load<S: Store>(&mut self, s: &S, meta: &Meta, head: u32) -> Result<()> {
-        if !self.chains.contains_key(&head) {
-            self.chains.insert(head, read_centroids(s, meta, head)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.chains.entry(head) {
+            e.insert(read_centroids(s, meta, head)?);
         }
         Ok(())
     }

@@ -366,7 +366,7 @@ fn two_levels_and_big_vectors() {
 fn delete_then_vacuum() {
     let data = clustered(800, 16, 6);
     let (s, meta) = build(&data, Metric::L2, Elem::F32, &[6]);
-    let (removed, kept) = bulk_delete(&s, &meta, &mut |t| untid(t) % 3 == 0).unwrap();
+    let (removed, kept) = bulk_delete(&s, &meta, &mut |t| untid(t).is_multiple_of(3)).unwrap();
     assert_eq!((removed, kept), (267, 533));
     assert_eq!(verify(&s), (vec![], 533));
     let got = search(&s, &meta, &data[3], vec![6], 100.0, 800);
@@ -375,7 +375,7 @@ fn delete_then_vacuum() {
     // Nothing left to delete: no page is written.
     let before = s.writes.get();
     assert_eq!(
-        bulk_delete(&s, &meta, &mut |t| untid(t) % 3 == 0).unwrap(),
+        bulk_delete(&s, &meta, &mut |t| untid(t).is_multiple_of(3)).unwrap(),
         (0, 533)
     );
     assert_eq!(s.writes.get(), before);
@@ -418,13 +418,13 @@ fn rerank_in_table_reads_vectors_through_fetch() {
         fetched += 1;
         let i = untid(t);
         // rows 0, 7, 14 ... are not visible to this scan
-        (i % 7 != 0).then(|| stored(Elem::F32, &data[i]))
+        (!i.is_multiple_of(7)).then(|| stored(Elem::F32, &data[i]))
     };
     let q = &data[5];
     let got = search_with(&s, &meta, q, (vec![6], 100.0), 800, &mut fetch);
     let want: Vec<usize> = exact(Metric::L2, Elem::F32, &data, q, 800)
         .into_iter()
-        .filter(|i| i % 7 != 0)
+        .filter(|i| !i.is_multiple_of(7))
         .collect();
     assert_eq!(got.len(), want.len());
     let query = meta.query(q);
@@ -433,7 +433,7 @@ fn rerank_in_table_reads_vectors_through_fetch() {
     }
     assert_eq!(fetched, 800);
     // vacuum and inserts work without vector chains
-    let (removed, kept) = bulk_delete(&s, &meta, &mut |t| untid(t) % 2 == 0).unwrap();
+    let (removed, kept) = bulk_delete(&s, &meta, &mut |t| untid(t).is_multiple_of(2)).unwrap();
     assert_eq!((removed, kept), (400, 400));
     assert_eq!(verify(&s), (vec![], 400));
     let mut fetch = |t: Addr| Some(stored(Elem::F32, &data[untid(t)]));
@@ -1098,7 +1098,7 @@ fn copies_are_not_dropped_together_by_a_failed_bound() {
                         .map(|x| x + noise * rng.normal() as f32)
                         .collect();
                     let query = meta.query(&q);
-                    let copy = |i: usize| i % 10 == 0;
+                    let copy = |i: usize| i.is_multiple_of(10);
                     let mut want: Vec<(f32, usize)> = data
                         .iter()
                         .enumerate()

@@ -5,14 +5,14 @@
 //! maintenance_work_mem: when the rows would not fit, what was read so far is built and
 //! written, and the remaining rows go in one by one as inserts do (slower), with a NOTICE.
 use super::*;
-use crate::pg::buffer::Rel;
+use crate::pg::build::{Row, table_scan};
 use crate::pg::guard::report;
 use crate::pg::memcxt::TempContext;
 use vchord_graph::build::{Data, Params};
 use vchord_graph::{Meta, Rows};
 
 struct State {
-    index: sys::Relation,
+    index: Relation,
     elem: Elem,
     labelled: bool,
     meta: Meta,
@@ -27,67 +27,53 @@ struct State {
     cxt: TempContext,
 }
 
-unsafe extern "C-unwind" fn callback(
-    _index: sys::Relation,
-    tid: sys::ItemPointer,
-    values: *mut sys::Datum,
-    isnull: *mut bool,
-    _alive: bool,
-    state: *mut c_void,
-) {
-    unsafe {
-        boundary(|| {
-            let st = &mut *(state as *mut State);
-            if *isnull {
-                return;
-            }
-            let d = *values;
-            let ld = (st.labelled && !*isnull.add(1)).then(|| *values.add(1));
-            let elem = st.elem;
-            let (v, labels) = st
-                .cxt
-                .run(|| (read_key(elem, d).0, ld.map(read_labels).unwrap_or_default()));
-            if st.meta.dims == 0 {
-                st.meta.dims = v.len() as u32;
-                st.rows = Rows::new(v.len());
-                check_fits(&st.meta, st.index);
-                let per_row = Rows::bytes_per_row(v.len(), st.meta.slots()) as u64;
-                st.capacity = (st.mem / per_row).max(1) as usize;
-            }
-            check_row_dims(st.meta.dims, v.len(), tid);
-            check_finite(&v);
-            let tid = tid_of(&*tid);
-            if st.written {
-                vchord_graph::insert(&st.store, st.meta.clone(), &v, tid, &labels)
-                    .or_corrupt(st.index);
-            } else if st.rows.len() < st.capacity {
-                st.rows.tids.push(tid);
-                st.rows.vectors.extend_from_slice(&v);
-                st.rows.labels.push(labels);
-            } else {
-                report(
-                    sys::NOTICE,
-                    &format!(
-                        "vchordg: {} rows fill maintenance_work_mem; the graph of those is built in memory and later rows are inserted one by one (raise maintenance_work_mem for a faster build)",
-                        st.rows.len()
-                    ),
-                );
-                build_and_write(st);
-                st.written = true;
-                progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_INSERT);
-                vchord_graph::insert(&st.store, st.meta.clone(), &v, tid, &labels)
-                    .or_corrupt(st.index);
-            }
-            st.done += 1;
-            if st.done % 256 == 0 {
-                crate::pg::check_for_interrupts();
-                progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
-            }
-        })
+/// The table scan's visit of a row: into memory, or inserted once memory is full.
+fn visit(st: &mut State, row: &Row) {
+    let Some(d) = row.value(0) else {
+        return;
+    };
+    let ld = if st.labelled { row.value(1) } else { None };
+    let elem = st.elem;
+    let (v, labels) = st
+        .cxt
+        .run(|| (read_key(elem, d).0, ld.map(read_labels).unwrap_or_default()));
+    if st.meta.dims == 0 {
+        st.meta.dims = v.len() as u32;
+        st.rows = Rows::new(v.len());
+        check_fits(&st.meta, st.index);
+        let per_row = Rows::bytes_per_row(v.len(), st.meta.slots()) as u64;
+        st.capacity = (st.mem / per_row).max(1) as usize;
+    }
+    let tid = row.tid;
+    check_row_dims(st.meta.dims, v.len(), tid);
+    check_finite(&v);
+    if st.written {
+        vchord_graph::insert(&st.store, st.meta.clone(), &v, tid, &labels).or_corrupt(st.index);
+    } else if st.rows.len() < st.capacity {
+        st.rows.tids.push(tid);
+        st.rows.vectors.extend_from_slice(&v);
+        st.rows.labels.push(labels);
+    } else {
+        report(
+            sys::NOTICE,
+            &format!(
+                "vchordg: {} rows fill maintenance_work_mem; the graph of those is built in memory and later rows are inserted one by one (raise maintenance_work_mem for a faster build)",
+                st.rows.len()
+            ),
+        );
+        build_and_write(st);
+        st.written = true;
+        progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_INSERT);
+        vchord_graph::insert(&st.store, st.meta.clone(), &v, tid, &labels).or_corrupt(st.index);
+    }
+    st.done += 1;
+    if st.done % 256 == 0 {
+        crate::pg::check_for_interrupts();
+        progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
     }
 }
 
-fn check_fits(meta: &Meta, index: sys::Relation) {
+fn check_fits(meta: &Meta, index: Relation) {
     if meta.dims as usize > 16000 {
         error(
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -102,7 +88,7 @@ fn check_fits(meta: &Meta, index: sys::Relation) {
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             format!(
                 "a vertex of index \"{}\" ({} dimensions, m = {}) does not fit a page",
-                relname(index),
+                index.name(),
                 meta.dims,
                 meta.m
             ),
@@ -113,12 +99,12 @@ fn check_fits(meta: &Meta, index: sys::Relation) {
 }
 
 /// The ERROR for an index past the blocks its 4-byte edges can name.
-pub fn too_large(index: sys::Relation) -> ! {
+pub fn too_large(index: Relation) -> ! {
     Error::new(
         ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         format!(
             "index \"{}\" has reached the largest size a vchordg index can have",
-            relname(index)
+            index.name()
         ),
     )
     .hint("Edges name vertices in 4 bytes, block and offset: an index whose vertices are larger (rerank_in_table = false, a larger m) holds fewer a page and can have more blocks.")
@@ -158,7 +144,7 @@ fn build_and_write(st: &mut State) {
     st.rows = Rows::new(st.rows.dims);
 }
 
-fn meta_for(index: sys::Relation, dims: u32, labelled: bool) -> Meta {
+fn meta_for(index: Relation, dims: u32, labelled: bool) -> Meta {
     let (elem, metric) = opclass_of(index);
     if metric == Metric::L1 {
         // No class of vchord's gives vchordg L1; one made by hand with vchordrq's support
@@ -192,32 +178,21 @@ fn meta_for(index: sys::Relation, dims: u32, labelled: bool) -> Meta {
     }
 }
 
-pub unsafe extern "C-unwind" fn ambuild(
-    heap: sys::Relation,
-    index: sys::Relation,
-    info: *mut sys::IndexInfo,
-) -> *mut sys::IndexBuildResult {
-    unsafe { boundary(|| build(heap, index, info)) }
-}
-
-fn build(
-    heap: sys::Relation,
-    index: sys::Relation,
-    info: *mut sys::IndexInfo,
-) -> *mut sys::IndexBuildResult {
+/// ambuild: returns (heap tuples, index tuples).
+pub fn build(heap: Relation, index: Relation, info: IndexInfo) -> (f64, f64) {
     let store = new_index_store(index);
     let labelled = columns(index);
-    let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
+    let typmod = index.typmod();
     let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
     let meta = meta_for(index, dims0, labelled);
     if dims0 > 0 {
         check_fits(&meta, index);
     }
-    let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
+    let mem = maintenance_work_mem();
     let per_row = Rows::bytes_per_row(dims0.max(1) as usize, meta.slots()) as u64;
     let capacity = (mem / per_row).max(1) as usize;
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_LOAD);
-    let reltuples = table_rows(heap);
+    let reltuples = heap.reltuples();
     progress(sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, reltuples as i64);
     let mut st = State {
         index,
@@ -232,10 +207,7 @@ fn build(
         done: 0,
         cxt: TempContext::new(c"vchordg build"),
     };
-    let stp: *mut State = &raw mut st;
-    let reltuples = unsafe {
-        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(callback), stp.cast()))
-    };
+    let reltuples = table_scan(heap, index, info, &mut |row| visit(&mut st, row));
     if st.meta.dims == 0 {
         Error::new(ERRCODE_DATA_EXCEPTION, "column does not have dimensions")
             .hint("Declare the column with dimensions, as in vector(768), or build the index after loading rows.")
@@ -247,35 +219,30 @@ fn build(
     progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.done);
     let done = st.done;
     drop(st);
-    super::super::log_built_index(index);
-    build_result(reltuples, done as f64)
+    index.store().log_all();
+    (reltuples, done as f64)
 }
 
 /// The init fork of an unlogged index: an empty index with the main fork's parameters.
-pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
-    unsafe {
-        boundary(|| {
-            let main = Rel::new(index);
-            let meta = vchord_graph::read_meta(&main).or_corrupt(index);
-            let init = Rel::init_fork(index);
-            let rows = Rows::new(meta.dims as usize);
-            let data = Data {
-                dims: meta.dims as usize,
-                metric: meta.metric,
-                vectors: &[],
-                labels: &[],
-            };
-            let p = Params {
-                m: 1,
-                label_slots: 0,
-                ef_construction: 1,
-                alpha: 1.0,
-                threads: 1,
-                on_thread: None,
-            };
-            let graph = vchord_graph::build::build(&data, &p, &mut |_| {});
-            // An empty index: one page of each kind.
-            let _ = vchord_graph::write(&init, meta, &rows, &graph, &mut |_| {});
-        })
-    }
+pub fn build_empty(index: Relation) {
+    let meta = vchord_graph::read_meta(&index.store()).or_corrupt(index);
+    let init = index.init_fork();
+    let rows = Rows::new(meta.dims as usize);
+    let data = Data {
+        dims: meta.dims as usize,
+        metric: meta.metric,
+        vectors: &[],
+        labels: &[],
+    };
+    let p = Params {
+        m: 1,
+        label_slots: 0,
+        ef_construction: 1,
+        alpha: 1.0,
+        threads: 1,
+        on_thread: None,
+    };
+    let graph = vchord_graph::build::build(&data, &p, &mut |_| {});
+    // An empty index: one page of each kind.
+    let _ = vchord_graph::write(&init, meta, &rows, &graph, &mut |_| {});
 }

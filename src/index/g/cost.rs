@@ -1,11 +1,9 @@
 //! amcostestimate: the planner should take a vchordg index for `ORDER BY v <op> q LIMIT n`
 //! (with or without a label filter) and never for anything else.
 use super::*;
-use crate::pg::buffer::Rel;
 
-crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
-    let store = unsafe { Rel::new(index) };
-    let (ef, m) = match vchord_graph::read_meta(&store) {
+pub fn costs(info: &PathInfo, index: Relation) -> Costs {
+    let (ef, m) = match vchord_graph::read_meta(&index.store()) {
         Ok(meta) => (settings(index, &meta).ef as f64, meta.m as f64),
         Err(_) => (64.0, 32.0),
     };
@@ -24,4 +22,4 @@ crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
         pages: read,
         selectivity: info.selectivity,
     }
-});
+}

@@ -4,12 +4,14 @@ mod build;
 mod cost;
 mod insert;
 mod scan;
-mod vacuum;
 
 use super::*;
+use crate::index::scan::ScanState;
+use crate::pg::buffer::Rel;
 use crate::pg::guc::{self, Guc};
-use crate::pg::{boundary, pg_try};
-use std::ffi::{c_char, c_int, c_void};
+use crate::pg::scan::ScanDesc;
+use std::ffi::c_int;
+use vchord_graph::Search;
 use vchord_graph::options::Options;
 
 // ---- settings --------------------------------------------------------------------------
@@ -45,7 +47,7 @@ pub fn init() {
         c"Scans never return a row nearer than one already returned (off: such rows are returned too).",
         &STRICT_ORDER,
     );
-    let kind = register_options(c"vchordg options, in TOML", validate_options::<Options>);
+    let kind = crate::pg::reloptions::register::<G>(c"vchordg options, in TOML");
     RELOPT_KIND.with(|k| k.set(kind));
 }
 
@@ -62,7 +64,7 @@ pub struct Settings {
 }
 
 /// `meta` with the index's `[search]` defaults as its options say now (see vchordrq's).
-fn current_search(index: sys::Relation, meta: &vchord_graph::Meta) -> vchord_graph::Meta {
+fn current_search(index: Relation, meta: &vchord_graph::Meta) -> vchord_graph::Meta {
     let o: Options = index_options(index);
     vchord_graph::Meta {
         ef_search: o.search.ef_search,
@@ -73,7 +75,7 @@ fn current_search(index: sys::Relation, meta: &vchord_graph::Meta) -> vchord_gra
 }
 
 /// Search settings for a scan of `index`: set GUCs win over the index's `[search]` defaults.
-pub fn settings(index: sys::Relation, meta: &vchord_graph::Meta) -> Settings {
+pub fn settings(index: Relation, meta: &vchord_graph::Meta) -> Settings {
     let meta = &current_search(index, meta);
     let ef = guc::set_or(
         c"vchordg.ef_search",
@@ -93,27 +95,72 @@ pub fn settings(index: sys::Relation, meta: &vchord_graph::Meta) -> Settings {
     }
 }
 
-// ---- options ---------------------------------------------------------------------------
-
-unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
-    unsafe {
-        boundary(|| build_options::<Options>(reloptions, validate, RELOPT_KIND.with(|k| k.get())))
-    }
-}
+// ---- the access method -------------------------------------------------------------------
 
 pub const PHASE_LOAD: i64 = 2;
 pub const PHASE_GRAPH: i64 = 3;
 pub const PHASE_WRITE: i64 = 4;
 pub const PHASE_INSERT: i64 = 5;
 
-unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
-    let names = [
+/// vchordg, as `crate::pg::am` calls it.
+pub struct G;
+
+impl IndexAm for G {
+    const NAME: &'static str = "vchordg";
+    const PHASES: &'static [(i64, &'static std::ffi::CStr)] = &[
         (PHASE_LOAD, c"loading rows"),
         (PHASE_GRAPH, c"building graph"),
         (PHASE_WRITE, c"writing index"),
         (PHASE_INSERT, c"inserting rows"),
     ];
-    unsafe { boundary(|| phase_name(phase, &names)) }
+    const OPTIONS_EXAMPLE: &'static str = <Options as AmOptions>::EXAMPLE;
+    type Scan = ScanState<Search, scan::Filter>;
+
+    fn relopt_kind() -> sys::relopt_kind::Type {
+        RELOPT_KIND.with(|k| k.get())
+    }
+    fn validate_options(text: &str) {
+        parse_options::<Options>(text);
+    }
+    fn build(heap: Relation, index: Relation, info: IndexInfo) -> (f64, f64) {
+        build::build(heap, index, info)
+    }
+    fn build_empty(index: Relation) {
+        build::build_empty(index)
+    }
+    fn insert(index: Relation, values: &[Option<sys::Datum>], tid: Addr) {
+        insert::insert(index, values, tid)
+    }
+    fn bulk_delete(
+        store: &Rel,
+        dead: &mut dyn FnMut(Addr) -> bool,
+    ) -> vchord_base::Result<(u64, u64)> {
+        vchord_graph::bulk_delete(store, dead)
+    }
+    fn vacuum_tidy(_store: &Rel) -> vchord_base::Result<()> {
+        Ok(())
+    }
+    fn vacuum_count(store: &Rel) -> vchord_base::Result<u64> {
+        vchord_graph::count_vertices(store)
+    }
+    fn enabled() -> bool {
+        ENABLE_SCAN.get()
+    }
+    fn costs(info: &PathInfo, index: Relation) -> Costs {
+        cost::costs(info, index)
+    }
+    fn begin_scan(index: Relation) -> Self::Scan {
+        crate::index::scan::begin(index)
+    }
+    fn rescan(desc: ScanDesc, st: &mut Self::Scan) {
+        scan::rescan(desc, st)
+    }
+    fn gettuple(desc: ScanDesc, st: &mut Self::Scan) -> bool {
+        scan::gettuple(desc, st)
+    }
+    fn end_scan(st: &mut Self::Scan) {
+        crate::index::scan::end(st)
+    }
 }
 
 /// Distances over NaN or infinite elements mean nothing; the types never hold them, but a
@@ -132,9 +179,9 @@ pub const LABELS_CODE: i32 = 100;
 
 /// Checks the index's columns: a vector first, optionally labels second. Returns whether
 /// there is a label column.
-pub fn columns(index: sys::Relation) -> bool {
-    let natts = unsafe { sys::vchord_shim_index_natts(index) };
-    let first = unsafe { pg_try(|| sys::vchord_shim_index_support_att(index, 1)) };
+pub fn columns(index: Relation) -> bool {
+    let natts = index.natts();
+    let first = index.support(1);
     if first == LABELS_CODE {
         error(
             ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -144,7 +191,7 @@ pub fn columns(index: sys::Relation) -> bool {
     match natts {
         1 => false,
         2 => {
-            if unsafe { pg_try(|| sys::vchord_shim_index_support_att(index, 2)) } != LABELS_CODE {
+            if index.support(2) != LABELS_CODE {
                 error(
                     ERRCODE_FEATURE_NOT_SUPPORTED,
                     "the second column of a vchordg index must be smallint[] labels",
@@ -173,7 +220,7 @@ fn labels_at_most(d: sys::Datum, max: usize, what: &str) -> Vec<i16> {
     // Most arrays are short: try a small buffer first.
     let read = |cap: usize| {
         let mut buf = vec![0i16; cap];
-        let n = unsafe { pg_try(|| sys::vchord_shim_labels(d, buf.as_mut_ptr(), cap as c_int)) };
+        let n = crate::pg::fmgr::int2_array(d, &mut buf);
         (buf, n)
     };
     // Distinct labels count: an array may repeat one (at most 2^16 elements are read).
@@ -197,22 +244,9 @@ fn labels_at_most(d: sys::Datum, max: usize, what: &str) -> Vec<i16> {
 // ---- handler ---------------------------------------------------------------------------
 
 crate::pg_fn!(vchord_g_amhandler, |fc| {
-    am_routine(|a| {
+    crate::pg::am::routine::<G>(|a| {
         a.amstrategies = 2;
         a.amcanmulticol = true;
-        a.ambuild = Some(build::ambuild);
-        a.ambuildempty = Some(build::ambuildempty);
-        a.aminsert = Some(insert::aminsert);
-        a.ambulkdelete = Some(vacuum::ambulkdelete);
-        a.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
-        a.amcostestimate = Some(cost::amcostestimate);
-        a.amoptions = Some(amoptions);
-        a.ambuildphasename = Some(ambuildphasename);
-        a.amvalidate = Some(amvalidate);
-        a.ambeginscan = Some(scan::ambeginscan);
-        a.amrescan = Some(scan::amrescan);
-        a.amgettuple = Some(scan::amgettuple);
-        a.amendscan = Some(scan::amendscan);
     })
 });
 
@@ -229,8 +263,7 @@ crate::pg_fn!(vchord_g_prewarm, |fc| {
 // vchordg_verify(regclass) -> text[]: every structural problem found (empty when sound).
 crate::pg_fn!(vchord_g_verify, |fc| {
     let rel = open_index(fc.datum(0) as sys::Oid, c"vchordg");
-    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
-    let (problems, _, _) = vchord_graph::verify(&store);
-    close_index(rel);
+    let (problems, _, _) = vchord_graph::verify(&rel.store());
+    rel.close();
     crate::pg::fmgr::text_array(&problems)
 });

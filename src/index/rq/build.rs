@@ -11,14 +11,14 @@
 //! every list, so participants never wait on each other's pages. The centroids come to the
 //! workers in shared memory, not through the buffer manager.
 use super::*;
-use crate::pg::buffer::Rel;
+use crate::pg::build::{Row, populate, table_scan};
 use crate::pg::guard::report;
 use crate::pg::memcxt::TempContext;
 use vchord_ivf::{Meta, Router, Writer};
 use vchord_kmeans::{Matrix, Params};
 use vchord_rabitq::{Rng, Rotation};
 
-const SEED: u64 = 0x5EED_0F_1157;
+const SEED: u64 = 0x005E_ED0F_1157;
 
 /// Rows of `dims` dimensions the sample may hold: most of maintenance_work_mem (`mem` bytes);
 /// the rest is k-means' own state.
@@ -40,72 +40,60 @@ struct SampleState {
     cxt: TempContext,
 }
 
-unsafe extern "C-unwind" fn sample_callback(
-    _index: sys::Relation,
-    tid: sys::ItemPointer,
-    values: *mut sys::Datum,
-    isnull: *mut bool,
-    alive: bool,
-    state: *mut c_void,
-) {
-    unsafe {
-        boundary(|| {
-            let st = &mut *(state as *mut SampleState);
-            // Never read a row the snapshot cannot see: its TOAST may be gone.
-            if *isnull || !alive {
-                return;
+/// The first scan's visit of a row: reservoir sampling.
+fn sample_row(st: &mut SampleState, row: &Row) {
+    // Never read a row the snapshot cannot see: its TOAST may be gone.
+    let Some(d) = row.value(0).filter(|_| row.alive) else {
+        return;
+    };
+    st.seen += 1;
+    if st.seen.is_multiple_of(1024) {
+        crate::pg::check_for_interrupts();
+    }
+    // Reservoir sampling: keep the row with probability capacity / seen.
+    let slot = if st.sample.len() < st.capacity {
+        None
+    } else {
+        let j = st.rng.below(st.seen) as usize;
+        if j >= st.capacity {
+            return;
+        }
+        Some(j)
+    };
+    let (elem, metric) = (st.elem, st.metric);
+    let SampleState {
+        cxt,
+        sample,
+        dims,
+        capacity,
+        mem,
+        expected,
+        ..
+    } = st;
+    // Straight from the row into the sample (no copy in between for a vector).
+    let at = cxt.run(|| {
+        with_key_floats(elem, d, |v| {
+            if *dims == 0 {
+                // No typmod: the first row tells the dimensions, and so the memory per row.
+                *dims = v.len() as u32;
+                *capacity = (*capacity).min(sample_budget(*mem, *dims) as usize);
+                *sample = Matrix::with_capacity(v.len(), (*capacity).min(*expected));
             }
-            st.seen += 1;
-            if st.seen % 1024 == 0 {
-                crate::pg::check_for_interrupts();
-            }
-            // Reservoir sampling: keep the row with probability capacity / seen.
-            let slot = if st.sample.len() < st.capacity {
-                None
-            } else {
-                let j = st.rng.below(st.seen) as usize;
-                if j >= st.capacity {
-                    return;
+            check_row_dims(*dims, v.len(), row.tid);
+            match slot {
+                None => {
+                    sample.push(v);
+                    sample.len() - 1
                 }
-                Some(j)
-            };
-            let d = *values;
-            let (elem, metric) = (st.elem, st.metric);
-            let SampleState {
-                cxt,
-                sample,
-                dims,
-                capacity,
-                mem,
-                expected,
-                ..
-            } = st;
-            // Straight from the row into the sample (no copy in between for a vector).
-            let row = cxt.run(|| {
-                with_key_floats(elem, d, |v| {
-                    if *dims == 0 {
-                        // No typmod: the first row tells the dimensions, and so the memory per row.
-                        *dims = v.len() as u32;
-                        *capacity = (*capacity).min(sample_budget(*mem, *dims) as usize);
-                        *sample = Matrix::with_capacity(v.len(), (*capacity).min(*expected));
-                    }
-                    check_row_dims(*dims, v.len(), tid);
-                    match slot {
-                        None => {
-                            sample.push(v);
-                            sample.len() - 1
-                        }
-                        Some(j) => {
-                            sample.row_mut(j).copy_from_slice(v);
-                            j
-                        }
-                    }
-                })
-            });
-            if metric == Metric::Cos {
-                vchord_kmeans::normalize(st.sample.row_mut(row));
+                Some(j) => {
+                    sample.row_mut(j).copy_from_slice(v);
+                    j
+                }
             }
         })
+    });
+    if metric == Metric::Cos {
+        vchord_kmeans::normalize(st.sample.row_mut(at));
     }
 }
 
@@ -121,9 +109,9 @@ struct InsertState {
     done: i64,
     /// Rows not yet added to the shared count (parallel builds).
     unshared: u64,
-    /// The parallel build's shared state, or null.
-    #[cfg_attr(not(pg_ge17), allow(dead_code))]
-    shared: *mut c_void,
+    /// The parallel build's shared state.
+    #[cfg(pg_ge17)]
+    shared: Option<crate::pg::build::Shared>,
     /// Reports progress (the leader, or a serial build).
     leader: bool,
     /// Each list's codes waiting to fill a fast-scan block, or none where the blocks of
@@ -137,7 +125,7 @@ impl InsertState {
     fn new(elem: Elem, store: Rel, meta: Meta, mut router: Router, chain: usize) -> InsertState {
         let lists = router.leaves().len();
         let participants = router.leaves().first().map_or(1, |l| l.chains.len().max(1));
-        let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
+        let mem = maintenance_work_mem();
         let need = lists as u64 * (meta.batch_bytes() as u64 + 32 * 48);
         let batches = (meta.block_len().is_some() && need <= mem / 2 / participants as u64)
             .then(|| vec![vec![]; lists]);
@@ -151,7 +139,8 @@ impl InsertState {
             chain,
             done: 0,
             unshared: 0,
-            shared: std::ptr::null_mut(),
+            #[cfg(pg_ge17)]
+            shared: None,
             leader: true,
             cxt: TempContext::new(c"vchordrq build"),
         }
@@ -161,10 +150,8 @@ impl InsertState {
     /// pg_stat_progress_create_index when this is the leader.
     fn count(&mut self) {
         #[cfg(pg_ge17)]
-        if !self.shared.is_null() {
-            let n = std::mem::take(&mut self.unshared);
-            let total =
-                unsafe { pg_try(|| sys::vchord_shim_parallel_add_rows(self.shared.cast(), n)) };
+        if let Some(shared) = self.shared {
+            let total = shared.add_rows(std::mem::take(&mut self.unshared));
             if self.leader {
                 progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, total as i64);
             }
@@ -187,83 +174,61 @@ impl InsertState {
     }
 }
 
-unsafe extern "C-unwind" fn insert_callback(
-    _index: sys::Relation,
-    tid: sys::ItemPointer,
-    values: *mut sys::Datum,
-    isnull: *mut bool,
-    _alive: bool,
-    state: *mut c_void,
-) {
-    unsafe {
-        boundary(|| {
-            let st = &mut *(state as *mut InsertState);
-            if *isnull {
-                return;
-            }
-            let d = *values;
-            let elem = st.elem;
-            let (v, bytes) = st.cxt.run(|| read_key(elem, d));
-            check_row_dims(st.meta.dims, v.len(), tid);
-            let x = vchord_ivf::prepare(&st.meta, &st.rot, &v);
-            let leaf = st.router.route(st.meta.metric, &x);
-            let l = &mut st.router.leaves()[leaf];
-            match &mut st.batches {
-                Some(b) => vchord_ivf::insert_batched(
-                    &st.store,
-                    &st.meta,
-                    l,
-                    st.chain,
-                    &x,
-                    &bytes,
-                    tid_of(&*tid),
-                    &mut b[leaf],
-                ),
-                None => vchord_ivf::insert(
-                    &st.store,
-                    &st.meta,
-                    l,
-                    st.chain,
-                    Writer::Owner,
-                    &x,
-                    &bytes,
-                    tid_of(&*tid),
-                ),
-            }
-            st.done += 1;
-            st.unshared += 1;
-            if st.done % 256 == 0 {
-                crate::pg::check_for_interrupts();
-                st.count();
-            }
-        })
+/// The second scan's visit of a row: to its list.
+fn insert_row(st: &mut InsertState, row: &Row) {
+    let Some(d) = row.value(0) else {
+        return;
+    };
+    let tid = row.tid;
+    let elem = st.elem;
+    let (v, bytes) = st.cxt.run(|| read_key(elem, d));
+    check_row_dims(st.meta.dims, v.len(), tid);
+    let x = vchord_ivf::prepare(&st.meta, &st.rot, &v);
+    let leaf = st.router.route(st.meta.metric, &x);
+    let l = &mut st.router.leaves()[leaf];
+    match &mut st.batches {
+        Some(b) => vchord_ivf::insert_batched(
+            &st.store,
+            &st.meta,
+            l,
+            st.chain,
+            &x,
+            &bytes,
+            tid,
+            &mut b[leaf],
+        ),
+        None => vchord_ivf::insert(
+            &st.store,
+            &st.meta,
+            l,
+            st.chain,
+            Writer::Owner,
+            &x,
+            &bytes,
+            tid,
+        ),
+    }
+    st.done += 1;
+    st.unshared += 1;
+    if st.done % 256 == 0 {
+        crate::pg::check_for_interrupts();
+        st.count();
     }
 }
 
-pub unsafe extern "C-unwind" fn ambuild(
-    heap: sys::Relation,
-    index: sys::Relation,
-    info: *mut sys::IndexInfo,
-) -> *mut sys::IndexBuildResult {
-    unsafe { boundary(|| build(heap, index, info)) }
-}
-
-fn build(
-    heap: sys::Relation,
-    index: sys::Relation,
-    info: *mut sys::IndexInfo,
-) -> *mut sys::IndexBuildResult {
+/// ambuild: returns (heap tuples, index tuples).
+pub fn build(heap: Relation, index: Relation, info: IndexInfo) -> (f64, f64) {
     let store = new_index_store(index).reserving();
     let (elem, metric) = opclass_of(index);
     let opts: Options = index_options(index);
-    let typmod = unsafe { sys::vchord_shim_index_typmod(index) };
+    let typmod = index.typmod();
     let i = &opts.build.internal;
 
     // 1. Sample.
     let t0 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_SAMPLE);
     let dims0 = if typmod > 0 { typmod as u32 } else { 0 };
-    let reltuples = table_rows(heap) as u64;
+    let reltuples = heap.reltuples() as u64;
     // The sample k-means will use: `sampling_factor` rows per leaf list. Without a set list
     // count the lists follow the row count, known only after the scan: the table's estimate
     // plus a tenth (fresh memory is slow to fault in; a larger table gets a few rows fewer
@@ -273,7 +238,7 @@ fn build(
         None => options::auto_lists(reltuples.max(1)) as u64 * i.sampling_factor as u64 * 11 / 10,
     }
     .max(1);
-    let mem = unsafe { sys::vchord_shim_maintenance_work_mem() } as u64 * 1024;
+    let mem = maintenance_work_mem();
     let capacity = wanted.min(sample_budget(mem, dims0)).min(1 << 24) as usize;
     // Room for the whole sample at once (a little over the table's estimate of its rows).
     let expected = (reltuples + reltuples / 8 + 1024).min(usize::MAX as u64) as usize;
@@ -295,14 +260,8 @@ fn build(
         i.build_threads,
         cfg!(pg_ge17).then(|| planned_workers(info)),
     );
-    let helper = (threads > 1 && st.sample.data.capacity() > 0).then(|| {
-        let d = &st.sample.data;
-        populate(d.as_ptr() as usize, d.capacity() * 4)
-    });
-    let stp: *mut SampleState = &raw mut st;
-    unsafe {
-        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(sample_callback), stp.cast()))
-    };
+    let helper = (threads > 1 && st.sample.data.capacity() > 0).then(|| populate(&st.sample.data));
+    table_scan(heap, index, info, &mut |row| sample_row(&mut st, row));
     // (On an error the helper is left to finish alone: it cannot harm the freed memory.)
     if let Some(h) = helper {
         let _ = h.join();
@@ -429,7 +388,7 @@ fn build(
     let (reltuples, indtuples, participants) = insert_rows(heap, index, info, &mut ist, workers);
     drop(ist);
     let t3 = std::time::Instant::now();
-    super::super::log_built_index(index);
+    index.store().log_all();
     report(
         sys::DEBUG1,
         &format!(
@@ -443,106 +402,49 @@ fn build(
             t3.elapsed().as_secs_f64()
         ),
     );
-    build_result(reltuples, indtuples)
-}
-
-/// A thread that faults in `len` bytes at `addr` for writing, leaving what they hold alone
-/// (MADV_POPULATE_WRITE, Linux 5.14+; elsewhere it does nothing and the writer faults them).
-/// Harmless whatever the memory has become meanwhile: the contents never change.
-fn populate(addr: usize, len: usize) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        block_signals();
-        #[cfg(target_os = "linux")]
-        unsafe {
-            let start = addr & !4095;
-            libc::madvise(
-                start as *mut libc::c_void,
-                len + (addr - start),
-                libc::MADV_POPULATE_WRITE,
-            );
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = (addr, len);
-    })
+    (reltuples, indtuples)
 }
 
 /// The workers the planner gave this build (plan_create_index_workers: 0 before 17).
-fn planned_workers(info: *mut sys::IndexInfo) -> usize {
-    #[cfg(pg_ge17)]
-    {
-        let n = unsafe { sys::vchord_shim_build_workers(info) }.max(0) as usize;
-        n.min(vchord_ivf::MAX_CHAINS - 1)
-    }
-    #[cfg(not(pg_ge17))]
-    {
-        let _ = info;
-        0
-    }
+fn planned_workers(info: IndexInfo) -> usize {
+    info.planned_workers().min(vchord_ivf::MAX_CHAINS - 1)
 }
 
 /// The second scan: every row to its list. Returns heap tuples seen, rows indexed and the
 /// number of participants.
 fn insert_rows(
-    heap: sys::Relation,
-    index: sys::Relation,
-    info: *mut sys::IndexInfo,
+    heap: Relation,
+    index: Relation,
+    info: IndexInfo,
     ist: &mut InsertState,
     workers: usize,
 ) -> (f64, f64, usize) {
-    let ip: *mut InsertState = ist;
     #[cfg(pg_ge17)]
     if workers > 0 {
         let t0 = std::time::Instant::now();
         let payload = ist.router.to_bytes();
-        let concurrent = unsafe { sys::vchord_shim_build_concurrent(info) };
-        let p = unsafe {
-            pg_try(|| {
-                sys::vchord_shim_parallel_begin(
-                    heap,
-                    index,
-                    concurrent,
-                    workers as c_int,
-                    c"vchordrq_parallel_build_main".as_ptr(),
-                    payload.as_ptr().cast(),
-                    payload.len(),
-                )
-            })
-        };
+        let entry = c"vchordrq_parallel_build_main";
+        let parallel = crate::pg::build::begin(heap, index, info, workers, entry, &payload);
         drop(payload);
-        if !p.is_null() {
+        if let Some(p) = parallel {
             // The leader takes part as participant 0.
-            let shared = unsafe { sys::vchord_shim_parallel_shared(p) };
-            let participants = unsafe { sys::vchord_shim_parallel_participants(p) } as usize;
-            ist.shared = shared.cast();
+            let shared = p.shared();
+            let participants = p.participants();
+            ist.shared = Some(shared);
             let t1 = std::time::Instant::now();
             // With a worker for every core, the leader scanning too would only make the
             // processes take turns on the cores (on 2 cores, 2 workers alone index MiniLM's
             // rows in 1.0 s; with the leader, 1.2 s): it waits, and reports progress.
             let scans = participants - 1 < cores();
             let reltuples = if scans {
-                unsafe {
-                    pg_try(|| {
-                        sys::vchord_shim_parallel_scan(
-                            heap,
-                            index,
-                            shared,
-                            Some(insert_callback),
-                            ip.cast(),
-                            true,
-                        )
-                    })
-                }
+                shared.scan(heap, index, true, &mut |row| insert_row(ist, row))
             } else {
                 0.0
             };
             ist.finish();
             let t2 = std::time::Instant::now();
-            let done = ist.done as f64;
-            let (mut rt, mut it) = (0f64, 0f64);
-            unsafe {
-                pg_try(|| sys::vchord_shim_parallel_done(shared, reltuples, done));
-                pg_try(|| sys::vchord_shim_parallel_end(p, &mut rt, &mut it));
-            }
+            shared.done(reltuples, ist.done as f64);
+            let (rt, it) = p.end();
             progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, it as i64);
             // Every participant left a partly filled code page in each list.
             let t3 = std::time::Instant::now();
@@ -567,57 +469,33 @@ fn insert_rows(
         }
     }
     let _ = workers;
-    let reltuples = unsafe {
-        pg_try(|| sys::vchord_shim_build_scan(heap, index, info, Some(insert_callback), ip.cast()))
-    };
+    let reltuples = table_scan(heap, index, info, &mut |row| insert_row(ist, row));
     ist.finish();
     (reltuples, ist.done as f64, 1)
 }
 
-/// A parallel build's worker (PostgreSQL starts it by this name in this library): joins the
-/// table scan as participant 1 + its worker number, with the centroids from shared memory.
+/// A parallel build's worker: joins the table scan as participant 1 + its worker number,
+/// with the centroids from shared memory (PostgreSQL starts it through
+/// `crate::pg::build::vchordrq_parallel_build_main`).
 #[cfg(pg_ge17)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn vchordrq_parallel_build_main(
-    _seg: *mut sys::dsm_segment,
-    toc: *mut sys::shm_toc,
-) {
-    unsafe { boundary(|| parallel_worker(toc)) }
-}
-
-#[cfg(pg_ge17)]
-fn parallel_worker(toc: *mut sys::shm_toc) {
-    let mut w = std::mem::MaybeUninit::<sys::VchordWorker>::zeroed();
-    let wp = w.as_mut_ptr();
-    unsafe { pg_try(|| sys::vchord_shim_worker_begin(toc, wp)) };
-    let w = unsafe { w.assume_init() };
-    let payload = unsafe { std::slice::from_raw_parts(w.payload.cast::<u8>(), w.payload_len) };
-    let Some(router) = Router::from_bytes(payload) else {
+pub fn parallel_worker(w: crate::pg::build::Worker) {
+    let Some(router) = Router::from_bytes(w.payload()) else {
         error(
             ERRCODE_INTERNAL_ERROR,
             "vchordrq: a parallel build worker found unreadable shared state",
         );
     };
     let t0 = std::time::Instant::now();
-    let store = unsafe { Rel::new(w.index) }.for_build().reserving();
-    let meta = vchord_ivf::read_meta(&store).or_corrupt(w.index);
-    let (elem, _) = opclass_of(w.index);
-    let mut st = InsertState::new(elem, store, meta, router, w.participant as usize);
-    st.shared = w.shared.cast();
+    let (heap, index) = (w.heap(), w.index());
+    let store = index.store().for_build().reserving();
+    let meta = vchord_ivf::read_meta(&store).or_corrupt(index);
+    let (elem, _) = opclass_of(index);
+    let mut st = InsertState::new(elem, store, meta, router, w.participant());
+    st.shared = Some(w.shared());
     st.leader = false;
-    let stp: *mut InsertState = &raw mut st;
-    let reltuples = unsafe {
-        pg_try(|| {
-            sys::vchord_shim_parallel_scan(
-                w.heap,
-                w.index,
-                w.shared,
-                Some(insert_callback),
-                stp.cast(),
-                false,
-            )
-        })
-    };
+    let reltuples = w
+        .shared()
+        .scan(heap, index, false, &mut |row| insert_row(&mut st, row));
     st.finish();
     let done = st.done as f64;
     drop(st);
@@ -625,27 +503,18 @@ fn parallel_worker(toc: *mut sys::shm_toc) {
         sys::DEBUG1,
         &format!(
             "vchordrq parallel build: worker {} indexed {} rows in {:.2} s",
-            w.participant,
+            w.participant(),
             done,
             t0.elapsed().as_secs_f64()
         ),
     );
-    let wp: *const sys::VchordWorker = &w;
-    unsafe {
-        pg_try(|| sys::vchord_shim_parallel_done(w.shared, reltuples, done));
-        pg_try(|| sys::vchord_shim_worker_end(wp.cast_mut()));
-    }
+    w.shared().done(reltuples, done);
+    w.end();
 }
 
 /// The init fork of an unlogged index: an empty copy of the main fork's skeleton (ambuild has
 /// run), so that after a crash resets the index it keeps its lists.
-pub unsafe extern "C-unwind" fn ambuildempty(index: sys::Relation) {
-    unsafe {
-        boundary(|| {
-            let main = Rel::new(index);
-            let (meta, tree, chains) = vchord_ivf::skeleton(&main).or_corrupt(index);
-            let init = Rel::init_fork(index);
-            vchord_ivf::create(&init, meta, &tree, true, chains);
-        })
-    }
+pub fn build_empty(index: Relation) {
+    let (meta, tree, chains) = vchord_ivf::skeleton(&index.store()).or_corrupt(index);
+    vchord_ivf::create(&index.init_fork(), meta, &tree, true, chains);
 }

@@ -1,15 +1,13 @@
 //! amcostestimate: the planner should take a vchordrq index for `ORDER BY v <op> q LIMIT n`
 //! and never for anything else.
 use super::*;
-use crate::pg::buffer::Rel;
 
-crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
+pub fn costs(info: &PathInfo, index: Relation) -> Costs {
     // What a scan reads: the codes of the probed lists (probes over lists, per level, of the
     // index's code bytes; the vectors kept beside them are read only for reranks, below).
     // Counting the vectors' pages too priced a 784-d index 18x over and lost it to a
     // sequential scan whose detoasting the planner does not see.
-    let store = unsafe { Rel::new(index) };
-    let (fraction, share) = match vchord_ivf::read_meta(&store) {
+    let (fraction, share) = match vchord_ivf::read_meta(&index.store()) {
         Ok(meta) => {
             let set = settings(index, &meta);
             let fraction = meta
@@ -34,4 +32,4 @@ crate::am_costestimate!(ENABLE_SCAN.get(), |info, index| {
         pages: read,
         selectivity: 1.0,
     }
-});
+}

@@ -7,10 +7,16 @@ mod scan;
 mod vacuum;
 
 use super::*;
+use crate::index::scan::ScanState;
+use crate::pg::buffer::Rel;
 use crate::pg::guc::{self, Guc};
-use crate::pg::{boundary, pg_try};
-use std::ffi::{CStr, c_char, c_int, c_void};
+use crate::pg::scan::ScanDesc;
+use std::ffi::{c_char, c_int};
+use vchord_ivf::Search;
 use vchord_ivf::options::{self, Options};
+
+#[cfg(pg_ge17)]
+pub(crate) use build::parallel_worker;
 
 // ---- settings --------------------------------------------------------------------------
 
@@ -20,36 +26,20 @@ static MAX_SCAN_TUPLES: Guc<c_int> = Guc::new(-1);
 static ENABLE_SCAN: Guc<bool> = Guc::new(true);
 static STRICT_ORDER: Guc<bool> = Guc::new(true);
 
-unsafe extern "C-unwind" fn check_probes(
-    newval: *mut *mut c_char,
-    _extra: *mut *mut c_void,
-    _source: sys::GucSource::Type,
-) -> bool {
-    unsafe {
-        boundary(|| {
-            let v = if (*newval).is_null() {
-                String::new()
-            } else {
-                CStr::from_ptr(*newval).to_string_lossy().into_owned()
-            };
-            match options::parse_probes(&v) {
-                Ok(_) => true,
-                Err(e) => {
-                    guc::check_detail(&e);
-                    false
-                }
-            }
-        })
+/// `vchordrq.probes` takes what `parse_probes` reads.
+struct Probes;
+impl guc::StringCheck for Probes {
+    fn check(value: &str) -> Result<(), String> {
+        options::parse_probes(value).map(|_| ())
     }
 }
 
 pub fn init() {
-    guc::define_string(
+    guc::define_string::<Probes>(
         c"vchordrq.probes",
         c"Lists to probe per level, e.g. '10' or '8,64'; empty: the index's default.",
         &PROBES,
         c"",
-        Some(check_probes),
     );
     guc::define_real(
         c"vchordrq.epsilon",
@@ -75,7 +65,7 @@ pub fn init() {
         c"Scans never return a row nearer than one already returned (off: such rows are returned too).",
         &STRICT_ORDER,
     );
-    let kind = register_options(c"vchordrq options, in TOML", validate_options::<Options>);
+    let kind = crate::pg::reloptions::register::<Rq>(c"vchordrq options, in TOML");
     RELOPT_KIND.with(|k| k.set(kind));
 }
 
@@ -94,7 +84,7 @@ pub struct Settings {
 /// `meta` with the index's `[search]` defaults as its options say now, so that `ALTER INDEX
 /// ... SET (options = ...)` changes them for new scans at once (the meta page keeps the copy
 /// made at build time).
-fn current_search(index: sys::Relation, meta: &vchord_ivf::Meta) -> vchord_ivf::Meta {
+fn current_search(index: Relation, meta: &vchord_ivf::Meta) -> vchord_ivf::Meta {
     let o: Options = index_options(index);
     vchord_ivf::Meta {
         probes: o.search.probes,
@@ -105,7 +95,7 @@ fn current_search(index: sys::Relation, meta: &vchord_ivf::Meta) -> vchord_ivf::
 }
 
 /// Search settings for a scan of `index`: set GUCs win over the index's `[search]` defaults.
-pub fn settings(index: sys::Relation, meta: &vchord_ivf::Meta) -> Settings {
+pub fn settings(index: Relation, meta: &vchord_ivf::Meta) -> Settings {
     let meta = &current_search(index, meta);
     let probes = options::parse_probes(&PROBES.string()).unwrap_or_default();
     let epsilon = guc::set_or(c"vchordrq.epsilon", EPSILON.get() as f32, meta.epsilon);
@@ -122,45 +112,77 @@ pub fn settings(index: sys::Relation, meta: &vchord_ivf::Meta) -> Settings {
     }
 }
 
-// ---- options ---------------------------------------------------------------------------
-
-unsafe extern "C-unwind" fn amoptions(reloptions: sys::Datum, validate: bool) -> *mut sys::bytea {
-    unsafe {
-        boundary(|| build_options::<Options>(reloptions, validate, RELOPT_KIND.with(|k| k.get())))
-    }
-}
+// ---- the access method -------------------------------------------------------------------
 
 pub const PHASE_SAMPLE: i64 = 2;
 pub const PHASE_KMEANS: i64 = 3;
 pub const PHASE_INSERT: i64 = 4;
 
-unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
-    let names = [
+/// vchordrq, as `crate::pg::am` calls it.
+pub struct Rq;
+
+impl IndexAm for Rq {
+    const NAME: &'static str = "vchordrq";
+    const PHASES: &'static [(i64, &'static std::ffi::CStr)] = &[
         (PHASE_SAMPLE, c"sampling rows"),
         (PHASE_KMEANS, c"clustering (k-means)"),
         (PHASE_INSERT, c"inserting rows"),
     ];
-    unsafe { boundary(|| phase_name(phase, &names)) }
+    const OPTIONS_EXAMPLE: &'static str = <Options as AmOptions>::EXAMPLE;
+    type Scan = ScanState<Search, ()>;
+
+    fn relopt_kind() -> sys::relopt_kind::Type {
+        RELOPT_KIND.with(|k| k.get())
+    }
+    fn validate_options(text: &str) {
+        parse_options::<Options>(text);
+    }
+    fn build(heap: Relation, index: Relation, info: IndexInfo) -> (f64, f64) {
+        build::build(heap, index, info)
+    }
+    fn build_empty(index: Relation) {
+        build::build_empty(index)
+    }
+    fn insert(index: Relation, values: &[Option<sys::Datum>], tid: Addr) {
+        insert::insert(index, values, tid)
+    }
+    fn bulk_delete(
+        store: &Rel,
+        dead: &mut dyn FnMut(Addr) -> bool,
+    ) -> vchord_base::Result<(u64, u64)> {
+        vacuum::bulk_delete(store, dead)
+    }
+    fn vacuum_tidy(store: &Rel) -> vchord_base::Result<()> {
+        vacuum::tidy(store)
+    }
+    fn vacuum_count(store: &Rel) -> vchord_base::Result<u64> {
+        vchord_ivf::count_entries(store).map(|(_, n)| n)
+    }
+    fn enabled() -> bool {
+        ENABLE_SCAN.get()
+    }
+    fn costs(info: &PathInfo, index: Relation) -> Costs {
+        cost::costs(info, index)
+    }
+    fn begin_scan(index: Relation) -> Self::Scan {
+        crate::index::scan::begin(index)
+    }
+    fn rescan(scan: ScanDesc, st: &mut Self::Scan) {
+        crate::index::scan::rescan(scan, st)
+    }
+    fn gettuple(scan: ScanDesc, st: &mut Self::Scan) -> bool {
+        scan::gettuple(scan, st)
+    }
+    fn end_scan(st: &mut Self::Scan) {
+        crate::index::scan::end(st)
+    }
 }
 
 // ---- handler ---------------------------------------------------------------------------
 
 crate::pg_fn!(vchord_rq_amhandler, |fc| {
-    am_routine(|a| {
+    crate::pg::am::routine::<Rq>(|a| {
         a.amstrategies = 1;
-        a.ambuild = Some(build::ambuild);
-        a.ambuildempty = Some(build::ambuildempty);
-        a.aminsert = Some(insert::aminsert);
-        a.ambulkdelete = Some(vacuum::ambulkdelete);
-        a.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
-        a.amcostestimate = Some(cost::amcostestimate);
-        a.amoptions = Some(amoptions);
-        a.ambuildphasename = Some(ambuildphasename);
-        a.amvalidate = Some(amvalidate);
-        a.ambeginscan = Some(scan::ambeginscan);
-        a.amrescan = Some(scan::amrescan);
-        a.amgettuple = Some(scan::amgettuple);
-        a.amendscan = Some(scan::amendscan);
         // The planner gives builds workers (see build.rs).
         #[cfg(pg_ge17)]
         {
@@ -197,8 +219,7 @@ crate::pg_fn!(vchord_rq_prewarm, |fc| {
 // vchordrq_verify(regclass) -> text[]: every structural problem found (empty when sound).
 crate::pg_fn!(vchord_rq_verify, |fc| {
     let rel = open_index(fc.datum(0) as sys::Oid, c"vchordrq");
-    let store = unsafe { crate::pg::buffer::Rel::new(rel) };
-    let (problems, _) = vchord_ivf::verify(&store);
-    close_index(rel);
+    let (problems, _) = vchord_ivf::verify(&rel.store());
+    rel.close();
     crate::pg::fmgr::text_array(&problems)
 });
