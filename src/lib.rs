@@ -37,6 +37,7 @@ pub unsafe extern "C-unwind" fn _PG_init() {
 fn init() {
     // dfmgr runs _PG_init before it records the library as loaded, so raising here makes every
     // later attempt (LOAD, CREATE EXTENSION) fail the same clear way.
+    // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries.
     if !unsafe { pg::sys::process_shared_preload_libraries_in_progress } {
         Error::new(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -50,6 +51,7 @@ fn init() {
     testing::init();
     index::rq::init();
     index::g::init();
+    // SAFETY: installs the shim's ProcessUtility hook once, from _PG_init.
     unsafe { pg::sys::vchord_shim_install_utility_hook() };
     for prefix in [c"vchord", c"vchordrq", c"vchordg"] {
         pg::guc::reserve_prefix(prefix);

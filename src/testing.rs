@@ -40,13 +40,16 @@ pg_fn!(vchord_test_pg_error, |fc| {
 #[inline(never)]
 fn parse_bad_int() -> i32 {
     let _inner = DropCounter(&DROPS);
+    // SAFETY: raises an ERROR on purpose; pg_try carries it.
     unsafe { pg_try(|| sys::pg_strtoint32(c"not a number".as_ptr())) }
 }
 
 // The same path without an error.
 pg_fn!(vchord_test_parse_int, |fc| {
     let t = fc.datum(0);
+    // SAFETY: the argument is text, as the SQL signature says.
     let s = unsafe { pg_try(|| sys::text_to_cstring(t as *const sys::text)) };
+    // SAFETY: a NUL-terminated string made just above.
     datum_i32(unsafe { pg_try(|| sys::pg_strtoint32(s)) })
 });
 
@@ -60,6 +63,7 @@ pg_fn!(vchord_test_panic, |fc| {
 // Rust -> fmgr -> Rust that panics -> ERROR -> caught by the outer pg_try -> unwind -> re-throw.
 pg_fn!(vchord_test_nested_panic, |fc| {
     let _g = DropCounter(&DROPS);
+    // SAFETY: calls a function of this library through fmgr; pg_try carries its ERROR.
     unsafe { pg_try(|| sys::DirectFunctionCall1Coll(Some(vchord_test_panic), sys::InvalidOid, 0)) }
 });
 
@@ -79,6 +83,7 @@ pg_fn!(vchord_test_counters, |fc| {
         "drops={} ctx_drops={} catches={} testing_int={}",
         DROPS.load(Relaxed),
         CTX_DROPS.load(Relaxed),
+        // SAFETY: reads a counter of the shim.
         unsafe { sys::vchord_shim_catch_count() },
         TEST_INT.get()
     ))
@@ -90,6 +95,7 @@ pg_fn!(vchord_test_ctx_state, |fc| {
     let fail = fc.bool(0);
     memcxt::own((vec![0u8; 1 << 16], DropCounter(&CTX_DROPS)));
     if fail {
+        // SAFETY: raises an ERROR on purpose; pg_try carries it.
         unsafe { pg_try(|| sys::pg_strtoint32(c"boom".as_ptr())) };
     }
     CTX_DROPS.load(Relaxed) as sys::Datum

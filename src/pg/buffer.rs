@@ -44,6 +44,7 @@ fn line_pointer(off: u16) -> usize {
 #[inline(always)]
 fn prefetch(page: *const Page, at: usize) {
     #[cfg(target_arch = "x86_64")]
+    // SAFETY: the hint reads nothing: `at` is clamped within the page, whose address is valid.
     unsafe {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         _mm_prefetch::<_MM_HINT_T0>(page.cast::<i8>().add(at.min(PAGE_SIZE - 1)));
@@ -103,6 +104,7 @@ impl Rel {
     /// unlogged index, nor under wal_level = minimal, where the commit syncs the file).
     pub fn log_all(self) {
         let rel = self.rel;
+        // SAFETY: an open index whose build has finished writing.
         unsafe { pg_try(|| sys::vchord_shim_log_all_pages(rel)) }
     }
     pub fn raw(self) -> sys::Relation {
@@ -118,6 +120,7 @@ pub struct ReadGuard {
 impl Deref for ReadGuard {
     type Target = Page;
     fn deref(&self) -> &Page {
+        // SAFETY: the page of a buffer this guard keeps pinned and share-locked.
         unsafe { &*self.page }
     }
 }
@@ -128,6 +131,7 @@ impl Drop for ReadGuard {
             return;
         }
         let buf = self.buf;
+        // SAFETY: the guard's pin and lock, released once (errors are carried by pg_try).
         unsafe { pg_try(|| sys::UnlockReleaseBuffer(buf)) }
     }
 }
@@ -146,6 +150,8 @@ pub struct WriteGuard {
 impl Deref for WriteGuard {
     type Target = Page;
     fn deref(&self) -> &Page {
+        // SAFETY: GenericXLog's copy of the page (or the buffer's page), exclusively locked by
+        // this guard.
         unsafe { &*self.page }
     }
 }
@@ -153,6 +159,7 @@ impl Deref for WriteGuard {
 impl DerefMut for WriteGuard {
     fn deref_mut(&mut self) -> &mut Page {
         self.dirty = true;
+        // SAFETY: as `deref`; the exclusive lock makes this the page's only writer.
         unsafe { &mut *self.page }
     }
 }
@@ -163,6 +170,8 @@ impl Drop for WriteGuard {
             return;
         }
         let (buf, state, dirty, log_now) = (self.buf, self.state, self.dirty, self.log_now);
+        // SAFETY: the guard's buffer, pinned and exclusively locked; WAL is written inside a
+        // critical section (no ERROR may escape it), everything else under pg_try.
         unsafe {
             if state.is_null() {
                 if dirty && log_now {
@@ -212,6 +221,7 @@ impl Rel {
     fn register(self, buf: sys::Buffer, flags: i32) -> WriteGuard {
         let rel = self.rel;
         if self.fork == sys::ForkNumber::INIT_FORKNUM || self.bulk {
+            // SAFETY: a pinned buffer's page.
             let page = unsafe { sys::vchord_shim_buffer_page(buf) } as *mut Page;
             return WriteGuard {
                 buf,
@@ -221,6 +231,7 @@ impl Rel {
                 log_now: !self.bulk,
             };
         }
+        // SAFETY: a pinned, exclusively locked buffer of this relation.
         unsafe {
             let (state, page) = pg_try(|| {
                 let state = sys::GenericXLogStart(rel);
@@ -239,6 +250,8 @@ impl Rel {
 
     fn locked(self, blk: u32, mode: u32) -> sys::Buffer {
         let (rel, fork) = (self.rel, self.fork);
+        // SAFETY: an open relation and a block within it (callers check, or take it from a
+        // chain).
         unsafe {
             pg_try(|| {
                 let buf = sys::ReadBufferExtended(
@@ -256,18 +269,21 @@ impl Rel {
 
     fn extend_reserved(&self) -> (u32, WriteGuard) {
         let (rel, fork) = (self.rel, self.fork);
+        // SAFETY: reads the open relation's locator.
         let file = unsafe { sys::vchord_shim_rel_file(rel) };
         let (f, k, next, end) = RESERVED.get();
         if f == file && k == fork && next < end {
             RESERVED.set((f, k, next + 1, end));
             let buf = self.locked(next, sys::BUFFER_LOCK_EXCLUSIVE);
             // Another build's leftovers, were the file reused, would not be empty.
+            // SAFETY: a pinned, exclusively locked buffer.
             if unsafe { sys::vchord_shim_page_is_new(buf) } {
                 return (
                     next,
                     self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32),
                 );
             }
+            // SAFETY: the pin and lock taken just above.
             unsafe { pg_try(|| sys::UnlockReleaseBuffer(buf)) };
         }
         // Batches grow with the relation (a sixteenth of it, up to RESERVE_PAGES), so that a
@@ -278,7 +294,9 @@ impl Rel {
             1
         };
         let mut got = 0u32;
+        // SAFETY: extends the open relation; errors are carried by pg_try.
         let buf = unsafe { pg_try(|| sys::vchord_shim_extend_by(rel, fork, want, &mut got)) };
+        // SAFETY: a buffer pinned just above.
         let blk = unsafe { pg_try(|| sys::BufferGetBlockNumber(buf)) };
         RESERVED.set((file, fork, blk + 1, blk + got.max(1)));
         (blk, self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32))
@@ -291,6 +309,7 @@ impl Store for Rel {
 
     fn read(&self, blk: u32) -> ReadGuard {
         let buf = self.locked(blk, sys::BUFFER_LOCK_SHARE);
+        // SAFETY: a pinned buffer's page.
         let page = unsafe { sys::vchord_shim_buffer_page(buf) } as *const Page;
         ReadGuard { buf, page }
     }
@@ -310,7 +329,9 @@ impl Store for Rel {
         if self.reserve {
             return self.extend_reserved();
         }
+        // SAFETY: extends the open relation; errors are carried by pg_try.
         let buf = unsafe { pg_try(|| sys::vchord_shim_extend(rel, fork)) };
+        // SAFETY: a buffer pinned just above.
         let blk = unsafe { pg_try(|| sys::BufferGetBlockNumber(buf)) };
         (blk, self.register(buf, sys::GENERIC_XLOG_FULL_IMAGE as i32))
     }
@@ -331,6 +352,7 @@ impl Store for Rel {
             let round = &round[..n];
             let mut bufs = [0 as sys::Buffer; PINS_AT_ONCE];
             let (rel, fork) = (self.rel, self.fork);
+            // SAFETY: blocks of this relation (the caller's addresses are sorted and within it).
             unsafe {
                 pg_try(|| {
                     for (i, g) in round.iter().enumerate() {
@@ -346,6 +368,7 @@ impl Store for Rel {
             };
             let mut pages = [std::ptr::null::<Page>(); PINS_AT_ONCE];
             for (i, g) in round.iter().enumerate() {
+                // SAFETY: a buffer pinned just above.
                 pages[i] = unsafe { sys::vchord_shim_buffer_page(bufs[i]) } as *const Page;
                 for a in g.iter() {
                     prefetch(pages[i], line_pointer(a.off));
@@ -355,6 +378,9 @@ impl Store for Rel {
             // prefetch, never a wrong read (the items are read under the lock below).
             for (i, g) in round.iter().enumerate() {
                 for a in g.iter() {
+                    // SAFETY: a volatile read of a line pointer of a pinned page, within the
+                    // page: its value is only a prefetch hint (the items are read under the lock
+                    // below).
                     let lp = unsafe {
                         std::ptr::read_volatile(
                             pages[i].cast::<u8>().add(line_pointer(a.off)).cast::<u32>(),
@@ -372,8 +398,12 @@ impl Store for Rel {
             }
             for (i, g) in round.iter().enumerate() {
                 let buf = bufs[i];
+                // SAFETY: a buffer pinned above; the lock is released below.
                 unsafe { pg_try(|| sys::LockBuffer(buf, sys::BUFFER_LOCK_SHARE as i32)) };
+                // SAFETY: the page of a pinned, share-locked buffer, for the duration of the
+                // call.
                 f(g, unsafe { &*pages[i] });
+                // SAFETY: the pin and lock taken above.
                 unsafe { pg_try(|| sys::UnlockReleaseBuffer(buf)) };
             }
         }
@@ -381,11 +411,13 @@ impl Store for Rel {
 
     fn nblocks(&self) -> u32 {
         let (rel, fork) = (self.rel, self.fork);
+        // SAFETY: the size of an open relation's fork.
         unsafe { pg_try(|| sys::vchord_shim_nblocks(rel, fork)) }
     }
 
     fn yield_point(&self) {
         if self.vacuum {
+            // SAFETY: vacuum's cost delay, from a vacuum's callback.
             unsafe { pg_try(|| sys::vchord_shim_vacuum_delay()) }
         } else {
             super::guard::check_for_interrupts();

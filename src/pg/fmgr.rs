@@ -62,6 +62,7 @@ impl Fc {
         self.0
     }
     pub fn nargs(self) -> usize {
+        // SAFETY: fmgr's FunctionCallInfo for this call.
         unsafe { (*self.0).nargs as usize }
     }
     fn arg(self, n: usize) -> &'static sys::NullableDatum {
@@ -70,6 +71,7 @@ impl Fc {
             "argument {n} requested from a call with {}",
             self.nargs()
         );
+        // SAFETY: `n` is checked against nargs: the args array holds that many entries.
         unsafe { &(*self.0).args.as_slice(n + 1)[n] }
     }
     /// PG_ARGISNULL(n)
@@ -91,6 +93,7 @@ impl Fc {
     }
     /// PG_RETURN_NULL()
     pub fn return_null(self) -> Datum {
+        // SAFETY: fmgr's FunctionCallInfo for this call.
         unsafe { (*self.0).isnull = true };
         0
     }
@@ -98,6 +101,7 @@ impl Fc {
     /// state may be updated in place.
     pub fn in_aggregate(self) -> bool {
         let fcinfo = self.0;
+        // SAFETY: fmgr's FunctionCallInfo; the call only inspects the calling context.
         unsafe { pg_try(|| sys::AggCheckCallContext(fcinfo, std::ptr::null_mut())) != 0 }
     }
 }
@@ -121,6 +125,8 @@ pub fn datum_f32_arg(d: Datum) -> f32 {
 /// PG_DETOAST_DATUM: a 4-byte-header, uncompressed, in-memory copy when needed (so the data
 /// is aligned as the type's typalign says). Returns the pointer and the payload.
 pub fn detoast(d: Datum) -> (*mut sys::varlena, &'static [u8]) {
+    // SAFETY: a datum of a varlena type (as the caller's SQL signature says); the detoasted copy
+    // holds `len` bytes from `data`.
     unsafe {
         let v = pg_try(|| sys::pg_detoast_datum(d as *mut sys::varlena));
         let mut len = 0usize;
@@ -139,6 +145,7 @@ pub fn new_varlena(payload: usize) -> (*mut sys::varlena, &'static mut [u8]) {
             format!("value of {total} bytes is too large"),
         );
     }
+    // SAFETY: a fresh allocation of `total` bytes; its payload follows the 4-byte header.
     unsafe {
         let p = pg_try(|| sys::palloc0(total)) as *mut sys::varlena;
         sys::vchord_shim_set_varsize(p, total);
@@ -165,6 +172,7 @@ pub fn bytea_datum(bytes: &[u8]) -> Datum {
 pub fn array_datum(datums: &[Datum], elemtype: sys::Oid, len: i32, byval: bool) -> Datum {
     let p = datums.as_ptr();
     let n = datums.len() as i32;
+    // SAFETY: `datums` holds `n` elements of the given type, copied by construct_array.
     unsafe {
         pg_try(|| {
             sys::construct_array(

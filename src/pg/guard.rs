@@ -33,6 +33,7 @@ struct TryEnv<F, R> {
 /// are this trampoline, `catch_unwind` and the closure; none of them may own anything with a
 /// destructor, which is why closures given to [`pg_try`] capture only `Copy` data.
 unsafe extern "C-unwind" fn trampoline<F: FnOnce() -> R, R>(arg: *mut c_void) {
+    // SAFETY: `arg` is the TryEnv `pg_try` passed to the shim, alive for this call.
     let env = unsafe { &mut *(arg as *mut TryEnv<F, R>) };
     if let Some(f) = env.f.take() {
         // A Rust panic must never unwind through the C frame that holds PG_TRY's state.
@@ -62,6 +63,7 @@ fn pg_try_impl<F: FnOnce() -> R, R>(f: F) -> R {
     };
     let mut code: c_int = 0;
     let mut msg = [0 as c_char; 256];
+    // SAFETY: the shim runs the trampoline under sigsetjmp and returns false if it longjmp'ed.
     let ok = unsafe {
         sys::vchord_shim_try(
             Some(trampoline::<F, R>),
@@ -72,6 +74,7 @@ fn pg_try_impl<F: FnOnce() -> R, R>(f: F) -> R {
         )
     };
     if !ok {
+        // SAFETY: the shim's message buffer is NUL-terminated.
         let message = unsafe { CStr::from_ptr(msg.as_ptr()) }
             .to_string_lossy()
             .into_owned();
@@ -168,6 +171,8 @@ impl Report {
 
     /// `ereport(ERROR)`; never returns. Only `Copy` data may be alive in the calling frame.
     unsafe fn raise(&self) -> ! {
+        // SAFETY: raising an ERROR from the backend's thread, with no Rust frame left to unwind
+        // above.
         unsafe {
             sys::vchord_shim_ereport(
                 sys::ERROR as c_int,
@@ -214,7 +219,10 @@ fn run<R>(f: impl FnOnce() -> R) -> Outcome<R> {
 pub unsafe fn boundary<R>(f: impl FnOnce() -> R) -> R {
     match run(f) {
         Outcome::Return(r) => r,
+        // SAFETY: re-throws the PostgreSQL error caught by pg_try, at the boundary, with no
+        // destructor pending.
         Outcome::Rethrow => unsafe { sys::vchord_shim_rethrow() },
+        // SAFETY: as above: raised at the boundary with no destructor pending.
         Outcome::Report(report) => unsafe { report.raise() },
     }
 }
@@ -223,6 +231,7 @@ pub unsafe fn boundary<R>(f: impl FnOnce() -> R) -> R {
 pub fn report(level: u32, message: &str) {
     let msg: [u8; MSG] = fixed(message);
     let p = msg.as_ptr();
+    // SAFETY: ereport at a level below ERROR returns.
     unsafe {
         pg_try(|| {
             sys::vchord_shim_ereport(
@@ -241,6 +250,7 @@ pub fn report(level: u32, message: &str) {
 
 /// CHECK_FOR_INTERRUPTS(): may raise an ERROR (query cancel), so it goes through the guard.
 pub fn check_for_interrupts() {
+    // SAFETY: CHECK_FOR_INTERRUPTS; an ERROR it raises is carried by pg_try.
     unsafe { pg_try(|| sys::vchord_shim_check_for_interrupts()) }
 }
 

@@ -10,6 +10,8 @@ pub struct Guc<T>(UnsafeCell<T>);
 
 // PostgreSQL backends are single-threaded: only the backend's main thread reads or writes GUC
 // storage (worker threads receive copies of the values they need).
+// SAFETY: PostgreSQL backends are single-threaded: only the backend's main thread reads or writes
+// GUC storage (worker threads receive copies of the values they need).
 unsafe impl<T> Sync for Guc<T> {}
 
 impl<T: Copy> Guc<T> {
@@ -17,6 +19,7 @@ impl<T: Copy> Guc<T> {
         Guc(UnsafeCell::new(boot))
     }
     pub fn get(&self) -> T {
+        // SAFETY: the backend's thread is the only one that touches the cell (see the Sync impl).
         unsafe { *self.0.get() }
     }
     fn ptr(&'static self) -> *mut T {
@@ -34,6 +37,7 @@ pub fn define_int(
 ) {
     let boot = var.get();
     let p = var.ptr();
+    // SAFETY: registers a static variable PostgreSQL writes from the backend's thread.
     unsafe {
         pg_try(|| {
             sys::DefineCustomIntVariable(
@@ -58,6 +62,7 @@ pub fn define_int(
 pub fn define_bool(name: &'static CStr, short: &'static CStr, var: &'static Guc<bool>) {
     let boot = var.get();
     let p = var.ptr();
+    // SAFETY: as `define_int`.
     unsafe {
         pg_try(|| {
             sys::DefineCustomBoolVariable(
@@ -86,6 +91,7 @@ pub fn define_real(
 ) {
     let boot = var.get();
     let p = var.ptr();
+    // SAFETY: as `define_int`.
     unsafe {
         pg_try(|| {
             sys::DefineCustomRealVariable(
@@ -109,6 +115,7 @@ pub fn define_real(
 /// Reserve a prefix: settings under it that vchord did not define are rejected (PG 15+), or
 /// warned about (PG 14).
 pub fn reserve_prefix(prefix: &'static CStr) {
+    // SAFETY: a static prefix string.
     unsafe {
         #[cfg(pg_ge15)]
         pg_try(|| sys::MarkGUCPrefixReserved(prefix.as_ptr()));
@@ -155,6 +162,7 @@ pub fn define_string<C: StringCheck>(
 ) {
     let check: sys::GucStringCheckHook = Some(check_string::<C>);
     let p = var.ptr();
+    // SAFETY: as `define_int`; the check hook is a Rust callback behind the error boundary.
     unsafe {
         pg_try(|| {
             sys::DefineCustomStringVariable(
@@ -180,6 +188,7 @@ impl Guc<*mut std::ffi::c_char> {
         if p.is_null() {
             return String::new();
         }
+        // SAFETY: a string setting's value is NUL-terminated (or null, checked above).
         unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
@@ -187,6 +196,7 @@ impl Guc<*mut std::ffi::c_char> {
 /// True when the setting has been set (by SET, a configuration file, ...), not at its
 /// built-in default.
 pub fn is_set(name: &'static CStr) -> bool {
+    // SAFETY: a static setting name.
     unsafe { pg_try(|| sys::vchord_shim_guc_is_set(name.as_ptr())) }
 }
 
@@ -204,5 +214,6 @@ pub fn set_or<T>(name: &'static CStr, value: T, default: Option<T>) -> T {
 pub fn check_detail(msg: &str) {
     let c = std::ffi::CString::new(msg.replace('\0', "?")).unwrap();
     let p = c.as_ptr();
+    // SAFETY: a NUL-terminated message, copied by the GUC machinery.
     unsafe { pg_try(|| sys::vchord_shim_guc_check_detail(p)) };
 }

@@ -6,6 +6,7 @@ use std::ffi::c_void;
 
 unsafe extern "C-unwind" fn drop_boxed<T>(arg: *mut c_void) {
     // Reset callbacks run during abort processing too: nothing may escape from here.
+    // SAFETY: `arg` is the box `own_in` registered, dropped once, by its context's reset.
     let _ = std::panic::catch_unwind(|| unsafe { drop(Box::from_raw(arg as *mut T)) });
 }
 
@@ -16,6 +17,8 @@ unsafe extern "C-unwind" fn drop_boxed<T>(arg: *mut c_void) {
 /// `cxt` must be a live memory context.
 pub unsafe fn own_in<T: 'static>(cxt: sys::MemoryContext, value: T) -> *mut T {
     let ptr = Box::into_raw(Box::new(value));
+    // SAFETY: `cxt` is live (the caller's promise); the callback is allocated in it, so it lives
+    // exactly as long as the value it drops.
     unsafe {
         let cb = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pg_try(|| sys::MemoryContextAllocZero(cxt, size_of::<sys::MemoryContextCallback>()))
@@ -36,6 +39,7 @@ pub unsafe fn own_in<T: 'static>(cxt: sys::MemoryContext, value: T) -> *mut T {
 
 /// `value` owned by the current memory context (see [`own_in`]).
 pub fn own<T: 'static>(value: T) -> *mut T {
+    // SAFETY: the current memory context is always live.
     unsafe { own_in(sys::CurrentMemoryContext, value) }
 }
 
@@ -45,6 +49,7 @@ pub struct TempContext(sys::MemoryContext);
 
 impl TempContext {
     pub fn new(name: &'static std::ffi::CStr) -> TempContext {
+        // SAFETY: creates a child of the current context.
         let cxt = unsafe {
             let parent = sys::CurrentMemoryContext;
             pg_try(|| {
@@ -66,9 +71,11 @@ impl TempContext {
         struct Restore(sys::MemoryContext);
         impl Drop for Restore {
             fn drop(&mut self) {
+                // SAFETY: restores the context that was current, on the backend's thread.
                 unsafe { sys::CurrentMemoryContext = self.0 };
             }
         }
+        // SAFETY: switches to this live context on the backend's thread; `Restore` switches back.
         let _restore = unsafe {
             let old = sys::CurrentMemoryContext;
             sys::CurrentMemoryContext = self.0;
@@ -77,6 +84,7 @@ impl TempContext {
         let r = f();
         let cxt = self.0;
         if !std::thread::panicking() {
+            // SAFETY: this live context, no longer current.
             unsafe { pg_try(|| sys::MemoryContextReset(cxt)) };
         }
         r
@@ -88,6 +96,7 @@ impl Drop for TempContext {
         // On an error path the parent's reset frees it.
         if !std::thread::panicking() {
             let cxt = self.0;
+            // SAFETY: this context, created by `new`, deleted once.
             unsafe { pg_try(|| sys::MemoryContextDelete(cxt)) };
         }
     }

@@ -73,21 +73,7 @@ fn build_index(
     labels: &dyn Fn(usize) -> Vec<i16>,
 ) -> (MemStore, Meta) {
     let r = rows(data, labels);
-    let d = Data {
-        dims: r.dims,
-        metric: meta.metric,
-        vectors: &r.vectors,
-        labels: &r.labels,
-    };
-    let p = Params {
-        m: meta.m as usize,
-        label_slots: meta.label_slots as usize,
-        ef_construction: meta.ef_construction as usize,
-        alpha: meta.alpha,
-        threads: 2,
-        on_thread: None,
-    };
-    let g = build::build(&d, &p, &mut |_| {});
+    let g = build_graph(&meta, &r, 2, None, &mut |_| {});
     let s = MemStore::new();
     let meta = write(&s, meta, &r, &g, &mut |_| {}).unwrap();
     (s, meta)

@@ -77,6 +77,33 @@ pub(crate) fn code_of(
     (f, code)
 }
 
+/// The graph of `rows` in memory, with the parameters `meta` records ([`build::build`] on
+/// `threads` threads, each first running `on_thread`; `progress` gets the rows linked so
+/// far). The server's build and the unit tests run this same code, then [`write`].
+pub fn build_graph(
+    meta: &Meta,
+    rows: &Rows,
+    threads: usize,
+    on_thread: Option<fn()>,
+    progress: &mut dyn FnMut(usize),
+) -> build::Graph {
+    let data = build::Data {
+        dims: rows.dims.max(1),
+        metric: meta.metric,
+        vectors: &rows.vectors,
+        labels: &rows.labels,
+    };
+    let p = build::Params {
+        m: meta.m as usize,
+        label_slots: meta.label_slots as usize,
+        ef_construction: meta.ef_construction as usize,
+        alpha: meta.alpha,
+        threads,
+        on_thread,
+    };
+    build::build(&data, &p, progress)
+}
+
 /// Writes an index: the meta page, the centre, the labels and every vertex of `graph` (built
 /// over `rows`). `meta.entry`, `centre` and `labels` are filled in here.
 pub fn write<S: Store>(

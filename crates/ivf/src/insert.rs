@@ -175,3 +175,57 @@ pub(crate) fn append_code<S: Store>(
         c.tail = c.tail.max(tail);
     }
 }
+
+/// One participant of a build's insert phase (the only one, in a serial build): routes each
+/// row through the centroids in memory and appends it to chain `chain` of its list, which
+/// this participant alone writes ([`Writer::Owner`]), a fast-scan block at a time where its
+/// share of memory holds a pending block for every list. The server's build and the unit
+/// tests run this same code.
+pub struct Participant {
+    pub meta: Meta,
+    rot: std::sync::Arc<Rotation>,
+    pub router: Router,
+    chain: usize,
+    /// Each list's codes waiting to fill a fast-scan block, or none where the blocks of
+    /// every list would take more than `mem_share` (codes then go in one by one, and vacuum
+    /// packs them later).
+    batches: Option<Vec<Vec<Vec<u8>>>>,
+}
+
+impl Participant {
+    pub fn new(meta: Meta, mut router: Router, chain: usize, mem_share: u64) -> Participant {
+        let lists = router.leaves().len();
+        let need = lists as u64 * (meta.batch_bytes() as u64 + 32 * 48);
+        let batches =
+            (meta.block_len().is_some() && need <= mem_share).then(|| vec![vec![]; lists]);
+        Participant {
+            rot: meta.rotation(),
+            meta,
+            router,
+            chain,
+            batches,
+        }
+    }
+
+    /// Adds a row: its elements as f32 (`v`), as stored (`stored`), its heap TID.
+    pub fn add<S: Store>(&mut self, s: &S, v: &[f32], stored: &[u8], tid: Addr) {
+        let x = prepare(&self.meta, &self.rot, v);
+        let leaf = self.router.route(self.meta.metric, &x);
+        let l = &mut self.router.leaves()[leaf];
+        match &mut self.batches {
+            Some(b) => insert_batched(s, &self.meta, l, self.chain, &x, stored, tid, &mut b[leaf]),
+            None => insert(s, &self.meta, l, self.chain, Writer::Owner, &x, stored, tid),
+        }
+    }
+
+    /// The end of this participant's rows: the pending blocks are written, and the tails of
+    /// its chains go to the centroids.
+    pub fn finish<S: Store>(&mut self, s: &S) {
+        if let Some(batches) = &mut self.batches {
+            for (leaf, batch) in self.router.leaves().iter_mut().zip(batches) {
+                flush_batch(s, &self.meta, leaf, self.chain, batch);
+            }
+        }
+        store_tails(s, self.router.leaves(), self.chain);
+    }
+}

@@ -16,14 +16,16 @@
 //! pointers never lands on a recycled page; a leaf's tail pointer is only a hint (writers walk
 //! `next` from it). Line pointers are never reused (see [`page`]).
 //!
-//! One file per operation: [`build`], [`route`] (descending the tree), [`insert`],
-//! [`search`], [`vacuum`], [`verify`].
+//! One file per operation: [`sample`] and [`build`] (a build's phases: the sample and its
+//! k-means, the skeleton, the participants' rows in [`insert`], the end of a parallel build),
+//! [`route`] (descending the tree), [`insert`], [`search`], [`vacuum`], [`verify`].
 pub mod block;
 pub mod build;
 pub mod insert;
 pub mod meta;
 pub mod options;
 pub mod route;
+pub mod sample;
 pub mod search;
 pub mod tuple;
 pub mod vacuum;
@@ -33,6 +35,7 @@ pub use build::*;
 pub use insert::*;
 pub use meta::*;
 pub use route::*;
+pub use sample::*;
 pub use search::*;
 pub use tuple::*;
 pub use vacuum::*;

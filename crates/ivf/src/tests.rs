@@ -103,15 +103,14 @@ fn build_full(
         rerank_in_table,
         ..meta(dims, metric, elem, lists)
     };
-    let mut sample = Matrix::new(dims);
+    // The server's build, phase by phase: every row sampled, k-means, the skeleton, then
+    // `parts` participants, each with its own chain of every list.
+    let mut sampler = Sampler::new(dims, data.len(), data.len(), metric);
     for v in data {
-        let mut x = as_elem(elem, v);
-        if metric == Metric::Cos {
-            vchord_kmeans::normalize(&mut x);
-        }
-        sample.push(&x);
+        let slot = sampler.offer().expect("room for every row");
+        sampler.put(slot, &as_elem(elem, v));
     }
-    let ls: Vec<usize> = lists.iter().map(|&l| l as usize).collect();
+    let sample = sampler.finish(u64::MAX);
     let p = Params {
         iterations: 8,
         spherical: !metric.euclidean(),
@@ -119,27 +118,23 @@ fn build_full(
         seed: 1,
         on_thread: None,
     };
-    let tree = hierarchy(&sample, &ls, p, &mut |_, _| true);
+    let tree = centroids(
+        &sample,
+        dims,
+        &lists_for(lists, data.len() as u64),
+        p,
+        &mut |_, _| true,
+    );
     let (meta, router) = create(&s, m0, &tree, false, parts);
-    let rot = meta.rotation();
     let shared = router.to_bytes();
     for part in 0..parts {
-        let mut router = Router::from_bytes(&shared).unwrap();
-        let mut batches = vec![vec![]; router.leaves().len()];
+        let router = Router::from_bytes(&shared).unwrap();
+        let mem = if batched { u64::MAX } else { 0 };
+        let mut p = Participant::new(meta.clone(), router, part, mem);
         for (i, v) in data.iter().enumerate().skip(part).step_by(parts) {
-            let x = prepare(&meta, &rot, &as_elem(elem, v));
-            let leaf = router.route(metric, &x);
-            let (l, st) = (&mut router.leaves()[leaf], stored(elem, v));
-            if batched {
-                insert_batched(&s, &meta, l, part, &x, &st, tid(i), &mut batches[leaf]);
-            } else {
-                insert(&s, &meta, l, part, Writer::Owner, &x, &st, tid(i));
-            }
+            p.add(&s, &as_elem(elem, v), &stored(elem, v), tid(i));
         }
-        for (l, b) in router.leaves().iter_mut().zip(&mut batches) {
-            flush_batch(&s, &meta, l, part, b);
-        }
-        store_tails(&s, router.leaves(), part);
+        p.finish(&s);
     }
     if parts > 1 {
         pack_tails(&s, &meta).unwrap();
@@ -1129,4 +1124,47 @@ fn copies_are_not_dropped_together_by_a_failed_bound() {
         failures.is_empty(),
         "queries that lost copies (query, copies in the top 10, copies returned): {failures:#?}"
     );
+}
+
+#[test]
+fn the_build_sample_is_uniform_and_bounded() {
+    // 10,000 rows whose one element is their number; room for 1,000.
+    let mut s = Sampler::new(1, 1000, 10_000, Metric::L2);
+    for i in 0..10_000 {
+        if let Some(slot) = s.offer() {
+            s.put(slot, &[i as f32]);
+        }
+    }
+    assert_eq!(s.seen, 10_000);
+    assert_eq!(s.sample.len(), 1000);
+    let mut per_tenth = [0usize; 10];
+    for r in 0..1000 {
+        per_tenth[s.sample.row(r)[0] as usize / 1000] += 1;
+    }
+    // Each tenth of the rows holds about a tenth of the sample (binomial, sd 9.5).
+    assert!(
+        per_tenth.iter().all(|&n| (60..=140).contains(&n)),
+        "{per_tenth:?}"
+    );
+    // A subset of 500 distinct rows of the sample.
+    let sub = s.finish(500);
+    assert_eq!(sub.len(), 500);
+    let mut ids: Vec<u32> = (0..500).map(|r| sub.row(r)[0] as u32).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 500);
+    // Cosine rows come in normalised.
+    let mut c = Sampler::new(2, 4, 4, Metric::Cos);
+    let slot = c.offer().unwrap();
+    c.put(slot, &[3.0, 4.0]);
+    assert_eq!(c.sample.row(0), &[0.6, 0.8]);
+}
+
+#[test]
+fn lists_are_at_most_one_per_row() {
+    assert_eq!(lists_for(&[100], 50), vec![50]);
+    assert_eq!(lists_for(&[10, 100], 50), vec![10, 50]);
+    assert_eq!(lists_for(&[10, 100], 5), vec![5]);
+    assert_eq!(lists_for(&[100], 0), vec![100]);
+    assert_eq!(lists_for(&[], 10_000), vec![100]);
 }

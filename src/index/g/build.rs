@@ -8,7 +8,6 @@ use super::*;
 use crate::pg::build::{Row, table_scan};
 use crate::pg::guard::report;
 use crate::pg::memcxt::TempContext;
-use vchord_graph::build::{Data, Params};
 use vchord_graph::{Meta, Rows};
 
 struct State {
@@ -114,24 +113,17 @@ pub fn too_large(index: Relation) -> ! {
 fn build_and_write(st: &mut State) {
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_GRAPH);
     let opts: Options = index_options(st.index);
-    let data = Data {
-        dims: st.rows.dims.max(1),
-        metric: st.meta.metric,
-        vectors: &st.rows.vectors,
-        labels: &st.rows.labels,
-    };
-    let p = Params {
-        m: st.meta.m as usize,
-        label_slots: st.meta.label_slots as usize,
-        ef_construction: st.meta.ef_construction as usize,
-        alpha: st.meta.alpha,
-        threads: build_threads(opts.build_threads, None),
-        on_thread: Some(block_signals),
-    };
-    let graph = vchord_graph::build::build(&data, &p, &mut |done| {
-        crate::pg::check_for_interrupts();
-        progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
-    });
+    let threads = build_threads(opts.build_threads, None);
+    let graph = vchord_graph::build_graph(
+        &st.meta,
+        &st.rows,
+        threads,
+        Some(block_signals),
+        &mut |done| {
+            crate::pg::check_for_interrupts();
+            progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
+        },
+    );
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_WRITE);
     let mut meta = st.meta.clone();
     meta.dims = meta.dims.max(1);
@@ -228,21 +220,7 @@ pub fn build_empty(index: Relation) {
     let meta = vchord_graph::read_meta(&index.store()).or_corrupt(index);
     let init = index.init_fork();
     let rows = Rows::new(meta.dims as usize);
-    let data = Data {
-        dims: meta.dims as usize,
-        metric: meta.metric,
-        vectors: &[],
-        labels: &[],
-    };
-    let p = Params {
-        m: 1,
-        label_slots: 0,
-        ef_construction: 1,
-        alpha: 1.0,
-        threads: 1,
-        on_thread: None,
-    };
-    let graph = vchord_graph::build::build(&data, &p, &mut |_| {});
+    let graph = vchord_graph::build_graph(&meta, &rows, 1, None, &mut |_| {});
     // An empty index: one page of each kind.
     let _ = vchord_graph::write(&init, meta, &rows, &graph, &mut |_| {});
 }

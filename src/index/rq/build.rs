@@ -14,98 +14,61 @@ use super::*;
 use crate::pg::build::{Row, populate, table_scan};
 use crate::pg::guard::report;
 use crate::pg::memcxt::TempContext;
-use vchord_ivf::{Meta, Router, Writer};
-use vchord_kmeans::{Matrix, Params};
-use vchord_rabitq::{Rng, Rotation};
+use vchord_ivf::{Meta, Participant, Router, Sampler, sample_budget};
+use vchord_kmeans::Params;
 
-const SEED: u64 = 0x005E_ED0F_1157;
-
-/// Rows of `dims` dimensions the sample may hold: most of maintenance_work_mem (`mem` bytes);
-/// the rest is k-means' own state.
-fn sample_budget(mem: u64, dims: u32) -> u64 {
-    (mem * 3 / 4 / (dims.max(1) as u64 * 4 + 16)).max(1)
-}
-
+/// The first scan's state.
 struct SampleState {
     elem: Elem,
-    metric: Metric,
     dims: u32,
-    capacity: usize,
     /// Rows the table is expected to give (its statistics), for the sample's first allocation.
     expected: usize,
     mem: u64,
-    sample: Matrix,
-    seen: u64,
-    rng: Rng,
+    sampler: Sampler,
     cxt: TempContext,
 }
 
-/// The first scan's visit of a row: reservoir sampling.
+/// The first scan's visit of a row: reservoir sampling ([`Sampler`]).
 fn sample_row(st: &mut SampleState, row: &Row) {
     // Never read a row the snapshot cannot see: its TOAST may be gone.
     let Some(d) = row.value(0).filter(|_| row.alive) else {
         return;
     };
-    st.seen += 1;
-    if st.seen.is_multiple_of(1024) {
+    let slot = st.sampler.offer();
+    if st.sampler.seen.is_multiple_of(1024) {
         crate::pg::check_for_interrupts();
     }
-    // Reservoir sampling: keep the row with probability capacity / seen.
-    let slot = if st.sample.len() < st.capacity {
-        None
-    } else {
-        let j = st.rng.below(st.seen) as usize;
-        if j >= st.capacity {
-            return;
-        }
-        Some(j)
+    let Some(slot) = slot else {
+        return;
     };
-    let (elem, metric) = (st.elem, st.metric);
     let SampleState {
-        cxt,
-        sample,
+        elem,
         dims,
-        capacity,
-        mem,
         expected,
-        ..
+        mem,
+        sampler,
+        cxt,
     } = st;
     // Straight from the row into the sample (no copy in between for a vector).
-    let at = cxt.run(|| {
-        with_key_floats(elem, d, |v| {
+    cxt.run(|| {
+        with_key_floats(*elem, d, |v| {
             if *dims == 0 {
                 // No typmod: the first row tells the dimensions, and so the memory per row.
                 *dims = v.len() as u32;
-                *capacity = (*capacity).min(sample_budget(*mem, *dims) as usize);
-                *sample = Matrix::with_capacity(v.len(), (*capacity).min(*expected));
+                let capacity = sample_budget(*mem, *dims) as usize;
+                sampler.set_dims(v.len(), capacity, *expected);
             }
             check_row_dims(*dims, v.len(), row.tid);
-            match slot {
-                None => {
-                    sample.push(v);
-                    sample.len() - 1
-                }
-                Some(j) => {
-                    sample.row_mut(j).copy_from_slice(v);
-                    j
-                }
-            }
+            sampler.put(slot, v);
         })
     });
-    if metric == Metric::Cos {
-        vchord_kmeans::normalize(st.sample.row_mut(at));
-    }
 }
 
 /// A participant of the insert phase (the only one, in a serial build).
 struct InsertState {
     elem: Elem,
     store: Rel,
-    meta: Meta,
-    rot: std::sync::Arc<Rotation>,
-    router: Router,
-    /// The chain of every list this participant appends to, alone.
-    chain: usize,
+    part: Participant,
     done: i64,
     /// Rows not yet added to the shared count (parallel builds).
     unshared: u64,
@@ -114,29 +77,19 @@ struct InsertState {
     shared: Option<crate::pg::build::Shared>,
     /// Reports progress (the leader, or a serial build).
     leader: bool,
-    /// Each list's codes waiting to fill a fast-scan block, or none where the blocks of
-    /// every list would take more than this participant's share of maintenance_work_mem
-    /// (then codes go in one by one, and vacuum packs them later).
-    batches: Option<Vec<Vec<Vec<u8>>>>,
     cxt: TempContext,
 }
 
 impl InsertState {
-    fn new(elem: Elem, store: Rel, meta: Meta, mut router: Router, chain: usize) -> InsertState {
-        let lists = router.leaves().len();
-        let participants = router.leaves().first().map_or(1, |l| l.chains.len().max(1));
-        let mem = maintenance_work_mem();
-        let need = lists as u64 * (meta.batch_bytes() as u64 + 32 * 48);
-        let batches = (meta.block_len().is_some() && need <= mem / 2 / participants as u64)
-            .then(|| vec![vec![]; lists]);
+    fn new(elem: Elem, store: Rel, meta: Meta, router: Router, chain: usize) -> InsertState {
+        let participants = router.levels.last().map_or(1, |leaves| {
+            leaves.first().map_or(1, |l| l.chains.len().max(1))
+        });
+        let mem_share = maintenance_work_mem() / 2 / participants as u64;
         InsertState {
-            batches,
             elem,
             store,
-            rot: meta.rotation(),
-            meta,
-            router,
-            chain,
+            part: Participant::new(meta, router, chain, mem_share),
             done: 0,
             unshared: 0,
             #[cfg(pg_ge17)]
@@ -165,12 +118,7 @@ impl InsertState {
     /// The end of this participant's scan: the tails of its chains go to the centroids.
     fn finish(&mut self) {
         self.count();
-        if let Some(batches) = &mut self.batches {
-            for (leaf, batch) in self.router.leaves().iter_mut().zip(batches) {
-                vchord_ivf::flush_batch(&self.store, &self.meta, leaf, self.chain, batch);
-            }
-        }
-        vchord_ivf::store_tails(&self.store, self.router.leaves(), self.chain);
+        self.part.finish(&self.store);
     }
 }
 
@@ -179,35 +127,10 @@ fn insert_row(st: &mut InsertState, row: &Row) {
     let Some(d) = row.value(0) else {
         return;
     };
-    let tid = row.tid;
     let elem = st.elem;
     let (v, bytes) = st.cxt.run(|| read_key(elem, d));
-    check_row_dims(st.meta.dims, v.len(), tid);
-    let x = vchord_ivf::prepare(&st.meta, &st.rot, &v);
-    let leaf = st.router.route(st.meta.metric, &x);
-    let l = &mut st.router.leaves()[leaf];
-    match &mut st.batches {
-        Some(b) => vchord_ivf::insert_batched(
-            &st.store,
-            &st.meta,
-            l,
-            st.chain,
-            &x,
-            &bytes,
-            tid,
-            &mut b[leaf],
-        ),
-        None => vchord_ivf::insert(
-            &st.store,
-            &st.meta,
-            l,
-            st.chain,
-            Writer::Owner,
-            &x,
-            &bytes,
-            tid,
-        ),
-    }
+    check_row_dims(st.part.meta.dims, v.len(), row.tid);
+    st.part.add(&st.store, &v, &bytes, row.tid);
     st.done += 1;
     st.unshared += 1;
     if st.done % 256 == 0 {
@@ -244,14 +167,10 @@ pub fn build(heap: Relation, index: Relation, info: IndexInfo) -> (f64, f64) {
     let expected = (reltuples + reltuples / 8 + 1024).min(usize::MAX as u64) as usize;
     let mut st = SampleState {
         elem,
-        metric,
         dims: dims0,
-        capacity,
         expected,
         mem,
-        sample: Matrix::with_capacity(dims0.max(1) as usize, capacity.min(expected)),
-        seen: 0,
-        rng: Rng::new(SEED),
+        sampler: Sampler::new(dims0 as usize, capacity, expected, metric),
         cxt: TempContext::new(c"vchordrq sample"),
     };
     // Where the build has a second thread, it faults the sample's memory in while the scan
@@ -260,7 +179,8 @@ pub fn build(heap: Relation, index: Relation, info: IndexInfo) -> (f64, f64) {
         i.build_threads,
         cfg!(pg_ge17).then(|| planned_workers(info)),
     );
-    let helper = (threads > 1 && st.sample.data.capacity() > 0).then(|| populate(&st.sample.data));
+    let helper = (threads > 1 && st.sampler.sample.data.capacity() > 0)
+        .then(|| populate(&st.sampler.sample.data));
     table_scan(heap, index, info, &mut |row| sample_row(&mut st, row));
     // (On an error the helper is left to finish alone: it cannot harm the freed memory.)
     if let Some(h) = helper {
@@ -281,86 +201,47 @@ pub fn build(heap: Relation, index: Relation, info: IndexInfo) -> (f64, f64) {
             format!("vchordrq indexes at most 16000 dimensions, not {dims}"),
         );
     }
-    let rows = st.seen;
-    let mut lists: Vec<u32> = if i.lists.is_empty() {
-        vec![options::auto_lists(rows)]
-    } else {
-        i.lists.clone()
-    };
-    if rows > 0 && *lists.last().unwrap() as u64 > rows {
-        // A list per row at most (levels above keep fewer than the one below).
-        let last = rows as u32;
-        let asked = lists.clone();
-        lists.retain(|&l| l < last);
-        lists.push(last);
+    let rows = st.sampler.seen;
+    let lists = vchord_ivf::lists_for(&i.lists, rows);
+    if !i.lists.is_empty() && lists.last() != i.lists.last() {
         report(
             sys::NOTICE,
             &format!(
                 "vchordrq: {} lists asked for {rows} rows; building {:?}",
-                asked.last().unwrap(),
+                i.lists.last().unwrap(),
                 lists
             ),
         );
     }
-    let leaf = *lists.last().unwrap() as u64;
-    let need = leaf * i.sampling_factor as u64;
-    let mut sample = std::mem::replace(&mut st.sample, Matrix::new(1));
+    let need = *lists.last().unwrap() as u64 * i.sampling_factor as u64;
     let budget = sample_budget(mem, dims);
     if need > budget && rows > budget {
         report(
             sys::NOTICE,
             &format!(
                 "vchordrq: k-means samples {} rows instead of {} to stay within maintenance_work_mem ({} kB)",
-                sample.len(),
+                st.sampler.sample.len(),
                 need.min(rows),
                 mem / 1024
             ),
         );
     }
-    if sample.len() as u64 > need {
-        // A uniform subset of the reservoir.
-        let mut rng = Rng::new(SEED ^ 1);
-        let n = sample.len();
-        let k = need as usize;
-        for j in 0..k {
-            let r = j + rng.below((n - j) as u64) as usize;
-            if r != j {
-                // r > j: swap rows j and r in place.
-                let d = dims as usize;
-                let (lo, hi) = sample.data.split_at_mut(r * d);
-                lo[j * d..(j + 1) * d].swap_with_slice(&mut hi[..d]);
-            }
-        }
-        sample.data.truncate(k * dims as usize);
-    }
-    drop(st);
+    let sample = st.sampler.finish(need);
 
     // 2. k-means.
     let t1 = std::time::Instant::now();
     progress(sys::PROGRESS_CREATEIDX_SUBPHASE, super::PHASE_KMEANS);
-    let spherical = i.spherical_centroids.unwrap_or(!metric.euclidean());
-    let tree = if sample.is_empty() {
-        // No rows: one list around the origin; REINDEX after loading gives real lists.
-        let mut m = Matrix::new(dims as usize);
-        m.push(&vec![0f32; dims as usize]);
-        vchord_kmeans::Tree {
-            levels: vec![m],
-            parents: vec![],
-        }
-    } else {
-        let ls: Vec<usize> = lists.iter().map(|&l| l as usize).collect();
-        let p = Params {
-            iterations: i.kmeans_iterations as usize,
-            spherical,
-            threads,
-            seed: SEED,
-            on_thread: Some(block_signals),
-        };
-        vchord_kmeans::hierarchy(&sample, &ls, p, &mut |_, _| {
-            crate::pg::check_for_interrupts();
-            true
-        })
+    let p = Params {
+        iterations: i.kmeans_iterations as usize,
+        spherical: i.spherical_centroids.unwrap_or(!metric.euclidean()),
+        threads,
+        seed: vchord_ivf::SEED,
+        on_thread: Some(block_signals),
     };
+    let tree = vchord_ivf::centroids(&sample, dims as usize, &lists, p, &mut |_, _| {
+        crate::pg::check_for_interrupts();
+        true
+    });
     drop(sample);
 
     // 3. The skeleton, then every row.
@@ -422,7 +303,7 @@ fn insert_rows(
     #[cfg(pg_ge17)]
     if workers > 0 {
         let t0 = std::time::Instant::now();
-        let payload = ist.router.to_bytes();
+        let payload = ist.part.router.to_bytes();
         let entry = c"vchordrq_parallel_build_main";
         let parallel = crate::pg::build::begin(heap, index, info, workers, entry, &payload);
         drop(payload);
@@ -448,7 +329,7 @@ fn insert_rows(
             progress(sys::PROGRESS_CREATEIDX_TUPLES_DONE, it as i64);
             // Every participant left a partly filled code page in each list.
             let t3 = std::time::Instant::now();
-            vchord_ivf::pack_tails(&ist.store, &ist.meta).or_corrupt(index);
+            vchord_ivf::pack_tails(&ist.store, &ist.part.meta).or_corrupt(index);
             report(
                 sys::DEBUG1,
                 &format!(
