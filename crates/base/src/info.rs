@@ -15,6 +15,9 @@ pub fn format_mismatch<T>(found: u32, reads: u32) -> crate::Result<T> {
     })
 }
 
+/// Where both indexes' meta tuples keep their format version.
+pub const VERSION_AT: std::ops::Range<usize> = 4..8;
+
 /// A copy of the meta tuple (block 0, item 1) of an index of access method `am` whose meta
 /// page is of kind `kind`.
 pub fn meta_tuple<S: Store>(s: &S, kind: u32, am: &str) -> crate::Result<Vec<u8>> {
@@ -39,7 +42,7 @@ pub fn format_version<S: Store>(s: &S) -> Option<u32> {
     }
     let p = s.read(0);
     let t = page::get(&p, 1)?;
-    Some(u32::from_le_bytes(t.get(4..8)?.try_into().ok()?))
+    Some(u32::from_le_bytes(t.get(VERSION_AT)?.try_into().ok()?))
 }
 
 /// Overwrites the meta page's format version: for tests of what a server does with an index
@@ -49,7 +52,7 @@ pub fn set_format_version<S: Store>(s: &S, v: u32) -> bool {
         return false;
     }
     let mut p = s.write(0);
-    match page::get_mut(&mut p, 1).and_then(|t| t.get_mut(4..8)) {
+    match page::get_mut(&mut p, 1).and_then(|t| t.get_mut(VERSION_AT)) {
         Some(b) => {
             b.copy_from_slice(&v.to_le_bytes());
             true

@@ -42,6 +42,7 @@ pub use write::*;
 
 use prune::{overlaps, robust_prune};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use vchord_base::codec::Fields;
 use vchord_base::page::{self, Addr, INVALID_BLOCK};
 use vchord_base::{corrupt, f32_bytes, f32s};
 use vchord_rabitq::{Factors, Rotation};

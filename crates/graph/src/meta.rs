@@ -39,61 +39,90 @@ pub struct Meta {
 }
 
 pub(crate) const META_BYTES: usize = 64;
-/// Where the entry vertex lies in the meta tuple ([`set_entry`] rewrites it in place).
-const ENTRY_AT: std::ops::Range<usize> = 28..34;
+
+/// The meta tuple's layout: each field's offset, named once for the encoder, the decoder and
+/// the in-place update of the entry ([`set_entry`]).
+pub(crate) mod at {
+    pub const MAGIC: usize = 0;
+    /// Both indexes keep their format version here (see `vchord_base::info`).
+    pub const VERSION: usize = vchord_base::info::VERSION_AT.start;
+    pub const DIMS: usize = 8;
+    pub const METRIC: usize = 12;
+    pub const ELEM: usize = 13;
+    pub const BITS: usize = 14;
+    pub const RERANK_IN_TABLE: usize = 15;
+    pub const M: usize = 16;
+    pub const EF_CONSTRUCTION: usize = 20;
+    pub const ALPHA: usize = 24;
+    /// The entry vertex's address, six bytes.
+    pub const ENTRY: std::ops::Range<usize> = 28..34;
+    pub const CENTRE: usize = 36;
+    pub const LABELS: usize = 40;
+    pub const EF_SEARCH: usize = 44;
+    pub const EPSILON: usize = 48;
+    pub const MAX_SCAN_TUPLES: usize = 52;
+    pub const LABEL_SLOTS: usize = 56;
+    pub const OFF_BITS: usize = 60;
+}
 
 impl Meta {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; META_BYTES];
-        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        b[4..8].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[8..12].copy_from_slice(&self.dims.to_le_bytes());
-        b[12] = self.metric.code();
-        b[13] = self.elem as u8;
-        b[14] = self.bits as u8;
-        b[15] = self.rerank_in_table as u8;
-        b[16..20].copy_from_slice(&self.m.to_le_bytes());
-        b[20..24].copy_from_slice(&self.ef_construction.to_le_bytes());
-        b[24..28].copy_from_slice(&self.alpha.to_le_bytes());
-        b[ENTRY_AT].copy_from_slice(&self.entry.to_bytes());
-        b[36..40].copy_from_slice(&self.centre.to_le_bytes());
-        b[40..44].copy_from_slice(&self.labels.to_le_bytes());
-        b[44..48].copy_from_slice(&self.ef_search.unwrap_or(0).to_le_bytes());
-        b[48..52].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
-        b[52..56].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
-        b[56..60].copy_from_slice(&self.label_slots.to_le_bytes());
-        b[60] = self.off_bits as u8;
+        b.put_u32(at::MAGIC, MAGIC);
+        b.put_u32(at::VERSION, FORMAT_VERSION);
+        b.put_u32(at::DIMS, self.dims);
+        b[at::METRIC] = self.metric.code();
+        b[at::ELEM] = self.elem as u8;
+        b[at::BITS] = self.bits as u8;
+        b[at::RERANK_IN_TABLE] = self.rerank_in_table as u8;
+        b.put_u32(at::M, self.m);
+        b.put_u32(at::EF_CONSTRUCTION, self.ef_construction);
+        b.put_f32(at::ALPHA, self.alpha);
+        b[at::ENTRY].copy_from_slice(&self.entry.to_bytes());
+        b.put_u32(at::CENTRE, self.centre);
+        b.put_u32(at::LABELS, self.labels);
+        b.put_u32(at::EF_SEARCH, self.ef_search.unwrap_or(0));
+        b.put_f32(at::EPSILON, self.epsilon.unwrap_or(f32::NAN));
+        b.put_i32(
+            at::MAX_SCAN_TUPLES,
+            self.max_scan_tuples.unwrap_or(i32::MIN),
+        );
+        b.put_u32(at::LABEL_SLOTS, self.label_slots);
+        b[at::OFF_BITS] = self.off_bits as u8;
         b
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<Meta> {
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-        if b.len() < META_BYTES || u32_at(0) != MAGIC {
+        if b.len() < META_BYTES || b.get_u32(at::MAGIC) != MAGIC {
             return corrupt("the meta page is not a vchordg meta page");
         }
-        let version = u32_at(4);
+        let version = b.get_u32(at::VERSION);
         if version != FORMAT_VERSION {
             return vchord_base::info::format_mismatch(version, FORMAT_VERSION);
         }
-        let eps = f32::from_le_bytes(b[48..52].try_into().unwrap());
-        let mst = u32_at(52) as i32;
+        let eps = b.get_f32(at::EPSILON);
+        let mst = b.get_i32(at::MAX_SCAN_TUPLES);
         let m = Meta {
-            dims: u32_at(8),
-            metric: Metric::from_code(b[12]).ok_or(Corrupt::new("unknown metric"))?,
-            elem: if b[13] == 0 { Elem::F32 } else { Elem::F16 },
-            bits: b[14] as u32,
-            rerank_in_table: b[15] != 0,
-            m: u32_at(16),
-            label_slots: u32_at(56),
-            ef_construction: u32_at(20),
-            alpha: f32::from_le_bytes(b[24..28].try_into().unwrap()),
-            entry: Addr::from_bytes(&b[ENTRY_AT]),
-            centre: u32_at(36),
-            labels: u32_at(40),
-            ef_search: Some(u32_at(44)).filter(|&e| e > 0),
+            dims: b.get_u32(at::DIMS),
+            metric: Metric::from_code(b[at::METRIC]).ok_or(Corrupt::new("unknown metric"))?,
+            elem: if b[at::ELEM] == 0 {
+                Elem::F32
+            } else {
+                Elem::F16
+            },
+            bits: b[at::BITS] as u32,
+            rerank_in_table: b[at::RERANK_IN_TABLE] != 0,
+            m: b.get_u32(at::M),
+            label_slots: b.get_u32(at::LABEL_SLOTS),
+            ef_construction: b.get_u32(at::EF_CONSTRUCTION),
+            alpha: b.get_f32(at::ALPHA),
+            entry: Addr::from_bytes(&b[at::ENTRY]),
+            centre: b.get_u32(at::CENTRE),
+            labels: b.get_u32(at::LABELS),
+            ef_search: Some(b.get_u32(at::EF_SEARCH)).filter(|&e| e > 0),
             epsilon: (!eps.is_nan()).then_some(eps),
             max_scan_tuples: (mst != i32::MIN).then_some(mst),
-            off_bits: b[60] as u32,
+            off_bits: b[at::OFF_BITS] as u32,
         };
         if !(1..=2).contains(&m.bits)
             || !(1..=16).contains(&m.off_bits)
@@ -203,6 +232,6 @@ pub fn read_meta<S: Store>(s: &S) -> Result<Meta> {
 pub(crate) fn set_entry<S: Store>(s: &S, entry: Addr) {
     let mut g = s.write(0);
     if let Some(t) = page::get_mut(&mut g, 1) {
-        t[ENTRY_AT].copy_from_slice(&entry.to_bytes());
+        t[at::ENTRY].copy_from_slice(&entry.to_bytes());
     }
 }

@@ -78,7 +78,7 @@ pub fn live(t: &[u8]) -> impl Iterator<Item = usize> + '_ {
     (0..lanes(t)).filter(move |&i| tid(t, i) != Addr::NONE)
 }
 
-/// A block of up to 32 single entries (`entries[i]` is lane `i`; see `ENTRY_HEADER`).
+/// A block of up to 32 single entries (`entries[i]` is lane `i`; see [`crate::entry`]).
 pub fn make(dims: usize, bits: u32, entries: &[&[u8]]) -> Vec<u8> {
     assert!(!entries.is_empty() && entries.len() <= BLOCK);
     let (nb, pb) = (code_bytes(dims), block_code_bytes(dims));
@@ -86,11 +86,12 @@ pub fn make(dims: usize, bits: u32, entries: &[&[u8]]) -> Vec<u8> {
     t[0..2].copy_from_slice(&(entries.len() as u16).to_le_bytes());
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(e.len(), crate::ENTRY_HEADER + bits as usize * nb);
-        t[TIDS + 6 * i..TIDS + 6 * i + 6].copy_from_slice(&e[0..6]);
-        t[VECS + 6 * i..VECS + 6 * i + 6].copy_from_slice(&e[6..12]);
+        t[TIDS + 6 * i..TIDS + 6 * i + 6].copy_from_slice(&e[crate::entry::TID]);
+        t[VECS + 6 * i..VECS + 6 * i + 6].copy_from_slice(&e[crate::entry::VECTOR]);
         for a in 0..4 {
             let at = FACTORS + 4 * (BLOCK * a + i);
-            t[at..at + 4].copy_from_slice(&e[12 + 4 * a..16 + 4 * a]);
+            let from = crate::entry::FACTORS.start + 4 * a;
+            t[at..at + 4].copy_from_slice(&e[from..from + 4]);
         }
     }
     for plane in 0..bits as usize {
@@ -105,9 +106,7 @@ pub fn make(dims: usize, bits: u32, entries: &[&[u8]]) -> Vec<u8> {
 pub fn entry(dims: usize, bits: u32, t: &[u8], i: usize) -> Vec<u8> {
     let (nb, pb) = (code_bytes(dims), block_code_bytes(dims));
     let mut e = vec![0u8; crate::ENTRY_HEADER + bits as usize * nb];
-    e[0..6].copy_from_slice(&tid(t, i).to_bytes());
-    e[6..12].copy_from_slice(&vector(t, i).to_bytes());
-    e[12..crate::ENTRY_HEADER].copy_from_slice(&factors(t, i).to_bytes());
+    crate::entry::put_header(&mut e, tid(t, i), vector(t, i), &factors(t, i));
     for plane in 0..bits as usize {
         let at = crate::ENTRY_HEADER + plane * nb;
         vchord_rabitq::unpack_code(

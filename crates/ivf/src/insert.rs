@@ -151,9 +151,7 @@ pub(crate) fn encode_row<S: Store>(
         }
         vaddr
     };
-    entry[0..6].copy_from_slice(&tid.to_bytes());
-    entry[6..12].copy_from_slice(&vaddr.to_bytes());
-    entry[12..ENTRY_HEADER].copy_from_slice(&f.to_bytes());
+    entry::put_header(&mut entry, tid, vaddr, &f);
     entry
 }
 

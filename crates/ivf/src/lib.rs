@@ -48,6 +48,7 @@ pub use verify::*;
 use page::{Addr, INVALID_BLOCK};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use vchord_base::codec::Fields;
 use vchord_rabitq::{BLOCK, Factors, FastLut, Kind, ListQuery, QueryLut, Rotation};
 use vchord_simd::f32x;
 

@@ -35,69 +35,99 @@ pub struct Meta {
 }
 
 pub(crate) const META_BYTES: usize = 96;
-/// Where the generation lies in the meta tuple ([`bump_generation`] rewrites it in place).
-pub(crate) const GENERATION_AT: std::ops::Range<usize> = 68..72;
+
+/// The meta tuple's layout: each field's offset, named once for the encoder, the decoder and
+/// the in-place update of the generation ([`bump_generation`]).
+pub(crate) mod at {
+    pub const MAGIC: usize = 0;
+    /// Both indexes keep their format version here (see `vchord_base::info`).
+    pub const VERSION: usize = vchord_base::info::VERSION_AT.start;
+    pub const DIMS: usize = 8;
+    pub const METRIC: usize = 12;
+    pub const ELEM: usize = 13;
+    pub const RESIDUAL: usize = 14;
+    pub const LEVELS: usize = 15;
+    pub const ROOT: usize = 16;
+    /// Lists per level, up to four.
+    pub const LISTS: usize = 20;
+    pub const NPROBES: usize = 36;
+    /// Probes per level, up to four.
+    pub const PROBES: usize = 40;
+    pub const EPSILON: usize = 56;
+    pub const MAX_SCAN_TUPLES: usize = 60;
+    pub const RERANK_IN_TABLE: usize = 64;
+    pub const BITS: usize = 65;
+    pub const GENERATION: usize = 68;
+}
 
 impl Meta {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; META_BYTES];
-        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        b[4..8].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[8..12].copy_from_slice(&self.dims.to_le_bytes());
-        b[12] = self.metric.code();
-        b[13] = self.elem as u8;
-        b[14] = self.residual as u8;
-        b[15] = self.lists.len() as u8;
-        b[16..20].copy_from_slice(&self.root.to_le_bytes());
-        for (i, l) in self.lists.iter().enumerate() {
-            b[20 + 4 * i..24 + 4 * i].copy_from_slice(&l.to_le_bytes());
+        b.put_u32(at::MAGIC, MAGIC);
+        b.put_u32(at::VERSION, FORMAT_VERSION);
+        b.put_u32(at::DIMS, self.dims);
+        b[at::METRIC] = self.metric.code();
+        b[at::ELEM] = self.elem as u8;
+        b[at::RESIDUAL] = self.residual as u8;
+        b[at::LEVELS] = self.lists.len() as u8;
+        b.put_u32(at::ROOT, self.root);
+        for (i, &l) in self.lists.iter().enumerate() {
+            b.put_u32(at::LISTS + 4 * i, l);
         }
-        b[36] = self.probes.len() as u8;
-        for (i, p) in self.probes.iter().enumerate() {
-            b[40 + 4 * i..44 + 4 * i].copy_from_slice(&p.to_le_bytes());
+        b[at::NPROBES] = self.probes.len() as u8;
+        for (i, &p) in self.probes.iter().enumerate() {
+            b.put_u32(at::PROBES + 4 * i, p);
         }
-        b[56..60].copy_from_slice(&self.epsilon.unwrap_or(f32::NAN).to_le_bytes());
-        b[60..64].copy_from_slice(&self.max_scan_tuples.unwrap_or(i32::MIN).to_le_bytes());
-        b[64] = self.rerank_in_table as u8;
-        b[65] = self.bits as u8;
-        b[GENERATION_AT].copy_from_slice(&self.generation.to_le_bytes());
+        b.put_f32(at::EPSILON, self.epsilon.unwrap_or(f32::NAN));
+        b.put_i32(
+            at::MAX_SCAN_TUPLES,
+            self.max_scan_tuples.unwrap_or(i32::MIN),
+        );
+        b[at::RERANK_IN_TABLE] = self.rerank_in_table as u8;
+        b[at::BITS] = self.bits as u8;
+        b.put_u32(at::GENERATION, self.generation);
         b
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<Meta> {
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-        if b.len() < META_BYTES || u32_at(0) != MAGIC {
+        if b.len() < META_BYTES || b.get_u32(at::MAGIC) != MAGIC {
             return corrupt("the meta page is not a vchordrq meta page");
         }
-        let version = u32_at(4);
+        let version = b.get_u32(at::VERSION);
         if version != FORMAT_VERSION {
             return info::format_mismatch(version, FORMAT_VERSION);
         }
-        let levels = b[15] as usize;
-        let nprobes = b[36] as usize;
+        let levels = b[at::LEVELS] as usize;
+        let nprobes = b[at::NPROBES] as usize;
         if !(1..=options::MAX_LEVELS).contains(&levels) || nprobes > options::MAX_LEVELS {
             return corrupt("the meta page has an impossible level count");
         }
         // Indexes written before 2-bit codes have a zero here.
-        let bits = (b[65] as u32).max(1);
+        let bits = (b[at::BITS] as u32).max(1);
         if bits > 2 {
             return corrupt("the meta page has an impossible code width");
         }
-        let eps = f32::from_le_bytes(b[56..60].try_into().unwrap());
-        let mst = i32::from_le_bytes(b[60..64].try_into().unwrap());
+        let eps = b.get_f32(at::EPSILON);
+        let mst = b.get_i32(at::MAX_SCAN_TUPLES);
         Ok(Meta {
-            dims: u32_at(8),
-            metric: Metric::from_code(b[12]).ok_or(Corrupt::new("unknown metric"))?,
-            elem: if b[13] == 0 { Elem::F32 } else { Elem::F16 },
-            residual: b[14] != 0,
-            lists: (0..levels).map(|i| u32_at(20 + 4 * i)).collect(),
-            root: u32_at(16),
-            probes: (0..nprobes).map(|i| u32_at(40 + 4 * i)).collect(),
+            dims: b.get_u32(at::DIMS),
+            metric: Metric::from_code(b[at::METRIC]).ok_or(Corrupt::new("unknown metric"))?,
+            elem: if b[at::ELEM] == 0 {
+                Elem::F32
+            } else {
+                Elem::F16
+            },
+            residual: b[at::RESIDUAL] != 0,
+            lists: (0..levels).map(|i| b.get_u32(at::LISTS + 4 * i)).collect(),
+            root: b.get_u32(at::ROOT),
+            probes: (0..nprobes)
+                .map(|i| b.get_u32(at::PROBES + 4 * i))
+                .collect(),
             epsilon: (!eps.is_nan()).then_some(eps),
             max_scan_tuples: (mst != i32::MIN).then_some(mst),
-            rerank_in_table: b[64] != 0,
+            rerank_in_table: b[at::RERANK_IN_TABLE] != 0,
             bits,
-            generation: u32_at(GENERATION_AT.start),
+            generation: b.get_u32(at::GENERATION),
         })
     }
 

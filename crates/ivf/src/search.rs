@@ -285,13 +285,13 @@ impl Search {
             for (_, t) in page::items(&pg) {
                 match (meta.code_tuple(t), fast) {
                     (Some(Code::One(t)), _) => {
-                        let f = Factors::from_bytes(&t[12..ENTRY_HEADER]);
+                        let f = entry::factors(t);
                         let s_q = lut.code_dot(meta.bits, &t[ENTRY_HEADER..]);
                         let (est, err) = vchord_rabitq::estimate(kind, &f, s_q, lq);
                         candidates.push(Cand {
                             key: est + offset - p_epsilon * err,
-                            tid: Addr::from_bytes(&t[0..6]),
-                            vec: Addr::from_bytes(&t[6..12]),
+                            tid: entry::tid(t),
+                            vec: entry::vector(t),
                         });
                         units.push(err);
                     }
@@ -562,7 +562,7 @@ impl Sweep {
         self.0.next(s, KIND_CODES, &mut |p, out| {
             for (_, t) in page::items(p) {
                 match meta.code_tuple(t) {
-                    Some(Code::One(t)) => out.push(Addr::from_bytes(&t[0..6])),
+                    Some(Code::One(t)) => out.push(entry::tid(t)),
                     Some(Code::Block(t)) => out.extend(
                         (0..block::lanes(t))
                             .map(|i| block::tid(t, i))

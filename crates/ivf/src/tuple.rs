@@ -26,6 +26,34 @@ pub(crate) const BLOB_HEADER: usize = 12;
 /// A code entry: heap TID, address of the vector, factors, bits.
 pub(crate) const ENTRY_HEADER: usize = 12 + Factors::BYTES;
 
+/// A single code entry's fields: heap TID, vector address and factors ([`ENTRY_HEADER`]
+/// bytes), then the code's bits. (A block keeps the same fields lane by lane, see
+/// [`block`].)
+pub mod entry {
+    use super::*;
+    use std::ops::Range;
+
+    pub const TID: Range<usize> = 0..6;
+    pub const VECTOR: Range<usize> = 6..12;
+    pub const FACTORS: Range<usize> = 12..ENTRY_HEADER;
+
+    pub fn tid(e: &[u8]) -> Addr {
+        Addr::from_bytes(&e[TID])
+    }
+    pub fn vector(e: &[u8]) -> Addr {
+        Addr::from_bytes(&e[VECTOR])
+    }
+    pub fn factors(e: &[u8]) -> Factors {
+        Factors::from_bytes(&e[FACTORS])
+    }
+    /// Writes the fields before the code.
+    pub fn put_header(e: &mut [u8], tid: Addr, vector: Addr, f: &Factors) {
+        e[TID].copy_from_slice(&tid.to_bytes());
+        e[VECTOR].copy_from_slice(&vector.to_bytes());
+        e[FACTORS].copy_from_slice(&f.to_bytes());
+    }
+}
+
 /// One of a list's chains: a code chain and its vector chain (heads, or none yet, and tail
 /// hints). A list has several so that build participants, and concurrent inserts, append to
 /// different pages; a scan reads them all.
@@ -376,8 +404,8 @@ pub(crate) fn rewind_tails<S: Store>(
 pub(crate) fn bump_generation<S: Store>(s: &S) {
     let mut g = s.write(0);
     if let Some(t) = page::get_mut(&mut g, 1).filter(|t| t.len() >= META_BYTES) {
-        let n = u32::from_le_bytes(t[GENERATION_AT].try_into().unwrap()).wrapping_add(1);
-        t[GENERATION_AT].copy_from_slice(&n.to_le_bytes());
+        let n = t.get_u32(at::GENERATION).wrapping_add(1);
+        t.put_u32(at::GENERATION, n);
     }
 }
 

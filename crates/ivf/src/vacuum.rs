@@ -84,9 +84,9 @@ pub(crate) fn dead_codes(
     for (off, t) in page::items(p) {
         match meta.code_tuple(t) {
             Some(Code::One(t)) => {
-                if dead(Addr::from_bytes(&t[0..6])) {
+                if dead(entry::tid(t)) {
                     offs.push(off);
-                    vecs.push(Addr::from_bytes(&t[6..12]));
+                    vecs.push(entry::vector(t));
                 } else {
                     *kept += 1;
                 }

@@ -87,11 +87,9 @@ pub fn verify<S: Store>(s: &S) -> (Vec<String>, u64) {
                     }
                     for (off, t) in page::items(&p) {
                         let lanes: Vec<(Addr, Addr, Factors)> = match meta.code_tuple(t) {
-                            Some(Code::One(t)) => vec![(
-                                Addr::from_bytes(&t[0..6]),
-                                Addr::from_bytes(&t[6..12]),
-                                Factors::from_bytes(&t[12..ENTRY_HEADER]),
-                            )],
+                            Some(Code::One(t)) => {
+                                vec![(entry::tid(t), entry::vector(t), entry::factors(t))]
+                            }
                             Some(Code::Block(t)) => {
                                 if block::lanes(t) == 0
                                     || block::lanes(t) != t[0] as usize + 256 * t[1] as usize
