@@ -15,8 +15,18 @@ pub fn format_mismatch<T>(found: u32, reads: u32) -> crate::Result<T> {
     })
 }
 
+/// The fields both indexes' meta tuples start with, at these offsets: magic (u32), format
+/// version (u32), dimensions (u32), metric (u8), element type (u8).
+pub mod head {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 4;
+    pub const DIMS: usize = 8;
+    pub const METRIC: usize = 12;
+    pub const ELEM: usize = 13;
+}
+
 /// Where both indexes' meta tuples keep their format version.
-pub const VERSION_AT: std::ops::Range<usize> = 4..8;
+pub const VERSION_AT: std::ops::Range<usize> = head::VERSION..head::VERSION + 4;
 
 /// A copy of the meta tuple (block 0, item 1) of an index of access method `am` whose meta
 /// page is of kind `kind`.

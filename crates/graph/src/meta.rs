@@ -43,12 +43,8 @@ pub(crate) const META_BYTES: usize = 64;
 /// The meta tuple's layout: each field's offset, named once for the encoder, the decoder and
 /// the in-place update of the entry ([`set_entry`]).
 pub(crate) mod at {
-    pub const MAGIC: usize = 0;
-    /// Both indexes keep their format version here (see `vchord_base::info`).
-    pub const VERSION: usize = vchord_base::info::VERSION_AT.start;
-    pub const DIMS: usize = 8;
-    pub const METRIC: usize = 12;
-    pub const ELEM: usize = 13;
+    /// Magic, format version, dimensions, metric and element type, as in both indexes.
+    pub use vchord_base::info::head::*;
     pub const BITS: usize = 14;
     pub const RERANK_IN_TABLE: usize = 15;
     pub const M: usize = 16;

@@ -39,12 +39,8 @@ pub(crate) const META_BYTES: usize = 96;
 /// The meta tuple's layout: each field's offset, named once for the encoder, the decoder and
 /// the in-place update of the generation ([`bump_generation`]).
 pub(crate) mod at {
-    pub const MAGIC: usize = 0;
-    /// Both indexes keep their format version here (see `vchord_base::info`).
-    pub const VERSION: usize = vchord_base::info::VERSION_AT.start;
-    pub const DIMS: usize = 8;
-    pub const METRIC: usize = 12;
-    pub const ELEM: usize = 13;
+    /// Magic, format version, dimensions, metric and element type, as in both indexes.
+    pub use vchord_base::info::head::*;
     pub const RESIDUAL: usize = 14;
     pub const LEVELS: usize = 15;
     pub const ROOT: usize = 16;
