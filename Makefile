@@ -10,7 +10,7 @@
 EXTENSION = vchord
 MODULES   = vchord
 DATA      = $(wildcard sql/vchord--*.sql)
-REGRESS   = foundation vector halfvec cast vchordrq vchordg hardening
+REGRESS   = foundation vector halfvec cast vchordrq vchordg hardening recall
 
 PG_CONFIG ?= pg_config
 # pgvector mode (vchord over pgvector's types) is tested where the server has pgvector.
@@ -55,6 +55,13 @@ vchord$(DLSUFFIX): FORCE
 	PG_CONFIG=$(PG_CONFIG) CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) \
 		$(CARGO) build --lib --profile $(CARGO_PROFILE) $(if $(FEATURES),--features $(FEATURES))
 	cp $(CARGO_OUT)/libvchord$(DLSUFFIX) $@
+
+# A script of ours in the server's extension directory that sql/ no longer has (a version now
+# built from an older script plus updates) would be taken over that path: it goes first.
+STALE_SCRIPTS = $(filter-out $(notdir $(DATA)),$(notdir $(wildcard $(DESTDIR)$(datadir)/extension/vchord--*.sql)))
+install: remove-stale-scripts
+remove-stale-scripts:
+	$(if $(STALE_SCRIPTS),rm -f $(addprefix '$(DESTDIR)$(datadir)/extension/,$(addsuffix ',$(STALE_SCRIPTS))))
 
 installcheck: regress-prep
 regress-prep:
@@ -130,7 +137,7 @@ demo: setup
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE setup test clippy stress fuzz demo bench bench-build regress-prep cargo-clean
+.PHONY: FORCE remove-stale-scripts setup test clippy stress fuzz demo bench bench-build regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target

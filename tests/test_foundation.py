@@ -21,8 +21,8 @@ def test_refuses_to_load_without_preload(pg_config_path):
 
 def test_loads_when_preloaded(cluster):
     assert cluster.sql("SHOW shared_preload_libraries") == [("vchord",)]
-    assert cluster.sql("SELECT extversion FROM pg_extension WHERE extname = 'vchord'") == [("0.2.0",)]
+    assert cluster.sql("SELECT extversion FROM pg_extension WHERE extname = 'vchord'") == [("0.3.0",)]
     if cluster.major >= 18:
         # PG_MODULE_MAGIC_EXT records the name and version
         rows = cluster.sql("SELECT module_name, version FROM pg_get_loaded_modules() WHERE file_name LIKE 'vchord%'")
-        assert rows == [("vchord", "0.2.0")]  # the library's version is the extension's
+        assert rows == [("vchord", "0.3.0")]  # the library's version is the extension's

@@ -67,7 +67,7 @@ def test_pg_upgrade():
             for db in dbs:
                 with new.connect(db) as conn:
                     assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vchord'"
-                                        ).fetchone() == ("0.2.0",)
+                                        ).fetchone() == ("0.3.0",)
                     assert answers(conn, queries) == before[db], db
                     assert conn.execute("SELECT vchordrq_verify('t_rq'), vchordg_verify('t_g')").fetchone() == ([], [])
                     q = vec(queries[0])

@@ -292,3 +292,35 @@ def test_own_types_to_pgvector_mode(pgv_cluster):
         q = vec(rows(3, 500)[7])
         assert conn.execute("SELECT id FROM items ORDER BY v <-> %s LIMIT 1", (q,)).fetchone() == (7,)
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (500,)
+
+
+def test_update_from_0_2_0_keeps_the_dependency_on_vector(pgv_cluster):
+    """PostgreSQL resets an extension's dependencies on other extensions at each update step:
+    ALTER EXTENSION vchord UPDATE from 0.2.0 in pgvector mode keeps vchord depending on vector
+    (pg_dump's order, DROP EXTENSION vector's refusal), the indexes answer as before, and the
+    recall check added in 0.3.0 works on pgvector's types."""
+    c = pgv_cluster
+    c.sql("CREATE EXTENSION vector")
+    c.sql("CREATE EXTENSION vchord VERSION '0.2.0'")
+    build(c)
+    deps = "SELECT e.extname, r.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.objid" \
+           " JOIN pg_extension r ON r.oid = d.refobjid WHERE d.classid = 'pg_extension'::regclass" \
+           " AND d.refclassid = 'pg_extension'::regclass"
+    assert c.sql(deps) == [("vchord", "vector")]
+    q = vec(np.ones(DIMS))
+    top = "SELECT array_agg(id) FROM (SELECT id FROM items ORDER BY v <-> %s::vector LIMIT 10) s"
+    with c.connect() as conn:
+        conn.execute("SET enable_seqscan = off")
+        before = conn.execute(top, (q,)).fetchone()
+        conn.execute("ALTER EXTENSION vchord UPDATE")
+        assert conn.execute(top, (q,)).fetchone() == before
+    assert c.sql("SELECT extversion FROM pg_extension WHERE extname = 'vchord'") == [("0.3.0",)]
+    assert c.sql(deps) == [("vchord", "vector")]
+    import psycopg
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist) as e:
+        c.sql("DROP EXTENSION vector")
+    assert "extension vchord depends on extension vector" in e.value.diag.message_detail
+    with c.connect() as conn:
+        conn.execute("SET vchordrq.probes = '100000'")
+        r = conn.execute("SELECT vchord_recall('items_rq', %s::vector, 10)", (q,)).fetchone()[0]
+        assert 0.9 <= r <= 1.0

@@ -1,5 +1,6 @@
-"""Upgrades (issue 24): ALTER EXTENSION vchord UPDATE from 0.1.0 gives the catalog a fresh 0.2.0
-install has, and the indexes built under 0.1.0 answer as before."""
+"""Upgrades (issue 24): ALTER EXTENSION vchord UPDATE from 0.1.0 (through 0.2.0) gives the
+catalog a fresh install of the current version has, and the indexes built under 0.1.0 answer as
+before."""
 import numpy as np
 import pytest
 
@@ -83,11 +84,16 @@ def test_update_from_0_1_0(cluster):
         queries = rng.normal(size=(5, 8))
         before = answers(conn, queries)
         conn.execute("ALTER EXTENSION vchord UPDATE")
-        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vchord'").fetchone() == ("0.2.0",)
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vchord'").fetchone() == ("0.3.0",)
         assert answers(conn, queries) == before
         assert conn.execute("SELECT vchordrq_verify('t_rq'), vchordg_verify('t_g')").fetchone() == ([], [])
         # what 0.2.0 added works on the updated install
         assert conn.execute("SELECT B'1011' <~> B'0011', B'1100' <%> B'0110'").fetchone() == pytest.approx((1.0, 2 / 3))
         conn.execute("CREATE INDEX t_default ON t USING vchordrq (v)")
+        # what 0.3.0 added: the recall of an index built under 0.1.0 (t_default, on the same
+        # column and operator, would be the planner's other choice)
+        conn.execute("DROP INDEX t_default")
+        r = conn.execute("SELECT vchord_recall('t_rq', %s::vector, 10)", (vec(queries[0]),)).fetchone()[0]
+        assert 0.5 <= r <= 1.0
     assert catalog(c, "old") == catalog(c, "postgres")
     assert len(catalog(c, "postgres")) > 150
