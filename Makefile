@@ -132,12 +132,20 @@ bench-build: setup
 	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/build.py --pg-config $(PG18_CONFIG) $(BUILD_BENCH_ARGS)
 
+# Millions of rows (synthetic, clustered, 128-d): vchordrq and vchordg build, memory, size,
+# QPS and p99 at recall 0.95, with a quarter of the index in shared buffers too
+# (SCALE_ARGS='--sizes 1000000' for one size; an hour or more at the default 1M, 5M, 10M).
+bench-scale: setup
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
+	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/scale.py --pg-config $(PG18_CONFIG) $(SCALE_ARGS)
+
 demo: setup
 	$(MAKE) install PG_CONFIG=$(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE remove-stale-scripts setup test clippy stress fuzz demo bench bench-build regress-prep cargo-clean
+.PHONY: FORCE remove-stale-scripts setup test clippy stress fuzz demo bench bench-build bench-scale regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target
