@@ -143,8 +143,8 @@ def build(c, conn, create: str, limit_min: float):
 
 
 SWEEPS = {
-    "vchordrq": ("vchordrq.probes", [1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]),
-    "vchordg": ("vchordg.ef_search", [10, 16, 24, 32, 48, 64, 96, 128, 192, 256]),
+    "vchordrq": ("vchordrq.probes", [1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384]),
+    "vchordg": ("vchordg.ef_search", [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]),
 }
 
 
