@@ -55,6 +55,21 @@ unsafe extern "C-unwind" fn visit(
     }
 }
 
+/// Runs `scan` with the callback argument that hands each row of `index` to `each`, alive for
+/// the whole scan.
+fn visiting(
+    index: Relation,
+    each: &mut dyn FnMut(&Row),
+    scan: impl FnOnce(*mut c_void) -> f64,
+) -> f64 {
+    let mut v = Visit {
+        each,
+        natts: index.natts(),
+    };
+    let vp: *mut Visit = &raw mut v;
+    scan(vp.cast())
+}
+
 /// Scans `heap` for a build of `index` (table_index_build_scan), handing every row the index
 /// must hold to `each`; returns the heap tuples seen.
 pub fn table_scan(
@@ -63,14 +78,11 @@ pub fn table_scan(
     info: IndexInfo,
     each: &mut dyn FnMut(&Row),
 ) -> f64 {
-    let mut v = Visit {
-        each,
-        natts: index.natts(),
-    };
-    let vp: *mut Visit = &raw mut v;
     let (h, i) = (heap.raw(), index.raw());
-    // SAFETY: open relations and the build's IndexInfo; `v` outlives the scan.
-    unsafe { pg_try(|| sys::vchord_shim_build_scan(h, i, info.0, Some(visit), vp.cast())) }
+    visiting(index, each, |arg| {
+        // SAFETY: open relations and the build's IndexInfo; `arg` outlives the scan.
+        unsafe { pg_try(|| sys::vchord_shim_build_scan(h, i, info.0, Some(visit), arg)) }
+    })
 }
 
 /// maintenance_work_mem, in bytes.
@@ -149,16 +161,13 @@ mod parallel {
             leader: bool,
             each: &mut dyn FnMut(&Row),
         ) -> f64 {
-            let mut v = Visit {
-                each,
-                natts: index.natts(),
-            };
-            let vp: *mut Visit = &raw mut v;
             let (h, i, s) = (heap.raw(), index.raw(), self.0);
-            // SAFETY: open relations and the shared state; `v` outlives the scan.
-            unsafe {
-                pg_try(|| sys::vchord_shim_parallel_scan(h, i, s, Some(visit), vp.cast(), leader))
-            }
+            visiting(index, each, |arg| {
+                // SAFETY: open relations and the shared state; `arg` outlives the scan.
+                unsafe {
+                    pg_try(|| sys::vchord_shim_parallel_scan(h, i, s, Some(visit), arg, leader))
+                }
+            })
         }
 
         /// This participant is done: its counts go to the totals.
