@@ -15,6 +15,7 @@ use vchord_base::{Corrupt, Elem, Metric};
 
 pub use crate::pg::am::{Costs, IndexAm, IndexInfo, PathInfo};
 pub use crate::pg::build::{Row, block_signals, maintenance_work_mem};
+pub use crate::pg::guard::progress;
 
 /// What an opclass's support function 1 returns: element type and metric, packed.
 pub fn opclass_code(elem: Elem, metric: Metric) -> i32 {
@@ -300,10 +301,6 @@ pub fn new_index_store(index: Relation) -> crate::pg::buffer::Rel {
         );
     }
     store
-}
-
-pub fn progress(param: u32, value: i64) {
-    crate::pg::guard::progress(param, value);
 }
 
 // vchord_index_info(regclass) -> jsonb: the access method, on-disk format (the one recorded and

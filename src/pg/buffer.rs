@@ -107,9 +107,6 @@ impl Rel {
         // SAFETY: an open index whose build has finished writing.
         unsafe { pg_try(|| sys::vchord_shim_log_all_pages(rel)) }
     }
-    pub fn raw(self) -> sys::Relation {
-        self.rel
-    }
 }
 
 pub struct ReadGuard {
