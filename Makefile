@@ -10,7 +10,7 @@
 EXTENSION = vchord
 MODULES   = vchord
 DATA      = $(wildcard sql/vchord--*.sql)
-REGRESS   = foundation vector halfvec cast vchordrq vchordg hardening recall
+REGRESS   = foundation vector halfvec cast vchordrq vchordg hardening recall range
 
 PG_CONFIG ?= pg_config
 # pgvector mode (vchord over pgvector's types) is tested where the server has pgvector.
@@ -140,12 +140,18 @@ bench-scale: setup
 	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/scale.py --pg-config $(PG18_CONFIG) $(SCALE_ARGS)
 
+# Distance-threshold queries (v <<op>> sphere(q, r)) against the same filter written plainly.
+bench-range: setup
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
+	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/range.py --pg-config $(PG18_CONFIG) $(RANGE_ARGS)
+
 demo: setup
 	$(MAKE) install PG_CONFIG=$(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE remove-stale-scripts setup test clippy stress fuzz demo bench bench-build bench-scale regress-prep cargo-clean
+.PHONY: FORCE remove-stale-scripts setup test clippy stress fuzz demo bench bench-build bench-scale bench-range regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target

@@ -1,5 +1,6 @@
 -- vchord 0.2.0 -> 0.3.0: the recall checks, vchord_recall and vchord_sampled_recall (the same
--- in both modes: they work on any vchordrq or vchordg index through its operator class).
+-- in both modes: they work on any vchordrq or vchordg index through its operator class), and
+-- distance thresholds as index quals (sphere_vector, sphere_halfvec and the <<op>> operators).
 \echo Use "ALTER EXTENSION vchord UPDATE TO '0.3.0'" to load this file. \quit
 
 -- In pgvector mode (vchord owns no types: pgvector's are used) vchord depends on extension
@@ -130,3 +131,50 @@ BEGIN
     RETURN total / n;
 END
 $sampled$;
+
+-- ---- distance thresholds -------------------------------------------------------------------
+-- `v <<->> sphere(q, r)` is `v <-> q < r`; <<#>>, <<=>> and <<+>> are the same for <#>, <=> and
+-- <+>. Each is the search operator (strategy 2) of the vchordrq and vchordg opclass of its
+-- metric, so the planner makes it an index qual: the scan returns rows nearest first and ends
+-- at the first one at distance r or farther. In pgvector mode the types are pgvector's, and
+-- its schema joins this script's search path.
+SELECT pg_catalog.set_config('search_path',
+        pg_catalog.current_setting('search_path') || ', ' || pg_catalog.quote_ident(n.nspname), true)
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'vector';
+
+-- The same objects for each type (halfvec came with pgvector 0.7.0: over an older pgvector it
+-- has none), each operator joining the opclasses of its metric that exist (L1 has no vchordg
+-- class, and over pgvector before 0.7.0 no vchordrq one either).
+DO $sphere$
+DECLARE
+    t text;
+    m record;
+    am text;
+BEGIN
+FOREACH t IN ARRAY ARRAY['vector', 'halfvec'] LOOP
+    CONTINUE WHEN pg_catalog.to_regtype(t) IS NULL;
+    EXECUTE pg_catalog.format('CREATE TYPE sphere_%1$s AS (center %1$s, radius double precision)', t);
+    EXECUTE pg_catalog.format('CREATE FUNCTION sphere(%1$s, double precision) RETURNS sphere_%1$s
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS %2$L', t, 'SELECT $1, $2');
+    FOR m IN SELECT * FROM (VALUES ('l2', '<<->>'), ('ip', '<<#>>'), ('cosine', '<<=>>'), ('l1', '<<+>>')) v (metric, op)
+    LOOP
+        EXECUTE pg_catalog.format('CREATE FUNCTION _vchord_%1$s_sphere_%2$s(%1$s, sphere_%1$s) RETURNS bool
+            AS %3$L, %4$L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE',
+            t, m.metric, 'MODULE_PATHNAME', pg_catalog.format('vchord_%s_sphere_%s', t, m.metric));
+        EXECUTE pg_catalog.format('CREATE OPERATOR %3$s (LEFTARG = %1$s, RIGHTARG = sphere_%1$s,
+            FUNCTION = _vchord_%1$s_sphere_%2$s)', t, m.metric, m.op);
+        FOREACH am IN ARRAY ARRAY['vchordrq', 'vchordg'] LOOP
+            IF EXISTS (SELECT FROM pg_catalog.pg_opfamily f
+                         JOIN pg_catalog.pg_am a ON a.oid = f.opfmethod
+                         JOIN pg_catalog.pg_namespace n ON n.oid = f.opfnamespace
+                        WHERE f.opfname = pg_catalog.format('%s_%s_ops', t, m.metric) AND a.amname = am
+                          AND n.nspname = pg_catalog.current_schema()) THEN
+                EXECUTE pg_catalog.format('ALTER OPERATOR FAMILY %1$s_%2$s_ops USING %3$s
+                    ADD OPERATOR 2 %4$s (%1$s, sphere_%1$s)', t, m.metric, am, m.op);
+            END IF;
+        END LOOP;
+    END LOOP;
+END LOOP;
+END
+$sphere$;

@@ -298,7 +298,8 @@ def test_update_from_0_2_0_keeps_the_dependency_on_vector(pgv_cluster):
     """PostgreSQL resets an extension's dependencies on other extensions at each update step:
     ALTER EXTENSION vchord UPDATE from 0.2.0 in pgvector mode keeps vchord depending on vector
     (pg_dump's order, DROP EXTENSION vector's refusal), the indexes answer as before, and the
-    recall check added in 0.3.0 works on pgvector's types."""
+    recall check and the distance thresholds added in 0.3.0 work on pgvector's types, through
+    the indexes built under 0.2.0."""
     c = pgv_cluster
     c.sql("CREATE EXTENSION vector")
     c.sql("CREATE EXTENSION vchord VERSION '0.2.0'")
@@ -324,3 +325,11 @@ def test_update_from_0_2_0_keeps_the_dependency_on_vector(pgv_cluster):
         conn.execute("SET vchordrq.probes = '100000'")
         r = conn.execute("SELECT vchord_recall('items_rq', %s::vector, 10)", (q,)).fetchone()[0]
         assert 0.9 <= r <= 1.0
+        conn.execute("SET enable_seqscan = off")
+        within = "SELECT id FROM items WHERE v <<->> sphere(%s::vector, %s) ORDER BY v <-> %s::vector"
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + within, (q, 1.0, q)).fetchone()[0][0]["Plan"]
+        assert plan["Node Type"] == "Index Scan" and "sphere_vector" in plan["Index Cond"], plan
+        conn.execute("SET vchordrq.epsilon = 4")  # with every list probed: exact
+        d = [row[0] for row in conn.execute("SELECT v <-> %s::vector FROM items ORDER BY 1", (q,))]
+        i = next(i for i in range(20, len(d)) if d[i] > d[i - 1] + 1e-4)
+        assert len(conn.execute(within, (q, (d[i - 1] + d[i]) / 2, q)).fetchall()) == i

@@ -45,8 +45,14 @@ pub struct ScanState<T, X> {
     pub elem: Elem,
     pub metric: Metric,
     /// The query of the current rescan (`None`: NULL or no ORDER BY; then every row is
-    /// returned, in no order, with a NULL distance, as a sequential scan sorts them).
+    /// returned, in no order, with a NULL distance, as a sequential scan sorts them). Without
+    /// ORDER BY, a distance threshold's centre.
     pub query: Option<Vec<f32>>,
+    /// A distance threshold on the query (`v <<->> sphere(query, r)`): the scan ends at the
+    /// first row at `r` or farther (SQL distance). The least radius of those around the query.
+    pub radius: Option<f64>,
+    /// A threshold that nothing meets (a NULL sphere, centre or radius): no rows.
+    pub nothing: bool,
     pub sweep: Option<RowSweep>,
     pub search: Option<T>,
     /// Strict order: a row nearer than the last one returned is dropped.
@@ -67,6 +73,8 @@ pub fn begin<T, X: Default>(index: Relation) -> ScanState<T, X> {
         elem,
         metric,
         query: None,
+        radius: None,
+        nothing: false,
         sweep: None,
         search: None,
         strict: true,
@@ -78,9 +86,34 @@ pub fn begin<T, X: Default>(index: Relation) -> ScanState<T, X> {
     }
 }
 
-/// amrescan: the new query, and a fresh start on the next amgettuple.
+/// amrescan: the new query and distance thresholds, and a fresh start on the next
+/// amgettuple.
 pub fn rescan<T, X>(scan: ScanDesc, st: &mut ScanState<T, X>) {
-    st.query = scan.order_by().flatten().map(|d| read_key(st.elem, d).0);
+    let order = scan.order_by();
+    st.query = order.flatten().map(|d| read_key(st.elem, d).0);
+    // The keys on the vector column are distance thresholds (the opclasses' one search
+    // operator, `<<op>>` with a sphere); the executor rechecks every one of them.
+    let mut spheres = vec![];
+    st.nothing = false;
+    for k in scan.keys().into_iter().filter(|k| k.attno == 1) {
+        match k.argument.and_then(crate::pg::fmgr::sphere_parts) {
+            Some((centre, r)) => spheres.push((read_key(st.elem, centre).0, r)),
+            None => st.nothing = true,
+        }
+    }
+    if order.is_none() && st.query.is_none() {
+        // No ORDER BY: the search goes out from the (first) sphere's centre.
+        st.query = spheres.first().map(|s| s.0.clone());
+    }
+    // Only a sphere around the query itself bounds the stream (rows come nearest first);
+    // another one is the executor's filter alone.
+    st.radius = st.query.as_ref().and_then(|q| {
+        spheres
+            .iter()
+            .filter(|s| s.0 == *q)
+            .map(|s| s.1)
+            .min_by(f64::total_cmp)
+    });
     st.sweep = None;
     st.search = None;
     st.returned = 0;
@@ -114,6 +147,9 @@ pub fn gettuple<T: Stream, X>(
     start: impl FnOnce(&Rel, &[f32], &X) -> Started<T>,
     sweep: impl FnOnce(&Rel, &X) -> RowSweep,
 ) -> bool {
+    if st.nothing {
+        return false;
+    }
     let index = scan.index();
     let store = index.store();
     let Some(q) = st.query.as_ref() else {
@@ -165,9 +201,18 @@ pub fn gettuple<T: Stream, X>(
                     crate::pg::guard::check_for_interrupts();
                     continue;
                 }
+                let distance = vchord_base::sql_distance(st.metric, d);
+                if st
+                    .radius
+                    .is_some_and(|r| distance >= r || distance.is_nan())
+                {
+                    // At the threshold or past it (or NaN): so is every row after it.
+                    st.nothing = true;
+                    return false;
+                }
                 st.last = d;
                 st.returned += 1;
-                scan.emit(tid, Some(vchord_base::sql_distance(st.metric, d)), recheck);
+                scan.emit(tid, Some(distance), recheck);
                 return true;
             }
             None => return false,

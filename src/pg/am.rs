@@ -242,8 +242,9 @@ fn stats_or_new(stats: *mut sys::IndexBulkDeleteResult) -> *mut sys::IndexBulkDe
 /// disable_cost: what the planner adds for a disabled path.
 const DISABLED: f64 = 1.0e10;
 
-/// amcostestimate: a path without ORDER BY distance (which the index cannot serve) or with
-/// the access method disabled gets disable_cost; else the access method prices it.
+/// amcostestimate: a path with neither ORDER BY distance nor a distance threshold (which the
+/// index cannot serve) or with the access method disabled gets disable_cost; else the access
+/// method prices it.
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn amcostestimate<A: IndexAm>(
     root: *mut sys::PlannerInfo,
@@ -264,7 +265,7 @@ unsafe extern "C-unwind" fn amcostestimate<A: IndexAm>(
             *selectivity = 1.0;
             *correlation = 0.0;
             *pages = info.index_pages;
-            if !info.has_orderbys || !A::enabled() {
+            if !(info.has_orderbys || info.has_range) || !A::enabled() {
                 *startup = DISABLED;
                 *total = DISABLED;
                 return;

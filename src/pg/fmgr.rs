@@ -345,3 +345,13 @@ pub fn new_float8_array(n: usize) -> (Datum, &'static mut [f64]) {
     };
     (ptr as Datum, data)
 }
+
+/// A `sphere_vector`/`sphere_halfvec` Datum's centre (a vector Datum, valid while the sphere
+/// is) and radius; `None` where either is NULL.
+pub fn sphere_parts(d: Datum) -> Option<(Datum, f64)> {
+    let (mut centre, mut radius): (Datum, f64) = (0, 0.0);
+    // SAFETY: the caller's datum is a composite of (vector or halfvec, real), the type the
+    // SQL script gives the operators' right argument and the opclasses' search operator.
+    let found = unsafe { pg_try(|| sys::vchord_shim_sphere(d, &mut centre, &mut radius)) };
+    found.then_some((centre, radius))
+}

@@ -279,6 +279,29 @@ vchord_shim_labels(Datum d, int16 *out, int max)
 }
 
 bool
+vchord_shim_sphere(Datum sphere, Datum *centre, double *radius)
+{
+	HeapTupleHeader t = DatumGetHeapTupleHeader(sphere);
+	bool		isnull;
+	Datum		r;
+
+	*centre = GetAttributeByNum(t, 1, &isnull);
+	if (isnull)
+		return false;
+	r = GetAttributeByNum(t, 2, &isnull);
+	if (isnull)
+		return false;
+	*radius = DatumGetFloat8(r);
+	return true;
+}
+
+void
+vchord_shim_prefetch(Relation rel, BlockNumber blk)
+{
+	(void) PrefetchBuffer(rel, MAIN_FORKNUM, blk);
+}
+
+bool
 vchord_shim_is_mvcc(Snapshot snapshot)
 {
 	return snapshot != NULL && IsMVCCSnapshot(snapshot);
@@ -289,10 +312,17 @@ vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *path, double l
 					  VchordPathInfo *out)
 {
 	GenericCosts costs;
+	ListCell   *lc;
 
 	memset(&costs, 0, sizeof(costs));
 	out->indexoid = path->indexinfo->indexoid;
 	out->has_orderbys = path->indexorderbys != NIL;
+	out->has_range = false;
+	foreach(lc, path->indexclauses)
+	{
+		if (((IndexClause *) lfirst(lc))->indexcol == 0)
+			out->has_range = true;
+	}
 	out->index_pages = path->indexinfo->pages;
 	out->index_tuples = path->indexinfo->tuples;
 	genericcostestimate(root, path, loop_count, &costs);

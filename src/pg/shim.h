@@ -91,6 +91,8 @@ typedef struct VchordPathInfo
 {
 	Oid			indexoid;
 	bool		has_orderbys;
+	/* a qual on the key column (a distance threshold, `v <<->> sphere(q, r)`) */
+	bool		has_range;
 	double		index_pages;
 	double		index_tuples;
 	double		startup;
@@ -103,6 +105,11 @@ extern void vchord_shim_path_info(struct PlannerInfo *root, struct IndexPath *pa
 								  double loop_count, VchordPathInfo *out);
 
 extern void vchord_shim_vacuum_delay(void);
+/* A sphere_vector/sphere_halfvec value's centre and radius (GetAttributeByNum); false where
+ * the centre or the radius is NULL. */
+extern bool vchord_shim_sphere(Datum sphere, Datum *centre, double *radius);
+/* PrefetchBuffer: asks the kernel to read an index page that is not in shared buffers. */
+extern void vchord_shim_prefetch(Relation rel, BlockNumber blk);
 /* pgstat_count_index_scan (pg_stat_*_indexes.idx_scan) */
 extern void vchord_shim_count_scan(Relation index);
 /* try_relation_open with AccessShareLock: NULL when no relation has that OID */

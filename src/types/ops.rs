@@ -12,6 +12,10 @@ both! {
     negative_inner_product => negative_inner_product,
     cosine_distance => cosine_distance,
     l1_distance => l1_distance,
+    sphere_l2 => sphere_l2,
+    sphere_ip => sphere_ip,
+    sphere_cosine => sphere_cosine,
+    sphere_l1 => sphere_l1,
     add => add,
     sub => sub,
     mul => mul,
@@ -60,6 +64,35 @@ fn cosine_distance<E: Elem>(fc: Fc) -> Datum {
 fn l1_distance<E: Elem>(fc: Fc) -> Datum {
     let (a, b) = pair::<E>(fc);
     datum_f64(E::l1(a, b) as f64)
+}
+
+/// `v <<op>> sphere(centre, radius)`: whether `v <op> centre < radius` (NULL where the
+/// centre or the radius is NULL), what an index's distance threshold returns.
+fn within<E: Element>(fc: Fc, dist: impl FnOnce(&[E], &[E]) -> f64) -> Datum {
+    let Some((centre, radius)) = crate::pg::fmgr::sphere_parts(fc.datum(1)) else {
+        return fc.return_null();
+    };
+    let (a, c) = (read::<E>(fc.datum(0)), read::<E>(centre));
+    v::check_same_dims::<E>(a.len(), c.len()).or_raise();
+    datum_bool(dist(a, c) < radius)
+}
+
+fn sphere_l2<E: Elem>(fc: Fc) -> Datum {
+    within::<E>(fc, |a, c| (E::l2sq(a, c) as f64).sqrt())
+}
+
+fn sphere_ip<E: Elem>(fc: Fc) -> Datum {
+    within::<E>(fc, |a, c| -(E::dot(a, c) as f64))
+}
+
+fn sphere_cosine<E: Elem>(fc: Fc) -> Datum {
+    within::<E>(fc, |a, c| {
+        vchord_simd::cosine_from_parts(E::cos_parts(a, c))
+    })
+}
+
+fn sphere_l1<E: Elem>(fc: Fc) -> Datum {
+    within::<E>(fc, |a, c| E::l1(a, c) as f64)
 }
 
 fn add<E: Element>(fc: Fc) -> Datum {

@@ -1,5 +1,6 @@
-//! amcostestimate: the planner should take a vchordg index for `ORDER BY v <op> q LIMIT n`
-//! (with or without a label filter) and never for anything else.
+//! amcostestimate: the planner should take a vchordg index for `ORDER BY v <op> q LIMIT n` or
+//! a distance threshold (`v <<op>> sphere(q, r)`), with or without a label filter, and never
+//! for anything else.
 use super::*;
 
 pub fn costs(info: &PathInfo, index: Relation) -> Costs {

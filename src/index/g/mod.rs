@@ -245,6 +245,8 @@ fn labels_at_most(d: sys::Datum, max: usize, what: &str) -> Vec<i16> {
 
 crate::pg_fn!(vchord_g_amhandler, |fc| {
     crate::pg::am::routine::<G>(|a| {
+        // 1: the distance (ORDER BY); 2: a distance threshold on the vector column
+        // (`v <<op>> sphere(q, r)`) or a label overlap on the labels column (`l && array`).
         a.amstrategies = 2;
         a.amcanmulticol = true;
     })

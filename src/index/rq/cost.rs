@@ -1,5 +1,5 @@
 //! amcostestimate: the planner should take a vchordrq index for `ORDER BY v <op> q LIMIT n`
-//! and never for anything else.
+//! or a distance threshold (`v <<op>> sphere(q, r)`) and never for anything else.
 use super::*;
 
 pub fn costs(info: &PathInfo, index: Relation) -> Costs {
@@ -26,10 +26,12 @@ pub fn costs(info: &PathInfo, index: Relation) -> Costs {
     // All estimates happen before the first row (startup); each row returned costs a rerank
     // (one page and a distance).
     let start = read * 1.0 + tuples * fraction * 0.0025;
+    // A distance threshold ends the scan where it is met: the rows returned are its share.
+    let sel = info.selectivity.clamp(1e-4, 1.0);
     Costs {
         startup: start,
-        total: start + tuples * 0.01,
+        total: start + tuples * sel * 0.01,
         pages: read,
-        selectivity: 1.0,
+        selectivity: info.selectivity,
     }
 }

@@ -182,7 +182,8 @@ impl IndexAm for Rq {
 
 crate::pg_fn!(vchord_rq_amhandler, |fc| {
     crate::pg::am::routine::<Rq>(|a| {
-        a.amstrategies = 1;
+        // 1: the distance (ORDER BY); 2: a distance threshold (`v <<op>> sphere(q, r)`).
+        a.amstrategies = 2;
         // The planner gives builds workers (see build.rs).
         #[cfg(pg_ge17)]
         {

@@ -10,11 +10,13 @@ use vchord_ivf::{CentroidCache, SearchParams};
 
 pub fn gettuple(desc: ScanDesc, st: &mut ScanState<Search, ()>) -> bool {
     let index = desc.index();
+    // The executor rechecks a distance threshold (the only qual the index takes).
+    let recheck = desc.nkeys() > 0;
     scan::gettuple(
         desc,
         st,
         "vchordrq",
-        false,
+        recheck,
         |store, q, _: &()| {
             let meta = vchord_ivf::read_meta(store).or_corrupt(index);
             check_dims(meta.dims, q.len());
