@@ -146,12 +146,19 @@ bench-range: setup
 	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/range.py --pg-config $(PG18_CONFIG) $(RANGE_ARGS)
 
+# Scans reading the index from storage (caches emptied before each query), with and without
+# I/O hints (effective_io_concurrency 0 vs the default). Needs root (drops the OS page cache).
+bench-cold: setup
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
+	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/cold.py --pg-config $(PG18_CONFIG) $(COLD_ARGS)
+
 demo: setup
 	$(MAKE) install PG_CONFIG=$(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python scripts/demo.py \
 		--pg-config $(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
 
-.PHONY: FORCE remove-stale-scripts setup test clippy stress fuzz demo bench bench-build bench-scale bench-range regress-prep cargo-clean
+.PHONY: FORCE remove-stale-scripts setup test clippy stress fuzz demo bench bench-build bench-scale bench-range bench-cold regress-prep cargo-clean
 FORCE:
 cargo-clean:
 	rm -rf target

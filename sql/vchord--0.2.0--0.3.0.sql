@@ -162,8 +162,10 @@ FOREACH t IN ARRAY ARRAY['vector', 'halfvec'] LOOP
         EXECUTE pg_catalog.format('CREATE FUNCTION _vchord_%1$s_sphere_%2$s(%1$s, sphere_%1$s) RETURNS bool
             AS %3$L, %4$L LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE',
             t, m.metric, 'MODULE_PATHNAME', pg_catalog.format('vchord_%s_sphere_%s', t, m.metric));
+        -- The planner has no statistics for a threshold: it takes 0.1 % of the rows to match
+        -- (contsel, as for geometric containment), the small answer a threshold is for.
         EXECUTE pg_catalog.format('CREATE OPERATOR %3$s (LEFTARG = %1$s, RIGHTARG = sphere_%1$s,
-            FUNCTION = _vchord_%1$s_sphere_%2$s)', t, m.metric, m.op);
+            FUNCTION = _vchord_%1$s_sphere_%2$s, RESTRICT = contsel, JOIN = contjoinsel)', t, m.metric, m.op);
         FOREACH am IN ARRAY ARRAY['vchordrq', 'vchordg'] LOOP
             IF EXISTS (SELECT FROM pg_catalog.pg_opfamily f
                          JOIN pg_catalog.pg_am a ON a.oid = f.opfmethod

@@ -336,8 +336,21 @@ impl Store for Rel {
     fn read_items(&self, addrs: &[Addr], prefix: usize, f: &mut dyn FnMut(&[Addr], &Page)) {
         // cache lines of an item to prefetch: at least one, at most eight
         let lines = prefix.div_ceil(64).clamp(1, 8);
+        // Blocks not in shared buffers are asked of the kernel up to io_depth ahead of the
+        // round being read, so their reads overlap.
+        let depth = self.io_depth();
+        let mut hinted = addrs.chunk_by(|a, b| a.blk == b.blk).map(|g| g[0].blk);
+        let mut hinted_n = 0usize;
+        let mut read_n = 0usize;
         let mut groups = addrs.chunk_by(|a, b| a.blk == b.blk).peekable();
         while groups.peek().is_some() {
+            while depth > 0 && hinted_n < read_n + PINS_AT_ONCE + depth {
+                match hinted.next() {
+                    Some(blk) => self.prefetch(blk),
+                    None => break,
+                }
+                hinted_n += 1;
+            }
             // A few pages at a time: a backend keeps its first 8 pins in an array and the
             // rest in a hash table, which costs more than the overlap gains.
             let mut round: [&[Addr]; PINS_AT_ONCE] = [&[]; PINS_AT_ONCE];
@@ -347,6 +360,7 @@ impl Store for Rel {
                 n += 1;
             }
             let round = &round[..n];
+            read_n += n;
             let mut bufs = [0 as sys::Buffer; PINS_AT_ONCE];
             let (rel, fork) = (self.rel, self.fork);
             // SAFETY: blocks of this relation (the caller's addresses are sorted and within it).
@@ -404,6 +418,20 @@ impl Store for Rel {
                 unsafe { pg_try(|| sys::UnlockReleaseBuffer(buf)) };
             }
         }
+    }
+
+    fn io_depth(&self) -> usize {
+        if self.fork != sys::ForkNumber::MAIN_FORKNUM {
+            return 0;
+        }
+        // SAFETY: reads a GUC's variable.
+        unsafe { sys::vchord_shim_io_concurrency() }.max(0) as usize
+    }
+
+    fn prefetch(&self, blk: u32) {
+        let rel = self.rel;
+        // SAFETY: an open relation's main fork and a block within it (the caller's).
+        unsafe { pg_try(|| sys::vchord_shim_prefetch(rel, blk)) };
     }
 
     fn nblocks(&self) -> u32 {

@@ -301,6 +301,12 @@ vchord_shim_prefetch(Relation rel, BlockNumber blk)
 	(void) PrefetchBuffer(rel, MAIN_FORKNUM, blk);
 }
 
+int
+vchord_shim_io_concurrency(void)
+{
+	return effective_io_concurrency;
+}
+
 bool
 vchord_shim_is_mvcc(Snapshot snapshot)
 {

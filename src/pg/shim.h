@@ -110,6 +110,8 @@ extern void vchord_shim_vacuum_delay(void);
 extern bool vchord_shim_sphere(Datum sphere, Datum *centre, double *radius);
 /* PrefetchBuffer: asks the kernel to read an index page that is not in shared buffers. */
 extern void vchord_shim_prefetch(Relation rel, BlockNumber blk);
+/* effective_io_concurrency: how many reads a scan may ask for ahead (0: none) */
+extern int	vchord_shim_io_concurrency(void);
 /* pgstat_count_index_scan (pg_stat_*_indexes.idx_scan) */
 extern void vchord_shim_count_scan(Relation index);
 /* try_relation_open with AccessShareLock: NULL when no relation has that OID */

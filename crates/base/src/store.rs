@@ -42,6 +42,16 @@ pub trait Store {
     /// Called between units of long work (pages of a vacuum, rows of a build): query cancel,
     /// vacuum cost delay.
     fn yield_point(&self) {}
+    /// How many reads a scan may ask for ahead of the one it waits on ([`Store::prefetch`]);
+    /// 0: none (a store in memory, or I/O hints turned off).
+    fn io_depth(&self) -> usize {
+        0
+    }
+    /// Asks for block `blk` to be read in the background, so that a later [`Store::read`] of
+    /// it waits less (a hint: it reads nothing itself; `blk` is within the relation).
+    fn prefetch(&self, blk: u32) {
+        let _ = blk;
+    }
 }
 
 /// The relation's length as last read: a block below it exists (an index is never truncated
@@ -78,6 +88,10 @@ pub struct MemStore {
     pages: RefCell<Vec<Box<Page>>>,
     /// Count of write guards committed (WAL records, as it were).
     pub writes: std::cell::Cell<u64>,
+    /// [`Store::io_depth`] (0 by default); where it is not 0, the blocks asked for with
+    /// [`Store::prefetch`] and those read are logged, in order.
+    pub depth: std::cell::Cell<usize>,
+    pub log: RefCell<Vec<(bool, u32)>>,
 }
 
 pub struct MemRead(Box<Page>);
@@ -131,7 +145,20 @@ impl Store for MemStore {
     type Write<'a> = MemWrite<'a>;
 
     fn read(&self, blk: u32) -> MemRead {
+        if self.depth.get() > 0 {
+            self.log.borrow_mut().push((false, blk));
+        }
         MemRead(self.pages.borrow()[blk as usize].clone())
+    }
+    fn io_depth(&self) -> usize {
+        self.depth.get()
+    }
+    fn prefetch(&self, blk: u32) {
+        assert!(
+            (blk as usize) < self.pages.borrow().len(),
+            "prefetch of block {blk}, past the relation"
+        );
+        self.log.borrow_mut().push((true, blk));
     }
     fn write(&self, blk: u32) -> MemWrite<'_> {
         let page = self.pages.borrow()[blk as usize].clone();

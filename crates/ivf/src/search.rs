@@ -256,12 +256,33 @@ impl Search {
             starts.extend(leaf.code_heads().map(|h| (h, lqs.len() - 1)));
         }
         // The pages are read one ahead: the next page is locked and its memory asked for
-        // (`prefetch`) before this one is worked on, so their latency overlaps.
+        // (`prefetch`) before this one is worked on, so their latency overlaps. Reads from
+        // storage are asked for earlier still (`Store::prefetch`, up to `io_depth`): the page
+        // after the one read ahead, and the first pages of the next chains.
+        let depth = s.io_depth();
         let fetch = |blk: u32| {
             let pg = s.read(blk);
             vchord_simd::prefetch(&pg[..]);
+            if depth > 0 {
+                let next = page::next(&pg);
+                if next != INVALID_BLOCK && next < nblocks {
+                    s.prefetch(next);
+                }
+            }
             pg
         };
+        let mut hinted = 0;
+        let mut hint_heads = |upto: usize| {
+            while hinted < starts.len().min(upto) {
+                if starts[hinted].0 < nblocks {
+                    s.prefetch(starts[hinted].0);
+                }
+                hinted += 1;
+            }
+        };
+        if depth > 0 {
+            hint_heads(depth);
+        }
         // Each new candidate's error at epsilon 1, for [`widen_copies`].
         let mut units: Vec<f32> = Vec::new();
         let mut chain = 0;
@@ -280,6 +301,9 @@ impl Search {
             } else if chain + 1 < starts.len() {
                 chain += 1;
                 hops = 0;
+                if depth > 0 {
+                    hint_heads(chain + depth);
+                }
                 ahead = Some(fetch(starts[chain].0));
             }
             for (_, t) in page::items(&pg) {
@@ -418,6 +442,15 @@ impl Search {
                 }
             }
             if n > 1 {
+                if s.io_depth() > 0 {
+                    // their pages' reads from storage first, all at once
+                    for &i in &batch[..n] {
+                        let a = self.candidates[i].vec;
+                        if a.blk < self.nblocks {
+                            s.prefetch(a.blk);
+                        }
+                    }
+                }
                 for &i in &batch[..n] {
                     let a = self.candidates[i].vec;
                     if a.blk < self.nblocks {

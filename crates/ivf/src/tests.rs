@@ -1168,3 +1168,27 @@ fn lists_are_at_most_one_per_row() {
     assert_eq!(lists_for(&[100], 0), vec![100]);
     assert_eq!(lists_for(&[], 10_000), vec![100]);
 }
+
+#[test]
+fn io_hints_name_only_blocks_the_scan_reads_next_and_change_nothing() {
+    let data = clustered(3000, 24, 26);
+    let (s, meta) = build(&data, Metric::L2, Elem::F32, &[30]);
+    for qi in [0usize, 777, 2999] {
+        let q = &data[qi];
+        let plain = search(&s, &meta, q, vec![6], 1.9, 200);
+        s.depth.set(4);
+        s.log.borrow_mut().clear();
+        let hinted = search(&s, &meta, q, vec![6], 1.9, 200);
+        s.depth.set(0);
+        assert_eq!(plain, hinted, "the hints changed the answer");
+        let log = s.log.borrow();
+        let asked: Vec<usize> = (0..log.len()).filter(|&i| log[i].0).collect();
+        assert!(asked.len() > 6, "too few hints: {}", asked.len());
+        // each block asked for is read later, within a short distance of reads
+        for &i in &asked {
+            let blk = log[i].1;
+            let later = log[i + 1..].iter().filter(|e| !e.0).take(64).any(|e| e.1 == blk);
+            assert!(later, "block {blk} asked for but not read soon after");
+        }
+    }
+}
