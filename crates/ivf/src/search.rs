@@ -134,6 +134,9 @@ pub struct Search {
     pub(crate) candidates: Vec<Cand>,
     /// (lower bound, position) of the candidates not reranked yet, smallest first.
     pub(crate) order: BinaryHeap<Reverse<u64>>,
+    /// The next of them, taken out of `order` in order and their vectors' pages asked for
+    /// ([`Store::prefetch`]) ahead of their reranks; they come before anything in `order`.
+    pub(crate) ahead: std::collections::VecDeque<u64>,
     pub(crate) results: BinaryHeap<Cand>,
     /// The relation's length when the scan started: any row this scan may see was written
     /// below it (its snapshot was taken before).
@@ -202,6 +205,7 @@ impl Search {
             lut,
             fast,
             order: BinaryHeap::new(),
+            ahead: std::collections::VecDeque::new(),
             candidates: Vec::new(),
             results: BinaryHeap::new(),
             scratch: Scratch::default(),
@@ -287,9 +291,17 @@ impl Search {
         let mut units: Vec<f32> = Vec::new();
         let mut chain = 0;
         let mut hops = 0;
+        // Where each list's candidates begin (the copies of a vector share a list, so copies
+        // are looked for list by list: small tables, in cache).
+        let mut bounds: Vec<usize> = vec![];
+        let mut last_list = usize::MAX;
         let mut ahead = starts.first().map(|&(h, _)| fetch(h));
         while let Some(pg) = ahead.take() {
             let lq = lqs[starts[chain].1];
+            if starts[chain].1 != last_list {
+                last_list = starts[chain].1;
+                bounds.push(candidates.len() - first_new);
+            }
             hops += 1;
             stats.pages += 1;
             if !page::is_valid(&pg) || page::kind(&pg) != KIND_CODES {
@@ -349,7 +361,15 @@ impl Search {
             }
         }
         stats.codes = candidates.len() as u64;
-        widen_copies(&mut candidates[first_new..], &units, p_epsilon);
+        bounds.push(candidates.len() - first_new);
+        for w in bounds.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            widen_copies(
+                &mut candidates[first_new + a..first_new + b],
+                &units[a..b],
+                p_epsilon,
+            );
+        }
         if meta.metric == Metric::L1 {
             // The keys are squared L2 lower bounds; as |x|_1 >= |x|_2, their roots bound the
             // L1 distance from below.
@@ -407,50 +427,61 @@ impl Search {
         s: &S,
         fetch: &mut dyn FnMut(Addr) -> Option<Vec<u8>>,
     ) -> Result<Option<(Addr, f32)>> {
+        let in_table = self.meta.rerank_in_table;
+        // Reranks read vectors from the index: up to `io_depth` of the next candidates'
+        // pages are asked for ahead, so their reads from storage overlap.
+        let depth = if in_table { 0 } else { s.io_depth() };
         loop {
-            if self.order.is_empty() && self.results.is_empty() && !self.widen(s)? {
+            if self.order.is_empty()
+                && self.ahead.is_empty()
+                && self.results.is_empty()
+                && !self.widen(s)?
+            {
                 return Ok(None);
             }
             if let Some(best) = self.results.peek() {
                 let bound = self
-                    .order
-                    .peek()
-                    .map_or(f32::INFINITY, |c| key_of((c.0 >> 32) as u32));
+                    .ahead
+                    .front()
+                    .or_else(|| self.order.peek().map(|c| &c.0))
+                    .map_or(f32::INFINITY, |c| key_of((c >> 32) as u32));
                 if best.key <= bound {
                     let r = self.results.pop().unwrap();
                     return Ok(Some((r.tid, r.key)));
                 }
             }
+            while self.ahead.len() < depth {
+                let Some(c) = self.order.pop() else { break };
+                let a = self.candidates[c.0 as u32 as usize].vec;
+                if a.blk < self.nblocks {
+                    s.prefetch(a.blk);
+                }
+                self.ahead.push_back(c.0);
+            }
             // Rerank the next candidates, a few at once when their vectors are in the index:
             // their pages are located and their vectors' memory asked for first, so the
             // reads overlap. Reranking a candidate early is sound: a result still waits until
             // no candidate left can beat it.
-            let Some(first) = self.order.pop() else {
+            let mut take = || {
+                self.ahead
+                    .pop_front()
+                    .or_else(|| self.order.pop().map(|c| c.0))
+            };
+            let Some(first) = take() else {
                 continue; // results wait for nothing now (emitted above) or the lists widen
             };
-            let first = first.0 as u32 as usize;
-            let in_table = self.meta.rerank_in_table;
-            let mut batch = [first; RERANK_BATCH];
+            let mut batch = [first as u32 as usize; RERANK_BATCH];
             let mut n = 1;
             while !in_table && n < RERANK_BATCH {
-                match self.order.pop() {
+                match take() {
                     Some(c) => {
-                        batch[n] = c.0 as u32 as usize;
+                        batch[n] = c as u32 as usize;
                         n += 1;
                     }
                     None => break,
                 }
             }
             if n > 1 {
-                if s.io_depth() > 0 {
-                    // their pages' reads from storage first, all at once
-                    for &i in &batch[..n] {
-                        let a = self.candidates[i].vec;
-                        if a.blk < self.nblocks {
-                            s.prefetch(a.blk);
-                        }
-                    }
-                }
                 for &i in &batch[..n] {
                     let a = self.candidates[i].vec;
                     if a.blk < self.nblocks {
@@ -516,15 +547,17 @@ impl Search {
 /// Candidates reranked at once when vectors are read from the index.
 pub(crate) const RERANK_BATCH: usize = 4;
 
-/// Widens the bounds of the codes that are one and the same. The copies of a vector share a
-/// list and a code, so their estimates err together: where the bound fails it fails for
-/// every copy, and a strict-order scan drops them all (they come after a farther row). A
-/// group of `g` equal codes gets [`vchord_rabitq::group_epsilon`]'s bound instead, which fails
-/// about `g` times less often, so a failed bound costs no more rows, on average, than one
-/// code's. Equal codes have equal keys and errors (near-copies, a few units in the last
-/// place apart); both are grouped at 32 units in the last place, so two different rows whose
-/// keys and errors both come that close are widened too, which costs a rerank at most.
-/// `units[i]` is `cands[i]`'s error at epsilon 1 (0 where the estimate is exact).
+/// Widens the bounds of the codes that are one and the same, among the candidates of one list
+/// (the scan calls it list by list: the copies of a vector share a list and a code, and a
+/// list's tables stay in cache where a whole scan's did not). Copies' estimates err together:
+/// where the bound fails it fails for every copy, and a strict-order scan drops them all (they
+/// come after a farther row). A group of `g` equal codes gets
+/// [`vchord_rabitq::group_epsilon`]'s bound instead, which fails about `g` times less often, so
+/// a failed bound costs no more rows, on average, than one code's. Equal codes have equal keys
+/// and errors (near-copies, a few units in the last place apart); both are grouped at 32 units
+/// in the last place, so two different rows whose keys and errors both come that close are
+/// widened too, which costs a rerank at most. `units[i]` is `cands[i]`'s error at epsilon 1 (0
+/// where the estimate is exact).
 pub(crate) fn widen_copies(cands: &mut [Cand], units: &[f32], epsilon: f32) {
     if cands.len() < 2 {
         return;

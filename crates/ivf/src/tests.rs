@@ -1187,7 +1187,11 @@ fn io_hints_name_only_blocks_the_scan_reads_next_and_change_nothing() {
         // each block asked for is read later, within a short distance of reads
         for &i in &asked {
             let blk = log[i].1;
-            let later = log[i + 1..].iter().filter(|e| !e.0).take(64).any(|e| e.1 == blk);
+            let later = log[i + 1..]
+                .iter()
+                .filter(|e| !e.0)
+                .take(64)
+                .any(|e| e.1 == blk);
             assert!(later, "block {blk} asked for but not read soon after");
         }
     }
