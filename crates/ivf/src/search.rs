@@ -262,14 +262,17 @@ impl Search {
         // The pages are read one ahead: the next page is locked and its memory asked for
         // (`prefetch`) before this one is worked on, so their latency overlaps. Reads from
         // storage are asked for earlier still (`Store::prefetch`, up to `io_depth`): the page
-        // after the one read ahead, and the first pages of the next chains.
+        // after the one read ahead where it does not follow it on disk, and the first pages of
+        // the next chains.
         let depth = s.io_depth();
         let fetch = |blk: u32| {
             let pg = s.read(blk);
             vchord_simd::prefetch(&pg[..]);
             if depth > 0 {
+                // (a chain's next block right after this one is read ahead by the kernel
+                // anyway, and asking costs a buffer lookup where everything is cached)
                 let next = page::next(&pg);
-                if next != INVALID_BLOCK && next < nblocks {
+                if next != INVALID_BLOCK && next < nblocks && next != blk + 1 {
                     s.prefetch(next);
                 }
             }
