@@ -55,11 +55,14 @@ SELECT count(*) = (SELECT count(*) FROM s WHERE v <-> '[5,5,5]' < 3) AS other_ce
 -- two thresholds around the query: the smaller one holds
 SELECT count(*) = (SELECT count(*) FROM want WHERE d < 1.5) AS nested
   FROM s WHERE v <<->> sphere('[1,2,3]'::vector, 2) AND v <<->> sphere('[1,2,3]'::vector, 1.5);
--- nothing within: a radius of 0, a negative one, a NULL centre or sphere
+-- nothing within: a radius of 0, a negative one, a NULL centre or sphere, a NaN radius
 SELECT count(*) FROM s WHERE v <<->> sphere('[1,2,3]'::vector, 0);
 SELECT count(*) FROM s WHERE v <<->> sphere('[1,2,3]'::vector, -1);
 SELECT count(*) FROM s WHERE v <<->> ROW(NULL, 1)::sphere_vector;
 SELECT count(*) FROM s WHERE v <<->> NULL::sphere_vector;
+SELECT count(*) FROM s WHERE v <<->> sphere('[1,2,3]'::vector, 'NaN');
+-- an infinite radius: every row
+SELECT count(*) FROM s WHERE v <<->> sphere('[1,2,3]'::vector, 'Infinity');
 -- a prepared statement: the sphere is a parameter
 PREPARE near(vector, float8) AS SELECT count(*) FROM s WHERE v <<->> sphere($1, $2);
 EXECUTE near('[1,2,3]', 2);

@@ -51,7 +51,7 @@ pub struct ScanState<T, X> {
     /// A distance threshold on the query (`v <<->> sphere(query, r)`): the scan ends at the
     /// first row at `r` or farther (SQL distance). The least radius of those around the query.
     pub radius: Option<f64>,
-    /// A threshold that nothing meets (a NULL sphere, centre or radius): no rows.
+    /// A threshold that nothing meets (a NULL sphere, centre or radius, a NaN radius): no rows.
     pub nothing: bool,
     pub sweep: Option<RowSweep>,
     pub search: Option<T>,
@@ -97,8 +97,9 @@ pub fn rescan<T, X>(scan: ScanDesc, st: &mut ScanState<T, X>) {
     st.nothing = false;
     for k in scan.keys().into_iter().filter(|k| k.attno == 1) {
         match k.argument.and_then(crate::pg::fmgr::sphere_parts) {
-            Some((centre, r)) => spheres.push((read_key(st.elem, centre).0, r)),
-            None => st.nothing = true,
+            // (no distance is below a NaN radius)
+            Some((centre, r)) if !r.is_nan() => spheres.push((read_key(st.elem, centre).0, r)),
+            _ => st.nothing = true,
         }
     }
     if order.is_none() && st.query.is_none() {
