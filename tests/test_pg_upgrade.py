@@ -80,7 +80,8 @@ def test_pg_upgrade():
                     assert [i["usable"] for i in info] == [True, True]
             if "pgv" in dbs:  # still pgvector mode: the types are pgvector's
                 assert new.sql("SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid"
-                               " WHERE d.objid = 'vector'::regtype AND d.deptype = 'e'", dbname="pgv") == [("vector",)]
+                               " WHERE d.classid = 'pg_type'::regclass AND d.objid = 'vector'::regtype"
+                               " AND d.deptype = 'e'", dbname="pgv") == [("vector",)]
             assert new.crashes() == []
         finally:
             new.__exit__(None, None, None)

@@ -286,7 +286,8 @@ def test_own_types_to_pgvector_mode(pgv_cluster):
         ]:
             conn.execute(stmt)
         owner = conn.execute("SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid"
-                             " WHERE d.objid = 'vector'::regtype AND d.deptype = 'e'").fetchone()
+                             " WHERE d.classid = 'pg_type'::regclass AND d.objid = 'vector'::regtype"
+                             " AND d.deptype = 'e'").fetchone()
         assert owner == ("vector",)
         conn.execute("SET enable_seqscan = off")
         q = vec(rows(3, 500)[7])
