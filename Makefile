@@ -120,38 +120,36 @@ FUZZ_SECONDS ?= 600
 fuzz:
 	$(CARGO) run --release -p vchord-fuzz --bin vchord-fuzz -- --seconds $(FUZZ_SECONDS)
 
+# Every benchmark: its Python requirements, vchord into PostgreSQL 18, then its program
+# (bench/$(1)) with the arguments held in the variable named $(2).
+define run-bench
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	+$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
+	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/$(1) --pg-config $(PG18_CONFIG) $($(2))
+endef
+
 # The benchmark: vchord vs pgvector on real vectors, one PostgreSQL 18 (BENCH_ARGS=--quick).
 bench: setup
-	$(VENV)/bin/pip install -q -r bench/requirements.txt
-	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
-	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/bench.py --pg-config $(PG18_CONFIG) $(BENCH_ARGS)
+	$(call run-bench,bench.py,BENCH_ARGS)
 
 # Parallel build figures: vchordrq built with 0 and 2 workers (BUILD_BENCH_ARGS=--workers 0,1,2).
 bench-build: setup
-	$(VENV)/bin/pip install -q -r bench/requirements.txt
-	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
-	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/build.py --pg-config $(PG18_CONFIG) $(BUILD_BENCH_ARGS)
+	$(call run-bench,build.py,BUILD_BENCH_ARGS)
 
 # Millions of rows (synthetic, clustered, 128-d): vchordrq and vchordg build, memory, size,
 # QPS and p99 at recall 0.95, with a quarter of the index in shared buffers too
 # (SCALE_ARGS='--sizes 1000000' for one size; an hour or more at the default 1M, 5M, 10M).
 bench-scale: setup
-	$(VENV)/bin/pip install -q -r bench/requirements.txt
-	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
-	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/scale.py --pg-config $(PG18_CONFIG) $(SCALE_ARGS)
+	$(call run-bench,scale.py,SCALE_ARGS)
 
 # Distance-threshold queries (v <<op>> sphere(q, r)) against the same filter written plainly.
 bench-range: setup
-	$(VENV)/bin/pip install -q -r bench/requirements.txt
-	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
-	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/range.py --pg-config $(PG18_CONFIG) $(RANGE_ARGS)
+	$(call run-bench,range.py,RANGE_ARGS)
 
 # Scans reading the index from storage (caches emptied before each query), with and without
 # I/O hints (effective_io_concurrency 0 vs the default). Needs root (drops the OS page cache).
 bench-cold: setup
-	$(VENV)/bin/pip install -q -r bench/requirements.txt
-	$(MAKE) install PG_CONFIG=$(PG18_CONFIG)
-	VCHORD_TEST_USER=$(TEST_USER) $(VENV)/bin/python bench/cold.py --pg-config $(PG18_CONFIG) $(COLD_ARGS)
+	$(call run-bench,cold.py,COLD_ARGS)
 
 demo: setup
 	$(MAKE) install PG_CONFIG=$(if $(filter pg_config,$(PG_CONFIG)),$(PG18_CONFIG),$(PG_CONFIG))
